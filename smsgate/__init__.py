@@ -1,0 +1,111 @@
+"""smsgate: send SMS through many gateways behind one safe, typed interface.
+
+>>> import smsgate
+>>> smsgate.segments("Hello!").segments
+1
+>>> smsgate.normalize_phone("555 12 34 56", region="GE")
+'+995555123456'
+
+Public names are re-exported here; the modules behind them are private.
+"""
+
+from __future__ import annotations
+
+from ._protocol import CAPABILITIES, SmsProvider
+from ._secrets import install_filters as _install_filters
+from ._version import __version__
+from .errors import (
+    AllProvidersFailed,
+    AuthenticationError,
+    ConfigurationError,
+    ConnectError,
+    DeliveryUnknown,
+    InsufficientFunds,
+    InvalidPhoneNumber,
+    InvalidRequest,
+    InvalidResponse,
+    InvalidSender,
+    MessageTooLong,
+    NotFound,
+    OtpAlreadyUsed,
+    OtpError,
+    OtpExpired,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+    RecipientRejected,
+    SenderRejected,
+    SmsGateError,
+    UnsupportedFeature,
+    ValidationError,
+    WebhookError,
+)
+from .models import (
+    Attempt,
+    Balance,
+    DeliveryReport,
+    Message,
+    OtpChallenge,
+    OtpVerification,
+    RateLimit,
+    RecipientResult,
+    RecipientStatus,
+    SendResult,
+    Status,
+    StatusResult,
+)
+from .phone import mask_phone, normalize_phone
+from .registry import available_providers, create, register_provider
+from .segments import SegmentInfo, segments
+
+__all__ = [
+    "CAPABILITIES",
+    "AllProvidersFailed",
+    "Attempt",
+    "AuthenticationError",
+    "Balance",
+    "ConfigurationError",
+    "ConnectError",
+    "DeliveryReport",
+    "DeliveryUnknown",
+    "InsufficientFunds",
+    "InvalidPhoneNumber",
+    "InvalidRequest",
+    "InvalidResponse",
+    "InvalidSender",
+    "Message",
+    "MessageTooLong",
+    "NotFound",
+    "OtpAlreadyUsed",
+    "OtpChallenge",
+    "OtpError",
+    "OtpExpired",
+    "OtpVerification",
+    "ProviderError",
+    "ProviderUnavailable",
+    "RateLimit",
+    "RateLimited",
+    "RecipientRejected",
+    "RecipientResult",
+    "RecipientStatus",
+    "SegmentInfo",
+    "SendResult",
+    "SenderRejected",
+    "SmsGateError",
+    "SmsProvider",
+    "Status",
+    "StatusResult",
+    "UnsupportedFeature",
+    "ValidationError",
+    "WebhookError",
+    "__version__",
+    "available_providers",
+    "create",
+    "mask_phone",
+    "normalize_phone",
+    "register_provider",
+    "segments",
+]
+
+# Credentials must never reach a log line, urllib3's DEBUG request lines included.
+_install_filters()

@@ -1,0 +1,272 @@
+"""The one exception tree of smsgate.
+
+Every error smsgate raises is an :class:`SmsGateError`. The tree::
+
+    SmsGateError
+    ├── ConfigurationError              bad or missing settings; raised at build time
+    ├── ValidationError (ValueError)    raised before any I/O; nothing was sent
+    │   ├── InvalidPhoneNumber
+    │   ├── InvalidSender
+    │   ├── MessageTooLong
+    │   └── UnsupportedFeature
+    ├── WebhookError                    bad signature, stale timestamp, malformed callback
+    └── ProviderError                   .provider .code .http_status .retryable
+        │                                   .may_have_sent .retry_after
+        ├── AuthenticationError
+        ├── InsufficientFunds
+        ├── RecipientRejected           invalid / blocked / stop-listed number at the provider
+        ├── SenderRejected
+        ├── InvalidRequest              the provider refused the request as malformed
+        ├── NotFound
+        ├── RateLimited                 .retry_after (seconds) from Retry-After when given
+        ├── OtpError → OtpExpired, OtpAlreadyUsed
+        ├── ProviderUnavailable         5xx, maintenance, SMSOffice -100
+        ├── ConnectError                nothing reached the provider (refused, DNS, connect timeout)
+        ├── DeliveryUnknown             it may have been sent: read timeout, reset after sending
+        ├── InvalidResponse             a reply that could not be understood
+        └── AllProvidersFailed          .errors: one per provider tried, in order
+
+The one question a caller asks before sending again is :attr:`ProviderError.may_have_sent`.
+It is ``False`` only when the request provably never reached the provider, or the provider
+definitively refused it; everything else is ``True``, because resending then risks a duplicate.
+
+:attr:`ProviderError.retryable` answers a different question: would the *same* request,
+tried again later (after :attr:`ProviderError.retry_after` where given), plausibly succeed
+without risking a duplicate? Authentication, funds and refusals of the recipient are never
+retryable; an unknown outcome is retryable only where the provider deduplicates by an
+idempotency key.
+
+Messages of these exceptions never contain a credential: the HTTP layer raises them outside
+of the ``except`` block that caught the transport error, so no chained cause carries a URL
+with a key in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "AllProvidersFailed",
+    "AuthenticationError",
+    "ConfigurationError",
+    "ConnectError",
+    "DeliveryUnknown",
+    "InsufficientFunds",
+    "InvalidPhoneNumber",
+    "InvalidRequest",
+    "InvalidResponse",
+    "InvalidSender",
+    "MessageTooLong",
+    "NotFound",
+    "OtpAlreadyUsed",
+    "OtpError",
+    "OtpExpired",
+    "ProviderError",
+    "ProviderUnavailable",
+    "RateLimited",
+    "RecipientRejected",
+    "SenderRejected",
+    "SmsGateError",
+    "UnsupportedFeature",
+    "ValidationError",
+    "WebhookError",
+]
+
+
+class SmsGateError(Exception):
+    """Base class of every error smsgate raises."""
+
+
+class ConfigurationError(SmsGateError):
+    """Bad or missing settings, raised when a provider or gateway is built."""
+
+
+class ValidationError(SmsGateError, ValueError):
+    """The input was refused before any I/O: nothing was sent.
+
+    Also a :class:`ValueError`, so code that already guards against bad values keeps working.
+    """
+
+    #: Nothing was sent when validation fails; the attribute mirrors :class:`ProviderError`
+    #: so that a caller can ask every smsgate error the same question.
+    may_have_sent: bool = False
+
+
+class InvalidPhoneNumber(ValidationError):
+    """A recipient is not a valid phone number, or not one the provider can reach."""
+
+
+class InvalidSender(ValidationError):
+    """The sender name breaks the provider's documented length or character rules."""
+
+
+class MessageTooLong(ValidationError):
+    """The text is empty or over the provider's documented maximum."""
+
+
+class UnsupportedFeature(ValidationError):
+    """An option the provider cannot express; raised before any request is made."""
+
+
+class WebhookError(SmsGateError):
+    """A delivery callback failed verification or could not be parsed."""
+
+
+class ProviderError(SmsGateError):
+    """The provider refused the request, or its outcome could not be established.
+
+    Attributes:
+        provider: registry name of the provider that raised it (``"gosms.ge"``).
+        code: the provider's own error code (an ``int`` or ``str``), or ``None``.
+        http_status: the HTTP status of the reply, or ``None`` when there was no reply.
+        retryable: whether trying the same request again may succeed without a duplicate.
+        may_have_sent: ``False`` only when nothing can have been sent.
+        retry_after: seconds the provider asked us to wait, or ``None``.
+    """
+
+    #: Class defaults; the constructor may override each per instance.
+    default_retryable: bool = False
+    default_may_have_sent: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        code: int | str | None = None,
+        http_status: int | None = None,
+        retryable: bool | None = None,
+        may_have_sent: bool | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.code = code
+        self.http_status = http_status
+        self.retryable = self.default_retryable if retryable is None else retryable
+        self.may_have_sent = self.default_may_have_sent if may_have_sent is None else may_have_sent
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        parts = []
+        if self.provider:
+            parts.append(self.provider)
+        if self.code is not None:
+            parts.append(f"code {self.code}")
+        if self.http_status is not None:
+            parts.append(f"HTTP {self.http_status}")
+        prefix = f"[{', '.join(parts)}] " if parts else ""
+        return f"{prefix}{self.message}"
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.message!r}, provider={self.provider!r}, "
+            f"code={self.code!r}, http_status={self.http_status!r}, "
+            f"retryable={self.retryable!r}, may_have_sent={self.may_have_sent!r}, "
+            f"retry_after={self.retry_after!r})"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only arguments survive pickling (multiprocessing, task queues).
+        return (_rebuild, (type(self), self.message, self.__dict__.copy()))
+
+
+def _rebuild(cls: type[ProviderError], message: str, state: dict[str, object]) -> ProviderError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
+
+class AuthenticationError(ProviderError):
+    """The credential is wrong, missing, or its API access is disabled."""
+
+
+class InsufficientFunds(ProviderError):
+    """The account has no credit left for this message."""
+
+
+class RecipientRejected(ProviderError):
+    """The provider refused the number: invalid, blocked or stop-listed. Never fail over."""
+
+
+class SenderRejected(ProviderError):
+    """The provider refused the sender name (unknown, unapproved, already taken)."""
+
+
+class InvalidRequest(ProviderError):
+    """The provider refused the request as malformed or missing fields."""
+
+
+class NotFound(ProviderError):
+    """The message (or other object) asked about does not exist at the provider."""
+
+
+class RateLimited(ProviderError):
+    """Too many requests; wait :attr:`retry_after` seconds when it is given."""
+
+    default_retryable = True
+
+
+class OtpError(ProviderError):
+    """A one-time-password operation failed."""
+
+
+class OtpExpired(OtpError):
+    """The one-time password has expired."""
+
+
+class OtpAlreadyUsed(OtpError):
+    """The one-time password was already verified."""
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider is down or in maintenance (5xx, SMSOffice's -100)."""
+
+    default_retryable = True
+
+
+class ConnectError(ProviderError):
+    """Nothing reached the provider: connection refused, DNS failure, connect timeout, TLS."""
+
+    default_retryable = True
+
+
+class DeliveryUnknown(ProviderError):
+    """The request may have reached the provider, but no usable reply came back.
+
+    A read timeout, or a connection reset after the request was written. The message may or
+    may not go out: resending risks a duplicate unless the provider deduplicates by key.
+    """
+
+    default_may_have_sent = True
+
+
+class InvalidResponse(ProviderError):
+    """The provider replied with something that could not be understood."""
+
+    default_may_have_sent = True
+
+
+class AllProvidersFailed(ProviderError):
+    """Every provider of a gateway was tried or skipped, and none accepted the message.
+
+    :attr:`errors` holds one error per provider, in the order they were tried;
+    :attr:`may_have_sent` is ``True`` when any of them may have sent.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        errors: Sequence[SmsGateError],
+        *,
+        provider: str | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            provider=provider,
+            may_have_sent=any(getattr(e, "may_have_sent", False) for e in errors),
+            retryable=False,
+        )
+        self.errors: tuple[SmsGateError, ...] = tuple(errors)

@@ -1,0 +1,311 @@
+"""Normalised results: what every provider returns, whatever its wire looks like.
+
+All result types are frozen attrs classes. ``raw`` keeps the provider's parsed reply for the
+cases smsgate does not model, but is left out of ``repr`` and equality so that reprs stay short
+and deterministic and two results compare by meaning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, Final
+
+import attrs
+
+from .errors import ValidationError
+
+__all__ = [
+    "Attempt",
+    "Balance",
+    "DeliveryReport",
+    "Message",
+    "OtpChallenge",
+    "OtpVerification",
+    "RateLimit",
+    "RecipientResult",
+    "RecipientStatus",
+    "SendResult",
+    "Status",
+    "StatusResult",
+]
+
+
+class Status(str, enum.Enum):
+    """Where a message is, in one vocabulary for every provider."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __repr__(self) -> str:
+        return f"Status.{self.name}"
+
+    @property
+    def accepted(self) -> bool:
+        """The provider took the message (it may still fail later)."""
+        return self in _ACCEPTED
+
+    @property
+    def final(self) -> bool:
+        """No further change is expected."""
+        return self in _FINAL
+
+    @classmethod
+    def from_word(cls, word: object, table: Mapping[str, Status] | None = None) -> Status:
+        """Map a provider's status word onto :class:`Status`, case-insensitively.
+
+        ``table`` (lower-case keys) is consulted first, then smsgate's common vocabulary;
+        anything unrecognised is :attr:`UNKNOWN` (keep the word in ``raw``).
+        """
+        if not isinstance(word, str):
+            return cls.UNKNOWN
+        key = " ".join(word.strip().lower().replace("_", " ").replace("-", " ").split())
+        if table and key in table:
+            return table[key]
+        return _COMMON_WORDS.get(key, cls.UNKNOWN)
+
+
+_ACCEPTED: Final = frozenset({Status.QUEUED, Status.SENT, Status.DELIVERED})
+_FINAL: Final = frozenset({Status.DELIVERED, Status.FAILED, Status.EXPIRED, Status.REJECTED})
+_COMMON_WORDS: Final[Mapping[str, Status]] = {
+    "queued": Status.QUEUED,
+    "accepted": Status.QUEUED,
+    "pending": Status.QUEUED,
+    "scheduled": Status.QUEUED,
+    "processing": Status.QUEUED,
+    "in progress": Status.QUEUED,
+    "enroute": Status.SENT,
+    "sent": Status.SENT,
+    "submitted": Status.SENT,
+    "delivered": Status.DELIVERED,
+    "failed": Status.FAILED,
+    "undelivered": Status.FAILED,
+    "undeliverable": Status.FAILED,
+    "expired": Status.EXPIRED,
+    "rejected": Status.REJECTED,
+    "refused": Status.REJECTED,
+    "blacklisted": Status.REJECTED,
+    "unknown": Status.UNKNOWN,
+}
+
+
+def _to_decimal(value: object) -> Decimal | None:
+    if value is None or isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return Decimal(str(value))
+
+
+def _recipients(items: Iterable[RecipientResult]) -> tuple[RecipientResult, ...]:
+    return tuple(items)
+
+
+def _recipient_statuses(items: Iterable[RecipientStatus]) -> tuple[RecipientStatus, ...]:
+    return tuple(items)
+
+
+def _attempts(items: Iterable[Attempt]) -> tuple[Attempt, ...]:
+    return tuple(items)
+
+
+def _hidden() -> Any:
+    return attrs.field(default=None, repr=False, eq=False)
+
+
+@attrs.frozen
+class Attempt:
+    """One HTTP exchange made on the caller's behalf (for logs, metrics and audits).
+
+    Attributes:
+        provider: registry name.
+        operation: ``"send"``, ``"status"``, ``"balance"``...
+        elapsed: seconds the exchange took.
+        http_status: the reply's status, or ``None`` when none came back.
+        error: the error class name when the exchange failed.
+    """
+
+    provider: str
+    operation: str
+    elapsed: float = attrs.field(repr=lambda v: f"{v:.3f}")
+    http_status: int | None = None
+    error: str | None = None
+
+
+@attrs.frozen
+class RecipientResult:
+    """The outcome of a send for one recipient."""
+
+    phone: str
+    status: Status
+    message_id: str | None = None
+    error: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """The provider took the message for this recipient."""
+        return self.status.accepted
+
+
+@attrs.frozen
+class SendResult:
+    """What a provider said about a send.
+
+    Attributes:
+        provider: registry name of the provider that accepted it.
+        message_id: the provider's id (or SMSOffice.ge's reference); with several ids (a
+            chunked bulk send) the first, each recipient carrying its own.
+        recipients: one :class:`RecipientResult` per recipient, in input order.
+        segments: SMS parts per recipient, as the provider counted (or smsgate, if it did not).
+        encoding: ``"GSM-7"`` or ``"UCS-2"``.
+        cost: what the provider charged, in ``currency`` (``None`` when it does not say).
+        balance: the balance the provider reported after the send.
+        idempotency_key: the key sent with the request, for a safe retry.
+        attempts: every HTTP exchange this send made.
+    """
+
+    provider: str
+    message_id: str | None
+    recipients: tuple[RecipientResult, ...] = attrs.field(converter=_recipients)
+    segments: int | None = None
+    encoding: str | None = None
+    cost: Decimal | None = attrs.field(default=None, converter=_to_decimal)
+    currency: str | None = None
+    balance: Decimal | None = attrs.field(default=None, converter=_to_decimal)
+    idempotency_key: str | None = None
+    attempts: tuple[Attempt, ...] = attrs.field(default=(), converter=_attempts, repr=False)
+    raw: Any = _hidden()
+
+    @property
+    def ok(self) -> bool:
+        """Every recipient was accepted."""
+        return bool(self.recipients) and all(r.accepted for r in self.recipients)
+
+    @property
+    def failed(self) -> tuple[RecipientResult, ...]:
+        """The recipients the provider did not accept."""
+        return tuple(r for r in self.recipients if not r.accepted)
+
+
+@attrs.frozen
+class RecipientStatus:
+    """Delivery state of one recipient."""
+
+    phone: str | None
+    status: Status
+    error: str | None = None
+    time: dt.datetime | None = None
+
+
+@attrs.frozen
+class StatusResult:
+    """A delivery-status lookup."""
+
+    provider: str
+    message_id: str
+    status: Status
+    recipients: tuple[RecipientStatus, ...] = attrs.field(
+        default=(), converter=_recipient_statuses
+    )
+    raw: Any = _hidden()
+
+
+@attrs.frozen
+class Balance:
+    """Credit left at a provider, in the provider's own unit."""
+
+    provider: str
+    amount: Decimal = attrs.field(converter=_to_decimal)
+    unit: str
+    raw: Any = _hidden()
+
+
+@attrs.frozen
+class DeliveryReport:
+    """A delivery callback (webhook), normalised."""
+
+    provider: str
+    message_id: str | None
+    recipient: str | None
+    status: Status
+    timestamp: dt.datetime | None = None
+    error: str | None = None
+    raw: Any = _hidden()
+
+
+@attrs.frozen
+class RateLimit:
+    """Rate-limit state a provider reported (GOSMS.GE's OTP endpoints do)."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    retry_after: float | None = None
+
+
+@attrs.frozen
+class OtpChallenge:
+    """A one-time password the provider generated and sent; keep ``hash`` to verify."""
+
+    hash: str
+    phone: str
+    balance: Decimal | None = attrs.field(default=None, converter=_to_decimal)
+    rate_limit: RateLimit | None = None
+    raw: Any = _hidden()
+
+
+@attrs.frozen
+class OtpVerification:
+    """The answer to a code check. A wrong code is ``valid=False``, not an exception."""
+
+    valid: bool
+    rate_limit: RateLimit | None = None
+    raw: Any = _hidden()
+
+
+#: The keyword options of ``SmsProvider.send``; :class:`Message` accepts exactly these.
+SEND_OPTIONS: Final = frozenset(
+    {
+        "sender",
+        "urgent",
+        "schedule_at",
+        "validity",
+        "reference",
+        "idempotency_key",
+        "flash",
+        "priority",
+        "extra",
+    }
+)
+
+
+@attrs.frozen(init=False)
+class Message:
+    """One message for :func:`smsgate.send_many`: ``Message(to, text, **send_options)``.
+
+    >>> Message("+995555123456", "Your code is 1234", urgent=True).options
+    {'urgent': True}
+    """
+
+    to: str | tuple[str, ...]
+    text: str
+    options: Mapping[str, Any] = attrs.field(hash=False)
+
+    def __init__(self, to: str | Sequence[str], text: str, **options: Any) -> None:
+        unknown = sorted(set(options) - SEND_OPTIONS)
+        if unknown:
+            raise ValidationError(
+                f"unknown send option(s) {', '.join(unknown)}; "
+                f"expected some of {', '.join(sorted(SEND_OPTIONS))}"
+            )
+        recipients = to if isinstance(to, str) else tuple(to)
+        self.__attrs_init__(recipients, text, dict(options))

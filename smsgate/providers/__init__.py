@@ -1,0 +1,1 @@
+"""Provider adapters. Import them from :mod:`smsgate`; these modules are private."""

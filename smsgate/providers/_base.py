@@ -1,0 +1,804 @@
+"""The shared base of every provider: declarations in, one interpretation of them.
+
+An adapter is mostly data: its endpoints' request builders and reply parsers, where the
+credential goes, how numbers are written, its limits, its capabilities and its error table.
+:class:`ProviderBase` validates input against those declarations before any I/O;
+:class:`HttpProvider` adds the HTTP exchange, the reading of error replies and the merging of
+chunked sends. Adapters never sleep, retry or fail over: that is the Gateway's job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, ClassVar, Final, Literal, TypeVar
+
+import attrs
+import requests
+
+from .._http import DEFAULT_TIMEOUT, AuthParam, HttpRequest, HttpResponse, Transport
+from .._secrets import Secret, get_logger
+from ..errors import (
+    AuthenticationError,
+    ConfigurationError,
+    InsufficientFunds,
+    InvalidPhoneNumber,
+    InvalidRequest,
+    InvalidResponse,
+    InvalidSender,
+    MessageTooLong,
+    NotFound,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+    UnsupportedFeature,
+    ValidationError,
+)
+from ..models import Attempt, Balance, RateLimit, RecipientResult, SendResult, Status, StatusResult
+from ..phone import PhoneFormat, format_phone, mask_phone, normalize_phone, region_of
+from ..segments import SegmentInfo, segments
+
+__all__ = [
+    "ApiKeyProvider",
+    "AuthSpec",
+    "ErrorSpec",
+    "HttpProvider",
+    "Limits",
+    "Outgoing",
+    "ProviderBase",
+    "as_text",
+    "first_present",
+    "iter_errors",
+    "parse_rate_limit",
+    "parse_retry_after",
+]
+
+_log = get_logger("smsgate.providers")
+_T = TypeVar("_T")
+
+#: Which capability each ``send`` option needs. An option set to a non-default value on a
+#: provider without the capability raises ``UnsupportedFeature`` before any request.
+OPTION_CAPABILITIES: Final[Mapping[str, str]] = {
+    "urgent": "urgent",
+    "schedule_at": "schedule",
+    "validity": "validity",
+    "reference": "reference",
+    "idempotency_key": "idempotency",
+    "flash": "flash",
+    "priority": "priority",
+}
+
+
+@attrs.frozen
+class ErrorSpec:
+    """How one provider error code maps onto the smsgate tree.
+
+    Attributes:
+        error: the exception class raised.
+        description: the provider's own wording.
+        retryable: overrides the class default when set.
+        source: ``"documented"`` (the provider's docs or official SDK) or ``"third-party"``.
+    """
+
+    error: type[ProviderError]
+    description: str
+    retryable: bool | None = None
+    source: Literal["documented", "third-party"] = "documented"
+
+
+@attrs.frozen
+class AuthSpec:
+    """Where a credential goes: a header, the query string, the JSON body, or ``param``
+    (the query string of a GET, the form of a POST)."""
+
+    location: Literal["header", "query", "body", "param"]
+    name: str
+    credential: str
+    prefix: str = ""
+
+
+@attrs.frozen
+class Limits:
+    """A provider's documented limits, checked before any request.
+
+    Attributes:
+        max_chars: characters of text at most.
+        max_segments: SMS parts at most (GSM 03.38 counting).
+        max_sender_length: characters of a sender name at most.
+        sender_pattern: a regular expression a whole sender name must match.
+        sender_required: the provider refuses a send with no sender.
+        bulk_size: recipients per request (``None``: no documented limit; ``1``: no bulk call).
+    """
+
+    max_chars: int | None = None
+    max_segments: int | None = None
+    max_sender_length: int | None = 11
+    sender_pattern: str | None = None
+    sender_required: bool = False
+    bulk_size: int | None = None
+
+
+@attrs.frozen
+class Outgoing:
+    """A send that passed validation: numbers in E.164 and in wire form, options checked."""
+
+    recipients: tuple[str, ...]
+    wire_numbers: tuple[str, ...]
+    text: str
+    info: SegmentInfo
+    sender: str | None = None
+    urgent: bool = False
+    schedule_at: dt.datetime | None = None
+    validity: dt.timedelta | None = None
+    reference: str | None = None
+    idempotency_key: str | None = None
+    flash: bool = False
+    priority: bool = False
+    extra: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def chunks(self, size: int | None) -> list[Outgoing]:
+        """Split into sends of at most ``size`` recipients, in order."""
+        if size is None or len(self.recipients) <= size:
+            return [self]
+        return [
+            attrs.evolve(
+                self,
+                recipients=self.recipients[start : start + size],
+                wire_numbers=self.wire_numbers[start : start + size],
+            )
+            for start in range(0, len(self.recipients), size)
+        ]
+
+
+def _check_timeout(timeout: object) -> float | tuple[float, float]:
+    def positive(value: object) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+    if positive(timeout):
+        return float(timeout)  # type: ignore[arg-type]
+    if (
+        isinstance(timeout, tuple)
+        and len(timeout) == 2
+        and all(positive(v) for v in timeout)
+    ):
+        return (float(timeout[0]), float(timeout[1]))
+    raise ConfigurationError(
+        f"timeout must be positive seconds or a (connect, read) pair, not {timeout!r}; "
+        "smsgate never waits forever"
+    )
+
+
+class ProviderBase:
+    """Declarations and input validation shared by every provider, HTTP or not."""
+
+    #: Registry name (``"gosms.ge"``).
+    name: ClassVar[str]
+    #: Region whose national numbers are accepted (``"GE"``), or ``None``.
+    home_region: str | None = None
+    #: Regions the provider can reach; ``None`` means any.
+    allowed_regions: ClassVar[frozenset[str] | None] = None
+    #: How numbers are written on the wire.
+    phone_format: ClassVar[PhoneFormat] = PhoneFormat.E164
+    #: What the provider can do (see the SmsProvider protocol).
+    capabilities: frozenset[str] = frozenset()
+    #: Documented limits.
+    limits: ClassVar[Limits] = Limits()
+
+    def __init__(self, *, sender: str | None = None) -> None:
+        if sender is not None:
+            self._check_sender(sender)
+        self.sender = sender
+
+    # -- context manager -------------------------------------------------------------------
+    def close(self) -> None:
+        """Release network resources. Safe to call twice."""
+
+    def __enter__(self: _T) -> _T:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(sender={self.sender!r})"
+
+    # -- validation ------------------------------------------------------------------------
+    def _check_sender(self, sender: object) -> str:
+        if not isinstance(sender, str) or not sender.strip():
+            raise InvalidSender("sender must be a non-empty string")
+        limit = self.limits.max_sender_length
+        if limit is not None and len(sender) > limit:
+            raise InvalidSender(
+                f"{self.name}: sender {sender!r} is {len(sender)} characters; at most {limit}"
+            )
+        pattern = self.limits.sender_pattern
+        if pattern is not None and not re.fullmatch(pattern, sender):
+            raise InvalidSender(f"{self.name}: sender {sender!r} has characters it does not allow")
+        return sender
+
+    def _normalize_recipients(self, to: str | Sequence[str]) -> tuple[str, ...]:
+        if isinstance(to, str):
+            numbers: Sequence[object] = [to]
+        elif isinstance(to, Sequence):
+            numbers = to
+        else:
+            raise InvalidPhoneNumber(
+                f"to must be a number or a sequence of numbers, not {type(to).__name__}"
+            )
+        if not numbers:
+            raise InvalidPhoneNumber("no recipients given")
+        result: list[str] = []
+        for number in numbers:
+            if not isinstance(number, str):
+                raise InvalidPhoneNumber(
+                    f"a phone number must be a string, not {type(number).__name__}"
+                )
+            e164 = normalize_phone(number, self.home_region)
+            if self.allowed_regions is not None and region_of(e164) not in self.allowed_regions:
+                allowed = ", ".join(sorted(self.allowed_regions))
+                raise InvalidPhoneNumber(
+                    f"{self.name} delivers only to {allowed}; {mask_phone(e164)} is in "
+                    f"{region_of(e164)}"
+                )
+            result.append(e164)
+        return tuple(result)
+
+    def _check_text(self, text: object) -> SegmentInfo:
+        if not isinstance(text, str):
+            raise MessageTooLong(f"text must be a string, not {type(text).__name__}")
+        if not text.strip():
+            raise MessageTooLong("text is empty")
+        info = segments(text)
+        max_chars = self.limits.max_chars
+        if max_chars is not None and len(text) > max_chars:
+            raise MessageTooLong(
+                f"{self.name}: text is {len(text)} characters; at most {max_chars}"
+            )
+        max_segments = self.limits.max_segments
+        if max_segments is not None and info.segments > max_segments:
+            raise MessageTooLong(
+                f"{self.name}: text needs {info.segments} {info.encoding} segments; "
+                f"at most {max_segments}"
+            )
+        return info
+
+    def _require(self, capability: str, what: str) -> None:
+        if capability not in self.capabilities:
+            raise UnsupportedFeature(f"{self.name} does not support {what}")
+
+    def prepare(
+        self,
+        to: str | Sequence[str],
+        text: str,
+        *,
+        sender: str | None = None,
+        urgent: bool = False,
+        schedule_at: dt.datetime | None = None,
+        validity: dt.timedelta | None = None,
+        reference: str | None = None,
+        idempotency_key: str | None = None,
+        flash: bool = False,
+        priority: bool = False,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Outgoing:
+        """Validate a send against this provider's declarations; no I/O.
+
+        Raises:
+            ValidationError: a subclass naming exactly what is wrong.
+        """
+        options = {
+            "urgent": urgent,
+            "schedule_at": schedule_at,
+            "validity": validity,
+            "reference": reference,
+            "idempotency_key": idempotency_key,
+            "flash": flash,
+            "priority": priority,
+        }
+        for option, value in options.items():
+            if value not in (None, False):
+                self._require(OPTION_CAPABILITIES[option], f"the {option} option")
+        if schedule_at is not None and (
+            not isinstance(schedule_at, dt.datetime) or schedule_at.utcoffset() is None
+        ):
+            raise ValidationError("schedule_at must be a timezone-aware datetime")
+        if validity is not None and (
+            not isinstance(validity, dt.timedelta) or validity <= dt.timedelta(0)
+        ):
+            raise ValidationError("validity must be a positive timedelta")
+        if reference is not None and (not isinstance(reference, str) or not reference):
+            raise ValidationError("reference must be a non-empty string")
+        if idempotency_key is not None and (
+            not isinstance(idempotency_key, str) or not idempotency_key.strip()
+        ):
+            raise ValidationError("idempotency_key must be a non-empty string")
+        if extra is not None and not isinstance(extra, Mapping):
+            raise ValidationError("extra must be a mapping of raw provider fields")
+        chosen_sender = sender if sender is not None else self.sender
+        if chosen_sender is not None:
+            self._check_sender(chosen_sender)
+        elif self.limits.sender_required:
+            raise InvalidSender(
+                f"{self.name} needs a sender: pass sender= to send() or to the provider"
+            )
+        info = self._check_text(text)
+        recipients = self._normalize_recipients(to)
+        wire = tuple(format_phone(n, self.phone_format, self.home_region) for n in recipients)
+        return Outgoing(
+            recipients=recipients,
+            wire_numbers=wire,
+            text=text,
+            info=info,
+            sender=chosen_sender,
+            urgent=urgent,
+            schedule_at=schedule_at,
+            validity=validity,
+            reference=reference,
+            idempotency_key=idempotency_key,
+            flash=flash,
+            priority=priority,
+            extra=dict(extra or {}),
+        )
+
+
+# What a parser raises on a reply of an unexpected shape.
+_PARSE_ERRORS: Final = (
+    ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError
+)
+
+# Replies whose status alone says what happened, when the body does not say more.
+_HTTP_STATUS_ERRORS: Final[Mapping[int, type[ProviderError]]] = {
+    400: InvalidRequest,
+    401: AuthenticationError,
+    402: InsufficientFunds,
+    403: AuthenticationError,
+    404: NotFound,
+    405: InvalidRequest,
+    413: InvalidRequest,
+    415: InvalidRequest,
+    422: InvalidRequest,
+    429: RateLimited,
+}
+# A 502 or 504 comes from a proxy in front of the provider: the provider itself may have
+# processed the request, so only these 5xx answers leave the outcome open.
+_GATEWAY_STATUSES: Final = frozenset({502, 504})
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a ``Retry-After`` header (seconds or an HTTP date), or ``None``."""
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.timezone.utc)
+        seconds = (when - dt.datetime.now(dt.timezone.utc)).total_seconds()
+    return max(0.0, seconds) if seconds == seconds else None  # NaN guard
+
+
+def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
+    """``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and ``Retry-After``, if any is there."""
+
+    def integer(name: str) -> int | None:
+        try:
+            return int(headers[name].strip())
+        except (KeyError, ValueError):
+            return None
+
+    limit, remaining = integer("X-RateLimit-Limit"), integer("X-RateLimit-Remaining")
+    retry_after = parse_retry_after(headers)
+    if limit is None and remaining is None and retry_after is None:
+        return None
+    return RateLimit(limit=limit, remaining=remaining, retry_after=retry_after)
+
+
+class HttpProvider(ProviderBase):
+    """A provider reached over HTTP: adapters subclass this and declare their wire.
+
+    Subclasses declare :attr:`default_base_url`, :attr:`auth` and :attr:`error_table`, and
+    implement the request builders and reply parsers (``_send_request``/``_parse_send`` and,
+    where supported, ``_status_request``/``_parse_status`` and
+    ``_balance_request``/``_parse_balance``), plus :meth:`_find_error`, which reads an error
+    out of a reply whatever its HTTP status.
+    """
+
+    #: The provider's production base URL.
+    default_base_url: ClassVar[str]
+    #: Where each credential goes.
+    auth: ClassVar[tuple[AuthSpec, ...]] = ()
+    #: Provider error code -> smsgate error. Tested as data: every documented code is here.
+    error_table: ClassVar[Mapping[int | str, ErrorSpec]] = {}
+    #: Provider status words (lower case) -> Status, beyond the common vocabulary.
+    status_words: ClassVar[Mapping[str, Status]] = {}
+
+    def __init__(
+        self,
+        *,
+        credentials: Mapping[str, Secret],
+        sender: str | None = None,
+        base_url: str | None = None,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+    ) -> None:
+        super().__init__(sender=sender)
+        for spec in self.auth:
+            if spec.credential not in credentials:
+                raise ConfigurationError(f"{self.name}: missing credential {spec.credential!r}")
+        for key, secret in credentials.items():
+            if not isinstance(secret, Secret) or not secret.reveal().strip():
+                raise ConfigurationError(f"{self.name}: {key} must be a non-empty string")
+        url = base_url if base_url is not None else self.default_base_url
+        if not isinstance(url, str) or not re.match(r"^https?://[^/\s?#]+", url):
+            raise ConfigurationError(
+                f"{self.name}: base_url must be an http(s) URL, not {url!r}"
+            )
+        if session is not None and not isinstance(session, requests.Session):
+            raise ConfigurationError("session must be a requests.Session")
+        self._credentials = dict(credentials)
+        self.base_url = url.rstrip("/")
+        self.timeout = _check_timeout(timeout)
+        self._transport = Transport(
+            provider=self.name, base_url=self.base_url, timeout=self.timeout, session=session
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(sender={self.sender!r}, base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._transport.close()
+
+    # -- the SmsProvider protocol ----------------------------------------------------------
+    def send(
+        self,
+        to: str | Sequence[str],
+        text: str,
+        *,
+        sender: str | None = None,
+        urgent: bool = False,
+        schedule_at: dt.datetime | None = None,
+        validity: dt.timedelta | None = None,
+        reference: str | None = None,
+        idempotency_key: str | None = None,
+        flash: bool = False,
+        priority: bool = False,
+        extra: Mapping[str, Any] | None = None,
+    ) -> SendResult:
+        """Send ``text`` to one number or many; see :class:`smsgate.SmsProvider`.
+
+        A list larger than the provider's per-request limit goes out in chunks, merged into
+        one result in input order. If a later chunk fails, the result reports its recipients
+        as :attr:`Status.UNKNOWN` (the request may have been sent) or :attr:`Status.REJECTED`
+        (it was not), the chunks after it as :attr:`Status.REJECTED` (not attempted), and
+        ``ok`` is ``False``; an error in the first chunk is raised as is.
+        """
+        outgoing = self.prepare(
+            to,
+            text,
+            sender=sender,
+            urgent=urgent,
+            schedule_at=schedule_at,
+            validity=validity,
+            reference=reference,
+            idempotency_key=idempotency_key,
+            flash=flash,
+            priority=priority,
+            extra=extra,
+        )
+        outgoing = self._complete(outgoing)
+        attempts: list[Attempt] = []
+        parts: list[SendResult] = []
+        chunks = outgoing.chunks(self.limits.bulk_size)
+        for index, chunk in enumerate(chunks):
+            try:
+                reply, body = self._exchange(self._send_request(chunk), attempts)
+                parts.append(self._parsing(True, self._parse_send, reply, body, chunk))
+            except ProviderError as error:
+                if index == 0:
+                    raise
+                parts.append(_failed_part(self.name, chunk, error, chunks[index + 1 :]))
+                break
+        result = _merge(self.name, parts, attempts, outgoing)
+        _log.info(
+            "%s: send to %d recipient(s) %s: %d accepted, id %s",
+            self.name,
+            len(outgoing.recipients),
+            ", ".join(mask_phone(n) for n in outgoing.recipients[:3])
+            + (", ..." if len(outgoing.recipients) > 3 else ""),
+            sum(r.accepted for r in result.recipients),
+            result.message_id,
+        )
+        return result
+
+    def status(self, message_id: str, *, recipient: str | None = None) -> StatusResult:
+        """Delivery status of a sent message (``recipient`` where the provider needs it)."""
+        self._require("status", "status lookups")
+        if not isinstance(message_id, str) or not message_id.strip():
+            raise ValidationError("message_id must be a non-empty string")
+        wire_recipient = None
+        if recipient is not None:
+            (e164,) = self._normalize_recipients(recipient)
+            wire_recipient = format_phone(e164, self.phone_format, self.home_region)
+        request = self._status_request(message_id, wire_recipient)
+        reply, body = self._exchange(request, [])
+        return self._parsing(False, self._parse_status, reply, body, message_id)
+
+    def balance(self) -> Balance:
+        """Credit left at the provider."""
+        self._require("balance", "balance lookups")
+        reply, body = self._exchange(self._balance_request(), [])
+        return self._parsing(False, self._parse_balance, reply, body)
+
+    # -- hooks for adapters ----------------------------------------------------------------
+    def _complete(self, outgoing: Outgoing) -> Outgoing:
+        """Fill provider defaults into a validated send (a generated reference or key)."""
+        return outgoing
+
+    def _send_request(self, outgoing: Outgoing) -> HttpRequest:
+        raise NotImplementedError  # pragma: no cover - every adapter implements it
+
+    def _parse_send(self, reply: HttpResponse, body: Any, outgoing: Outgoing) -> SendResult:
+        raise NotImplementedError  # pragma: no cover
+
+    def _status_request(self, message_id: str, recipient: str | None) -> HttpRequest:
+        raise NotImplementedError  # pragma: no cover - guarded by the "status" capability
+
+    def _parse_status(self, reply: HttpResponse, body: Any, message_id: str) -> StatusResult:
+        raise NotImplementedError  # pragma: no cover
+
+    def _balance_request(self) -> HttpRequest:
+        raise NotImplementedError  # pragma: no cover - guarded by the "balance" capability
+
+    def _parse_balance(self, reply: HttpResponse, body: Any) -> Balance:
+        raise NotImplementedError  # pragma: no cover
+
+    def _find_error(self, reply: HttpResponse, body: Any) -> tuple[int | str | None, str] | None:
+        """``(code, message)`` when the reply is an error, whatever its HTTP status.
+
+        The default reads nothing from the body; the HTTP status then decides.
+        """
+        return None
+
+    # -- the machinery ---------------------------------------------------------------------
+    def _request(
+        self,
+        method: Literal["GET", "POST"],
+        path: str,
+        operation: str,
+        **fields: Any,
+    ) -> HttpRequest:
+        """An :class:`HttpRequest` with this provider's credentials placed as declared."""
+        auth = tuple(
+            AuthParam(
+                location=spec.location,
+                name=spec.name,
+                value=self._credential(spec.credential),
+                prefix=spec.prefix,
+            )
+            for spec in self.auth
+        )
+        return HttpRequest(method=method, path=path, operation=operation, auth=auth, **fields)
+
+    def _credential(self, name: str) -> Secret:
+        return self._credentials[name]
+
+    def _exchange(self, request: HttpRequest, attempts: list[Attempt]) -> tuple[HttpResponse, Any]:
+        """Perform ``request`` and return ``(reply, parsed JSON or None)``; raise its error."""
+        started = time.monotonic()
+        try:
+            reply = self._transport.perform(request)
+        except ProviderError as failure:
+            attempts.append(
+                Attempt(
+                    provider=self.name,
+                    operation=request.operation,
+                    elapsed=time.monotonic() - started,
+                    error=type(failure).__name__,
+                )
+            )
+            raise
+        body = _json_or_none(reply.content)
+        refusal = self._error_from(reply, body, request)
+        attempts.append(
+            Attempt(
+                provider=self.name,
+                operation=request.operation,
+                elapsed=reply.elapsed,
+                http_status=reply.status,
+                error=type(refusal).__name__ if refusal else None,
+            )
+        )
+        if refusal is not None:
+            raise refusal
+        return reply, body
+
+    def _error_from(
+        self, reply: HttpResponse, body: Any, request: HttpRequest
+    ) -> ProviderError | None:
+        # Read the body before trusting the status: GOSMS.GE and SMSOffice.ge report errors
+        # inside HTTP 200 replies.
+        found = self._find_error(reply, body)
+        if found is None and reply.status < 300:
+            return None
+        code, message = found if found is not None else (None, _status_message(reply))
+        spec = self.error_table.get(code) if code is not None else None
+        retryable = spec.retryable if spec is not None else None
+        if spec is not None:
+            error_type = spec.error
+            if not message:
+                message = spec.description
+        elif reply.status >= 500:
+            error_type = ProviderUnavailable
+        elif 300 <= reply.status < 400:
+            error_type = InvalidResponse
+            message = f"unexpected redirect (HTTP {reply.status}); check base_url"
+        elif reply.status in _HTTP_STATUS_ERRORS:
+            error_type = _HTTP_STATUS_ERRORS[reply.status]
+        else:
+            # An explicit refusal smsgate has no entry for: still a refusal, so not sent.
+            error_type = ProviderError
+        may_have_sent = (
+            request.sends_message
+            and (reply.status in _GATEWAY_STATUSES or error_type is InvalidResponse)
+        )
+        return error_type(
+            message or "the provider reported an error",
+            provider=self.name,
+            code=code,
+            http_status=reply.status,
+            retryable=retryable,
+            may_have_sent=may_have_sent,
+            retry_after=parse_retry_after(reply.headers),
+        )
+
+    def _parsing(
+        self,
+        sends_message: bool,
+        parse: Callable[..., _T],
+        reply: HttpResponse,
+        *args: Any,
+    ) -> _T:
+        """Run an adapter's parser; a reply it cannot read becomes :class:`InvalidResponse`."""
+        failure: str | None = None
+        try:
+            return parse(reply, *args)
+        except _PARSE_ERRORS as exc:
+            failure = type(exc).__name__
+        raise self._invalid(
+            reply, f"unreadable reply ({failure})", sends_message=sends_message
+        )
+
+    def _invalid(self, reply: HttpResponse, what: str, *, sends_message: bool) -> InvalidResponse:
+        """An error for a reply whose success shape could not be read."""
+        return InvalidResponse(
+            f"{what} (HTTP {reply.status})",
+            provider=self.name,
+            http_status=reply.status,
+            may_have_sent=sends_message,
+        )
+
+    def _object(self, reply: HttpResponse, body: Any, *, sends_message: bool) -> dict[str, Any]:
+        """``body`` as a JSON object, or :class:`InvalidResponse`."""
+        if not isinstance(body, dict):
+            raise self._invalid(reply, "expected a JSON object", sends_message=sends_message)
+        return body
+
+
+class ApiKeyProvider(HttpProvider):
+    """A provider authenticated by one API key (GOSMS.GE, GoSMS.ro, SMSOffice.ge)."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        sender: str | None = None,
+        base_url: str | None = None,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+    ) -> None:
+        if not isinstance(api_key, str) or not api_key.strip():
+            raise ConfigurationError(f"{self.name}: api_key is required")
+        super().__init__(
+            credentials={"api_key": Secret(api_key)},
+            sender=sender,
+            base_url=base_url,
+            timeout=timeout,
+            session=session,
+        )
+
+
+def _json_or_none(content: bytes) -> Any:
+    if not content:
+        return None
+    try:
+        return json.loads(content)
+    except ValueError:
+        return None
+
+
+def _status_message(reply: HttpResponse) -> str:
+    reason = {500: "internal server error", 502: "bad gateway", 503: "service unavailable",
+              504: "gateway timeout"}.get(reply.status, "error")
+    return f"HTTP {reply.status} {reason}"
+
+
+def _failed_part(
+    provider: str, chunk: Outgoing, error: ProviderError, rest: Sequence[Outgoing]
+) -> SendResult:
+    status = Status.UNKNOWN if error.may_have_sent else Status.REJECTED
+    recipients = [
+        RecipientResult(phone=n, status=status, error=str(error)) for n in chunk.recipients
+    ]
+    skipped = f"not attempted: an earlier part of this send failed ({type(error).__name__})"
+    for later in rest:
+        recipients.extend(
+            RecipientResult(phone=n, status=Status.REJECTED, error=skipped)
+            for n in later.recipients
+        )
+    return SendResult(provider=provider, message_id=None, recipients=recipients, raw=None)
+
+
+def _merge(
+    provider: str, parts: Sequence[SendResult], attempts: Sequence[Attempt], outgoing: Outgoing
+) -> SendResult:
+    if len(parts) == 1:
+        return attrs.evolve(
+            parts[0],
+            attempts=tuple(attempts),
+            segments=parts[0].segments if parts[0].segments is not None
+            else outgoing.info.segments,
+            encoding=parts[0].encoding or outgoing.info.encoding,
+            idempotency_key=parts[0].idempotency_key or outgoing.idempotency_key,
+        )
+    costs = [p.cost for p in parts if p.cost is not None]
+    answered = [p for p in parts if p.message_id is not None]
+    return SendResult(
+        provider=provider,
+        message_id=next((p.message_id for p in answered), None),
+        recipients=[r for p in parts for r in p.recipients],
+        segments=next((p.segments for p in answered if p.segments is not None),
+                      outgoing.info.segments),
+        encoding=next((p.encoding for p in answered if p.encoding), outgoing.info.encoding),
+        cost=sum(costs, Decimal(0)) if len(costs) == len(parts) else None,
+        currency=next((p.currency for p in answered if p.currency), None),
+        balance=next((p.balance for p in reversed(answered) if p.balance is not None), None),
+        idempotency_key=outgoing.idempotency_key,
+        attempts=tuple(attempts),
+        raw=[p.raw for p in parts],
+    )
+
+
+def first_present(mapping: Mapping[str, Any], *keys: str) -> Any:
+    """The value of the first key present (not ``None``) in ``mapping``."""
+    for key in keys:
+        value = mapping.get(key)
+        if value is not None:
+            return value
+    return None
+
+
+def as_text(value: object) -> str | None:
+    """``value`` as a string id (GOSMS.GE ids are ints), or ``None``."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text or None
+
+
+def iter_errors(table: Mapping[int | str, ErrorSpec]) -> Iterator[tuple[int | str, ErrorSpec]]:
+    """Rows of an error table in a stable order (for docs and tests)."""
+    return iter(sorted(table.items(), key=lambda item: (isinstance(item[0], str), str(item[0]))))
+

@@ -1,0 +1,109 @@
+"""Provider registry: names to classes, imported lazily, extensible through entry points.
+
+Third-party packages register a provider in their ``pyproject.toml``::
+
+    [project.entry-points."smsgate.providers"]
+    "acme" = "smsgate_acme:AcmeProvider"
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import threading
+from collections.abc import Callable
+from typing import Any, Final
+
+from .errors import ConfigurationError
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "available_providers",
+    "create",
+    "provider_class",
+    "register_provider",
+]
+
+ENTRY_POINT_GROUP: Final = "smsgate.providers"
+
+# Built-in providers as import paths, so that `import smsgate` loads none of them.
+_BUILTIN: Final[dict[str, str]] = {
+    "memory": "smsgate.testing:MemoryProvider",
+}
+
+_lock = threading.Lock()
+_registered: dict[str, str | type[Any]] = {}
+
+
+def register_provider(name: str, target: str | type[Any]) -> None:
+    """Register a provider class (or a ``"module:Class"`` path) under ``name`` at run time."""
+    if not isinstance(name, str) or not name:
+        raise ConfigurationError("a provider name must be a non-empty string")
+    with _lock:
+        _registered[name] = target
+
+
+def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def available_providers() -> list[str]:
+    """Every registered provider name, sorted: built-in, entry points and run-time ones."""
+    with _lock:
+        names = set(_BUILTIN) | set(_registered)
+    return sorted(names | set(_entry_points()))
+
+
+def _load(path: str, name: str, hint: str | None = None) -> type[Any]:
+    module_name, _, attribute = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        missing = exc.name or module_name
+        install = f"; install it with: pip install {hint!r}" if hint else ""
+        raise ConfigurationError(
+            f"provider {name!r} needs {missing!r}, which is not installed{install}"
+        ) from None
+    try:
+        return getattr(module, attribute)  # type: ignore[no-any-return]
+    except AttributeError:
+        raise ConfigurationError(f"provider {name!r}: {path!r} does not exist") from None
+
+
+def provider_class(name: str) -> type[Any]:
+    """The class registered under ``name``.
+
+    Raises:
+        ConfigurationError: unknown name (the message lists the known ones), or the
+            provider's package or extra is not installed (the message says what to install).
+    """
+    with _lock:
+        target = _registered.get(name)
+    if isinstance(target, type):
+        return target
+    if isinstance(target, str):
+        return _load(target, name)
+    if name in _BUILTIN:
+        return _load(_BUILTIN[name], name)
+    entry_point = _entry_points().get(name)
+    if entry_point is not None:
+        dist = getattr(entry_point, "dist", None)
+        hint = getattr(dist, "name", None)
+        return _load(entry_point.value, name, hint)
+    known = ", ".join(available_providers())
+    raise ConfigurationError(f"unknown provider {name!r}; known providers: {known}")
+
+
+def create(name: str, **options: Any) -> Any:
+    """Build the provider registered under ``name`` with its constructor's ``options``.
+
+    >>> create("memory", sender="MyBrand").name
+    'memory'
+    """
+    cls = provider_class(name)
+    factory: Callable[..., Any] = cls
+    try:
+        return factory(**options)
+    except TypeError as exc:
+        # Only argument names appear in these messages, never their values.
+        raise ConfigurationError(f"provider {name!r}: {exc}") from None

@@ -1,0 +1,217 @@
+"""Test doubles for applications that send SMS.
+
+:class:`MemoryProvider` satisfies :class:`smsgate.SmsProvider` without any network: it
+validates input exactly as a real provider does, records every accepted message in
+:attr:`MemoryProvider.outbox`, and can be scripted to fail with any error of the tree.
+
+With pytest, the ``smsgate_memory`` fixture (installed with smsgate) gives a fresh one per test::
+
+    def test_welcome_sms(smsgate_memory):
+        signup(phone="+995555123456", sms=smsgate_memory)
+        assert smsgate_memory.outbox[0].text.startswith("Welcome")
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, ClassVar, TypeAlias
+
+import attrs
+
+from ._protocol import CAPABILITIES
+from .errors import NotFound, ProviderError
+from .models import Balance, RecipientResult, RecipientStatus, SendResult, Status, StatusResult
+from .providers._base import Limits, Outgoing, ProviderBase
+
+__all__ = ["MemoryProvider", "Outcome", "SentMessage"]
+
+#: A scripted outcome of one ``send`` call: ``None`` (accept), an exception instance or class
+#: (raise it), or a callable that receives the validated send and returns either.
+Outcome: TypeAlias = "ProviderError | type[ProviderError] | Callable[[Outgoing], Any] | None"
+
+
+@attrs.frozen
+class SentMessage:
+    """One accepted send in a :class:`MemoryProvider` outbox."""
+
+    message_id: str
+    to: tuple[str, ...]
+    text: str
+    sender: str | None
+    options: Mapping[str, Any] = attrs.field(hash=False)
+    segments: int
+    sent_at: dt.datetime
+
+
+class MemoryProvider(ProviderBase):
+    """An in-memory provider for tests; registered as ``memory``.
+
+    Args:
+        sender: default sender name.
+        region: home region for national numbers (``"GE"``), as a real provider has one.
+        balance: starting credit; each recipient costs one unit per segment.
+        delivery_status: what :meth:`status` reports for an accepted message.
+        capabilities: narrow what it claims to support, to test feature checks.
+    """
+
+    name: ClassVar[str] = "memory"
+    capabilities: frozenset[str] = CAPABILITIES - {"otp", "sender_registration", "retry"}
+    limits: ClassVar[Limits] = Limits(max_sender_length=11, bulk_size=None)
+
+    def __init__(
+        self,
+        *,
+        sender: str | None = None,
+        region: str | None = None,
+        balance: Decimal | int | str = Decimal(1000),
+        delivery_status: Status = Status.DELIVERED,
+        capabilities: frozenset[str] | None = None,
+    ) -> None:
+        super().__init__(sender=sender)
+        self.home_region = region.upper() if region else None
+        if capabilities is not None:
+            self.capabilities = frozenset(capabilities)
+        self.delivery_status = delivery_status
+        self.outbox: list[SentMessage] = []
+        #: Every validated send, accepted or failed (scripted), in order.
+        self.calls: list[Outgoing] = []
+        self._balance = Decimal(balance)
+        self._script: deque[Outcome] = deque()
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"MemoryProvider(sender={self.sender!r}, sent={len(self.outbox)})"
+
+    # -- scripting -------------------------------------------------------------------------
+    def script(self, *outcomes: Outcome) -> None:
+        """Queue outcomes for the next ``send`` calls, one each; then sends succeed again."""
+        with self._lock:
+            self._script.extend(outcomes)
+
+    def fail_next(self, error: ProviderError | type[ProviderError], times: int = 1) -> None:
+        """Make the next ``times`` sends raise ``error``."""
+        self.script(*([error] * times))
+
+    def clear(self) -> None:
+        """Forget sent messages, calls and scripted outcomes."""
+        with self._lock:
+            self.outbox.clear()
+            self.calls.clear()
+            self._script.clear()
+
+    @property
+    def last(self) -> SentMessage:
+        """The most recently accepted message."""
+        if not self.outbox:
+            raise AssertionError("MemoryProvider outbox is empty")
+        return self.outbox[-1]
+
+    # -- the SmsProvider protocol ----------------------------------------------------------
+    def send(
+        self,
+        to: str | Sequence[str],
+        text: str,
+        *,
+        sender: str | None = None,
+        urgent: bool = False,
+        schedule_at: dt.datetime | None = None,
+        validity: dt.timedelta | None = None,
+        reference: str | None = None,
+        idempotency_key: str | None = None,
+        flash: bool = False,
+        priority: bool = False,
+        extra: Mapping[str, Any] | None = None,
+    ) -> SendResult:
+        """Validate like a real provider, then follow the script or accept."""
+        outgoing = self.prepare(
+            to,
+            text,
+            sender=sender,
+            urgent=urgent,
+            schedule_at=schedule_at,
+            validity=validity,
+            reference=reference,
+            idempotency_key=idempotency_key,
+            flash=flash,
+            priority=priority,
+            extra=extra,
+        )
+        with self._lock:
+            self.calls.append(outgoing)
+            outcome = self._script.popleft() if self._script else None
+        if callable(outcome) and not isinstance(outcome, type):
+            outcome = outcome(outgoing)
+        if isinstance(outcome, type) and issubclass(outcome, ProviderError):
+            outcome = outcome(f"scripted {outcome.__name__}", provider=self.name)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        if isinstance(outcome, SendResult):
+            return outcome
+        return self._accept(outgoing)
+
+    def _accept(self, outgoing: Outgoing) -> SendResult:
+        with self._lock:
+            message_id = f"mem-{next(self._ids)}"
+            cost = Decimal(outgoing.info.segments * len(outgoing.recipients))
+            self._balance -= cost
+            balance = self._balance
+            options = {
+                key: value
+                for key, value in attrs.asdict(outgoing, recurse=False).items()
+                if key not in {"recipients", "wire_numbers", "text", "info", "sender"}
+                and value not in (None, False, {})
+            }
+            self.outbox.append(
+                SentMessage(
+                    message_id=message_id,
+                    to=outgoing.recipients,
+                    text=outgoing.text,
+                    sender=outgoing.sender,
+                    options=options,
+                    segments=outgoing.info.segments,
+                    sent_at=dt.datetime.now(dt.timezone.utc),
+                )
+            )
+        return SendResult(
+            provider=self.name,
+            message_id=message_id,
+            recipients=[
+                RecipientResult(phone=n, status=Status.QUEUED, message_id=message_id)
+                for n in outgoing.recipients
+            ],
+            segments=outgoing.info.segments,
+            encoding=outgoing.info.encoding,
+            cost=cost,
+            currency="credits",
+            balance=balance,
+            idempotency_key=outgoing.idempotency_key,
+        )
+
+    def status(self, message_id: str, *, recipient: str | None = None) -> StatusResult:
+        """The configured ``delivery_status`` for an accepted message; ``NotFound`` otherwise."""
+        with self._lock:
+            found = next((m for m in self.outbox if m.message_id == message_id), None)
+        if found is None:
+            raise NotFound(f"no message {message_id!r}", provider=self.name, code="not_found")
+        return StatusResult(
+            provider=self.name,
+            message_id=message_id,
+            status=self.delivery_status,
+            recipients=[RecipientStatus(phone=n, status=self.delivery_status) for n in found.to],
+            raw=found,
+        )
+
+    def balance(self) -> Balance:
+        """Credit left: the starting balance less one unit per segment and recipient."""
+        with self._lock:
+            return Balance(provider=self.name, amount=self._balance, unit="credits")
+
+    def close(self) -> None:
+        self.closed = True
