@@ -59,11 +59,11 @@ from .registry import available_providers, create, register_provider
 from .segments import SegmentInfo, segments
 
 __all__ = [
-    "CAPABILITIES",
     "AllProvidersFailed",
     "Attempt",
     "AuthenticationError",
     "Balance",
+    "CAPABILITIES",
     "ConfigurationError",
     "ConnectError",
     "DeliveryReport",

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import importlib.metadata
+from decimal import Decimal
+
+import pytest
+
+import smsgate
+from smsgate import ConfigurationError, Status, UnsupportedFeature
+from smsgate.testing import MemoryProvider
+
+from .conftest import CANARY, ToyProvider
+
+
+def test_memory_is_registered_and_created_by_name() -> None:
+    assert "memory" in smsgate.available_providers()
+    provider = smsgate.create("memory", sender="Brand")
+    assert isinstance(provider, MemoryProvider)
+    assert provider.sender == "Brand"
+
+
+def test_unknown_name_lists_known_ones() -> None:
+    with pytest.raises(ConfigurationError, match=r"unknown provider 'nope'.*memory"):
+        smsgate.create("nope")
+
+
+def test_bad_option_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="api_kye"):
+        smsgate.create("memory", api_kye="x")
+
+
+def test_register_provider_at_run_time() -> None:
+    smsgate.register_provider("toy", ToyProvider)
+    try:
+        assert "toy" in smsgate.available_providers()
+        toy = smsgate.create("toy", api_key=CANARY)
+        assert isinstance(toy, ToyProvider)
+    finally:
+        from smsgate import registry
+
+        registry._registered.pop("toy")
+
+
+def test_entry_point_with_missing_dependency_names_the_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Dist:
+        name = "smsgate-acme"
+
+    class FakeEntryPoint:
+        name = "acme"
+        value = "smsgate_acme_not_installed:Acme"
+        dist = Dist()
+
+    monkeypatch.setattr(smsgate.registry, "_entry_points", lambda: {"acme": FakeEntryPoint()})
+    assert "acme" in smsgate.available_providers()
+    with pytest.raises(ConfigurationError, match="pip install 'smsgate-acme'"):
+        smsgate.create("acme")
+
+
+def test_entry_point_group_is_read() -> None:
+    # Our own distribution declares none, but the lookup must work on this Python.
+    assert isinstance(importlib.metadata.entry_points(group="smsgate.providers"), object)
+    assert smsgate.registry.ENTRY_POINT_GROUP == "smsgate.providers"
+
+
+def test_memory_provider_records_and_satisfies_the_protocol() -> None:
+    sms = MemoryProvider(region="GE", sender="Brand")
+    assert isinstance(sms, smsgate.SmsProvider)
+    result = sms.send(["555 12 34 56", "+995577123456"], "Hello", urgent=True)
+    assert result.ok and result.provider == "memory"
+    assert sms.last.to == ("+995555123456", "+995577123456")
+    assert sms.last.options == {"urgent": True}
+    assert sms.last.sender == "Brand"
+    assert sms.status(result.message_id or "").status is Status.DELIVERED
+    assert sms.balance().amount == Decimal(998)
+    with pytest.raises(smsgate.NotFound):
+        sms.status("mem-999")
+
+
+def test_memory_provider_scripted_failures() -> None:
+    sms = MemoryProvider()
+    sms.script(smsgate.ProviderUnavailable, None,
+               smsgate.DeliveryUnknown("lost", provider="memory"))
+    with pytest.raises(smsgate.ProviderUnavailable):
+        sms.send("+995555123456", "a")
+    sms.send("+995555123456", "b")
+    with pytest.raises(smsgate.DeliveryUnknown) as info:
+        sms.send("+995555123456", "c")
+    assert info.value.may_have_sent is True
+    sms.send("+995555123456", "d")
+    assert [m.text for m in sms.outbox] == ["b", "d"]
+    assert [c.text for c in sms.calls] == ["a", "b", "c", "d"]
+
+
+def test_memory_provider_validates_like_a_real_one() -> None:
+    sms = MemoryProvider(capabilities=frozenset({"bulk"}))
+    with pytest.raises(UnsupportedFeature):
+        sms.send("+995555123456", "x", urgent=True)
+    with pytest.raises(smsgate.InvalidPhoneNumber):
+        sms.send("555 12 34 56", "x")  # no region: national numbers are ambiguous
+    with pytest.raises(smsgate.MessageTooLong):
+        sms.send("+995555123456", "")
+    assert sms.outbox == [] and sms.calls == []
+
+
+def test_pytest_fixture_is_installed(smsgate_memory: MemoryProvider) -> None:
+    smsgate_memory.send("555 12 34 56", "from the fixture")
+    assert smsgate_memory.last.text == "from the fixture"
