@@ -55,6 +55,7 @@ from .models import (
     StatusResult,
 )
 from .phone import mask_phone, normalize_phone
+from .providers.gosms_ge import GoSmsGe
 from .registry import available_providers, create, register_provider
 from .segments import SegmentInfo, segments
 
@@ -68,6 +69,7 @@ __all__ = [
     "ConnectError",
     "DeliveryReport",
     "DeliveryUnknown",
+    "GoSmsGe",
     "InsufficientFunds",
     "InvalidPhoneNumber",
     "InvalidRequest",

@@ -28,6 +28,7 @@ ENTRY_POINT_GROUP: Final = "smsgate.providers"
 
 # Built-in providers as import paths, so that `import smsgate` loads none of them.
 _BUILTIN: Final[dict[str, str]] = {
+    "gosms.ge": "smsgate.providers.gosms_ge:GoSmsGe",
     "memory": "smsgate.testing:MemoryProvider",
 }
 

@@ -1,0 +1,343 @@
+"""GOSMS.GE (Georgia): ``https://api.gosms.ge/api``.
+
+Wire facts (PROVIDERS.md section 1): JSON POST bodies carrying ``api_key``; camelCase replies;
+errors as ``{"errorCode": int, "message": str}``, sometimes inside HTTP 200 ("API returns 200
+with error body", as the official .NET v6 client notes); numbers as ``995XXXXXXXXX``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, ClassVar, Final
+
+import requests
+
+from .._http import DEFAULT_TIMEOUT, HttpRequest, HttpResponse
+from ..errors import (
+    AuthenticationError,
+    InsufficientFunds,
+    InvalidRequest,
+    NotFound,
+    OtpAlreadyUsed,
+    OtpError,
+    OtpExpired,
+    RateLimited,
+    RecipientRejected,
+    SenderRejected,
+    ValidationError,
+)
+from ..models import (
+    Balance,
+    OtpChallenge,
+    OtpVerification,
+    RecipientResult,
+    RecipientStatus,
+    SendResult,
+    Status,
+    StatusResult,
+)
+from ..phone import PhoneFormat, format_phone
+from ..segments import GSM7, UCS2
+from ._base import (
+    ApiKeyProvider,
+    AuthSpec,
+    ErrorSpec,
+    Limits,
+    Outgoing,
+    as_text,
+    first_present,
+    parse_rate_limit,
+)
+
+__all__ = ["GoSmsGe"]
+
+#: Error codes 100-113, named as in the official SDKs (GoSmsErrorCode).
+GOSMS_GE_ERRORS: Final[Mapping[int | str, ErrorSpec]] = {
+    100: ErrorSpec(AuthenticationError, "INVALID_API_KEY: invalid or missing API key"),
+    101: ErrorSpec(SenderRejected, "INVALID_SENDER: invalid or unapproved sender name"),
+    102: ErrorSpec(InsufficientFunds, "INSUFFICIENT_BALANCE: not enough SMS credits"),
+    103: ErrorSpec(InvalidRequest, "INVALID_PARAMETERS: invalid parameters (or text too long)"),
+    104: ErrorSpec(NotFound, "MESSAGE_NOT_FOUND: unknown messageId"),
+    105: ErrorSpec(RecipientRejected, "INVALID_PHONE: invalid phone number"),
+    # SDKs disagree ("OTP send failed" vs "OTP verification failed"); either way an OTP
+    # operation the provider refused: nothing more specific can be said.
+    106: ErrorSpec(OtpError, "OTP_FAILED: the OTP operation failed"),
+    107: ErrorSpec(SenderRejected, "SENDER_EXISTS: the sender name already exists"),
+    # "Account/API key not configured": the account cannot use the API until set up, which the
+    # caller fixes like a credential problem, not by retrying.
+    108: ErrorSpec(AuthenticationError, "NOT_CONFIGURED: account or API key not configured"),
+    109: ErrorSpec(RateLimited, "TOO_MANY_REQUESTS: OTP rate limit exceeded"),
+    110: ErrorSpec(RateLimited, "ACCOUNT_LOCKED: account temporarily locked (OTP brute force)"),
+    111: ErrorSpec(OtpExpired, "OTP_EXPIRED: the OTP code has expired"),
+    112: ErrorSpec(OtpAlreadyUsed, "OTP_ALREADY_USED: the OTP code was already used"),
+    113: ErrorSpec(InvalidRequest, "INVALID_NO_SMS_NUMBER: invalid noSmsNumber"),
+}
+
+# /checksms statuses are not documented as an enum: SDK examples use delivered, pending, failed
+# and sent; fixtures use DELIVERED; the pre-v6 .NET SDK knew IN_PROGRESS.
+_STATUS_WORDS: Final[Mapping[str, Status]] = {
+    "in progress": Status.QUEUED,
+    "processing": Status.QUEUED,
+}
+
+
+class GoSmsGe(ApiKeyProvider):
+    """GOSMS.GE, registry name ``gosms.ge``.
+
+    Args:
+        api_key: the account's API key (sent in the JSON body as ``api_key``).
+        sender: the approved brand name sent as ``from`` (required by GOSMS.GE, per call or
+            here).
+        no_sms_number: the advertising opt-out ("NoSMS") number printed on campaigns; when set,
+            sends go through ``/sendbulk``, the endpoint that carries it. A per-call
+            ``extra={"noSmsNumber": ...}`` overrides it.
+    """
+
+    name: ClassVar[str] = "gosms.ge"
+    default_base_url: ClassVar[str] = "https://api.gosms.ge/api"
+    home_region = "GE"
+    # "Format: 995123456789" is the only documented number format.
+    allowed_regions: ClassVar[frozenset[str] | None] = frozenset({"GE"})
+    phone_format: ClassVar[PhoneFormat] = PhoneFormat.DIGITS
+    capabilities = frozenset(
+        {"bulk", "status", "balance", "urgent", "otp", "sender_registration"}
+    )
+    # "Latin: 918 chars = 6 SMS; Unicode (Georgian): 402 chars = 6 SMS": six parts either way.
+    # Sender length rules are not published; 11 is the GSM alphanumeric sender maximum.
+    limits: ClassVar[Limits] = Limits(
+        max_segments=6, max_sender_length=11, sender_required=True, bulk_size=1000
+    )
+    auth: ClassVar[tuple[AuthSpec, ...]] = (AuthSpec("body", "api_key", "api_key"),)
+    error_table: ClassVar[Mapping[int | str, ErrorSpec]] = GOSMS_GE_ERRORS
+    status_words: ClassVar[Mapping[str, Status]] = _STATUS_WORDS
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        sender: str | None = None,
+        no_sms_number: str | None = None,
+        base_url: str | None = None,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+    ) -> None:
+        super().__init__(
+            api_key, sender=sender, base_url=base_url, timeout=timeout, session=session
+        )
+        self.no_sms_number = (
+            None if no_sms_number is None else self._wire_number(no_sms_number)
+        )
+
+    def _wire_number(self, number: str) -> str:
+        (e164,) = self._normalize_recipients(number)
+        return format_phone(e164, self.phone_format, self.home_region)
+
+    # -- send ------------------------------------------------------------------------------
+    def _send_request(self, outgoing: Outgoing) -> HttpRequest:
+        extra = dict(outgoing.extra)
+        no_sms = extra.pop("noSmsNumber", None) or self.no_sms_number
+        if len(outgoing.wire_numbers) == 1 and not no_sms:
+            body: dict[str, Any] = {
+                "from": outgoing.sender,
+                "to": outgoing.wire_numbers[0],
+                "text": outgoing.text,
+                "urgent": outgoing.urgent,
+            }
+            path = "/sendsms"
+        else:
+            body = {
+                "from": outgoing.sender,
+                "to": list(outgoing.wire_numbers),
+                "text": outgoing.text,
+                "urgent": outgoing.urgent,
+            }
+            if no_sms:  # the SDKs omit the field entirely when it is not used
+                body["noSmsNumber"] = str(no_sms)
+            path = "/sendbulk"
+        body.update(extra)
+        return self._request("POST", path, "send", json=body, sends_message=True)
+
+    def _parse_send(self, reply: HttpResponse, body: Any, outgoing: Outgoing) -> SendResult:
+        data = self._object(reply, body, sends_message=True)
+        encoding = _encoding(data.get("encode"))
+        segments = data.get("segment")
+        if isinstance(data.get("messages"), list):
+            recipients = _bulk_recipients(data["messages"], outgoing)
+        else:
+            message_id = as_text(first_present(data, "messageId", "message_id"))
+            if message_id is None:
+                raise self._invalid(reply, "send reply without messageId", sends_message=True)
+            recipients = [
+                RecipientResult(phone=n, status=Status.QUEUED, message_id=message_id)
+                for n in outgoing.recipients
+            ]
+        return SendResult(
+            provider=self.name,
+            message_id=next((r.message_id for r in recipients if r.message_id), None),
+            recipients=recipients,
+            segments=int(segments) if isinstance(segments, int) else None,
+            encoding=encoding,
+            balance=_number(data.get("balance")),
+            raw=data,
+        )
+
+    # -- status and balance ----------------------------------------------------------------
+    def _status_request(self, message_id: str, recipient: str | None) -> HttpRequest:
+        # The official .NET and Python SDKs send an int, the Node SDK a string.
+        wire_id: int | str = int(message_id) if message_id.isdigit() else message_id
+        return self._request("POST", "/checksms", "status", json={"messageId": wire_id})
+
+    def _parse_status(self, reply: HttpResponse, body: Any, message_id: str) -> StatusResult:
+        data = self._object(reply, body, sends_message=False)
+        status = Status.from_word(data.get("status"), self.status_words)
+        phone = as_text(data.get("to"))
+        return StatusResult(
+            provider=self.name,
+            message_id=as_text(first_present(data, "messageId", "message_id")) or message_id,
+            status=status,
+            recipients=[RecipientStatus(phone=_e164(phone), status=status)] if phone else [],
+            raw=data,
+        )
+
+    def _balance_request(self) -> HttpRequest:
+        return self._request("POST", "/sms-balance", "balance", json={})
+
+    def _parse_balance(self, reply: HttpResponse, body: Any) -> Balance:
+        data = self._object(reply, body, sends_message=False)
+        amount = _number(data.get("balance"))
+        if amount is None:
+            raise self._invalid(reply, "balance reply without balance", sends_message=False)
+        return Balance(provider=self.name, amount=amount, unit="credits", raw=data)
+
+    # -- GOSMS.GE only ---------------------------------------------------------------------
+    def send_otp(self, phone: str) -> OtpChallenge:
+        """Have GOSMS.GE generate and send a one-time code; keep the returned ``hash``.
+
+        Raises:
+            RateLimited: codes 109/110, with ``retry_after`` from the ``Retry-After`` header.
+        """
+        wire = self._wire_number(phone)
+        request = self._request("POST", "/otp/send", "otp_send", json={"phone": wire},
+                                sends_message=True)
+        reply, body = self._exchange(request, [])
+        return self._parsing(True, self._parse_otp_send, reply, body, wire)
+
+    def _parse_otp_send(self, reply: HttpResponse, body: Any, wire: str) -> OtpChallenge:
+        data = self._object(reply, body, sends_message=True)
+        otp_hash = as_text(data.get("hash"))
+        if otp_hash is None:
+            raise self._invalid(reply, "OTP reply without hash", sends_message=True)
+        return OtpChallenge(
+            hash=otp_hash,
+            phone="+" + wire,
+            balance=_number(data.get("balance")),
+            rate_limit=parse_rate_limit(reply.headers),
+            raw=data,
+        )
+
+    def verify_otp(self, phone: str, hash: str, code: str | int) -> OtpVerification:
+        """Check a code. A wrong code returns ``valid=False``; it does not raise.
+
+        Raises:
+            OtpExpired, OtpAlreadyUsed: codes 111 and 112.
+            RateLimited: too many attempts (109) or the account is locked (110).
+        """
+        if not isinstance(hash, str) or not hash.strip():
+            raise ValidationError("hash (from send_otp) must be a non-empty string")
+        if isinstance(code, bool) or not isinstance(code, (str, int)) or not str(code).strip():
+            raise ValidationError("code must be a non-empty string")
+        body = {"phone": self._wire_number(phone), "hash": hash, "code": str(code).strip()}
+        request = self._request("POST", "/otp/verify", "otp_verify", json=body)
+        reply, parsed = self._exchange(request, [])
+        return self._parsing(False, self._parse_verify, reply, parsed)
+
+    def _parse_verify(self, reply: HttpResponse, body: Any) -> OtpVerification:
+        data = self._object(reply, body, sends_message=False)
+        verify = data.get("verify")
+        if not isinstance(verify, bool):
+            raise self._invalid(reply, "verify reply without a verify flag", sends_message=False)
+        return OtpVerification(valid=verify, rate_limit=parse_rate_limit(reply.headers), raw=data)
+
+    def create_sender(self, name: str) -> bool:
+        """Register a sender name; GOSMS.GE must approve it before it can be used.
+
+        Returns the provider's ``success`` flag.
+
+        Raises:
+            SenderRejected: the name already exists (107) or is not acceptable.
+        """
+        self._check_sender(name)
+        request = self._request("POST", "/sender", "create_sender", json={"name": name})
+        reply, body = self._exchange(request, [])
+        return self._parsing(False, self._parse_sender, reply, body)
+
+    def _parse_sender(self, reply: HttpResponse, body: Any) -> bool:
+        return bool(self._object(reply, body, sends_message=False).get("success", True))
+
+    # -- errors ----------------------------------------------------------------------------
+    def _find_error(self, reply: HttpResponse, body: Any) -> tuple[int | str | None, str] | None:
+        # Error iff errorCode > 0 or success is false, whatever the HTTP status.
+        if not isinstance(body, dict):
+            return None
+        message = str(body.get("message") or body.get("error") or "")
+        code = body.get("errorCode")
+        if isinstance(code, str) and code.strip().isdigit():
+            code = int(code)
+        if isinstance(code, int) and not isinstance(code, bool) and code > 0:
+            return code, message
+        if body.get("success") is False:
+            return None, message or "the provider reported success: false"
+        return None
+
+
+def _bulk_recipients(items: list[Any], outgoing: Outgoing) -> list[RecipientResult]:
+    """One result per input number, in input order, matched by the number in each item."""
+    by_number: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        if isinstance(item, dict):
+            by_number.setdefault(str(item.get("to", "")).lstrip("+"), []).append(item)
+    results = []
+    for e164, wire in zip(outgoing.recipients, outgoing.wire_numbers, strict=True):
+        queue = by_number.get(wire)
+        if not queue:
+            results.append(RecipientResult(phone=e164, status=Status.UNKNOWN,
+                                           error="not in the provider's reply"))
+            continue
+        item = queue.pop(0)
+        if item.get("success") is False:
+            results.append(RecipientResult(
+                phone=e164, status=Status.REJECTED,
+                error=str(item.get("error") or "rejected by the provider"),
+            ))
+        else:
+            results.append(RecipientResult(phone=e164, status=Status.QUEUED,
+                                           message_id=as_text(item.get("messageId"))))
+    return results
+
+
+def _encoding(value: object) -> str | None:
+    # "default" is confirmed; the Unicode spelling varies between SDKs: compare loosely.
+    if not isinstance(value, str):
+        return None
+    word = value.strip().lower()
+    if word.startswith(("unicode", "ucs")):
+        return UCS2
+    if word in ("default", "gsm", "gsm7", "gsm-7", "latin"):
+        return GSM7
+    return None
+
+
+def _number(value: object) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        return None
+
+
+def _e164(digits: str | None) -> str | None:
+    if not digits:
+        return None
+    return digits if digits.startswith("+") else "+" + digits
