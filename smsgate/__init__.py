@@ -56,6 +56,7 @@ from .models import (
 )
 from .phone import mask_phone, normalize_phone
 from .providers.gosms_ge import GoSmsGe
+from .providers.smsoffice_ge import SmsOfficeGe
 from .registry import available_providers, create, register_provider
 from .segments import SegmentInfo, segments
 
@@ -94,6 +95,7 @@ __all__ = [
     "SendResult",
     "SenderRejected",
     "SmsGateError",
+    "SmsOfficeGe",
     "SmsProvider",
     "Status",
     "StatusResult",

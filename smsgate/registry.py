@@ -30,6 +30,7 @@ ENTRY_POINT_GROUP: Final = "smsgate.providers"
 _BUILTIN: Final[dict[str, str]] = {
     "gosms.ge": "smsgate.providers.gosms_ge:GoSmsGe",
     "memory": "smsgate.testing:MemoryProvider",
+    "smsoffice.ge": "smsgate.providers.smsoffice_ge:SmsOfficeGe",
 }
 
 _lock = threading.Lock()

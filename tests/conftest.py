@@ -73,7 +73,9 @@ class ToyProvider(ApiKeyProvider):
     def _status_request(self, message_id: str, recipient: str | None) -> HttpRequest:
         return self._request("GET", "/status", "status", params={"id": message_id})
 
-    def _parse_status(self, reply: HttpResponse, body: Any, message_id: str) -> StatusResult:
+    def _parse_status(
+        self, reply: HttpResponse, body: Any, message_id: str, recipient: str | None
+    ) -> StatusResult:
         data = self._object(reply, body, sends_message=False)
         return StatusResult(self.name, message_id, Status.from_word(data.get("status")), raw=data)
 

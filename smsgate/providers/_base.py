@@ -526,13 +526,13 @@ class HttpProvider(ProviderBase):
         self._require("status", "status lookups")
         if not isinstance(message_id, str) or not message_id.strip():
             raise ValidationError("message_id must be a non-empty string")
-        wire_recipient = None
+        e164 = wire_recipient = None
         if recipient is not None:
             (e164,) = self._normalize_recipients(recipient)
             wire_recipient = format_phone(e164, self.phone_format, self.home_region)
         request = self._status_request(message_id, wire_recipient)
         reply, body = self._exchange(request, [])
-        return self._parsing(False, self._parse_status, reply, body, message_id)
+        return self._parsing(False, self._parse_status, reply, body, message_id, e164)
 
     def balance(self) -> Balance:
         """Credit left at the provider."""
@@ -554,7 +554,10 @@ class HttpProvider(ProviderBase):
     def _status_request(self, message_id: str, recipient: str | None) -> HttpRequest:
         raise NotImplementedError  # pragma: no cover - guarded by the "status" capability
 
-    def _parse_status(self, reply: HttpResponse, body: Any, message_id: str) -> StatusResult:
+    def _parse_status(
+        self, reply: HttpResponse, body: Any, message_id: str, recipient: str | None
+    ) -> StatusResult:
+        """Read a status reply; ``recipient`` is the E.164 number asked about, if any."""
         raise NotImplementedError  # pragma: no cover
 
     def _balance_request(self) -> HttpRequest:

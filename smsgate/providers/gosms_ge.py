@@ -188,7 +188,9 @@ class GoSmsGe(ApiKeyProvider):
         wire_id: int | str = int(message_id) if message_id.isdigit() else message_id
         return self._request("POST", "/checksms", "status", json={"messageId": wire_id})
 
-    def _parse_status(self, reply: HttpResponse, body: Any, message_id: str) -> StatusResult:
+    def _parse_status(
+        self, reply: HttpResponse, body: Any, message_id: str, recipient: str | None
+    ) -> StatusResult:
         data = self._object(reply, body, sends_message=False)
         status = Status.from_word(data.get("status"), self.status_words)
         phone = as_text(data.get("to"))

@@ -1,0 +1,202 @@
+"""SMSOffice.ge (Georgia): ``https://smsoffice.ge/api``.
+
+Wire facts (PROVIDERS.md section 3): the key travels as the ``key`` parameter; replies are
+PascalCase ``{"Success", "Message", "Output", "ErrorCode"}`` with errors inside HTTP 200; no
+message id is returned, so the caller's ``reference`` is the handle for status and callbacks;
+the balance reply is a plain integer.
+
+Sends use the form-encoded POST ("When using POST request, append slash symbol at the end of the
+path as follows: send/"), which keeps the key out of URLs and has no 4096-byte limit. Status and
+balance are documented as GET only, so there the key is in the query string; smsgate scrubs it
+from every log line and error.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any, ClassVar, Final
+
+import attrs
+
+from .._http import HttpRequest, HttpResponse
+from ..errors import (
+    AuthenticationError,
+    InsufficientFunds,
+    InvalidRequest,
+    ProviderUnavailable,
+    RecipientRejected,
+    SenderRejected,
+    ValidationError,
+)
+from ..models import Balance, RecipientResult, RecipientStatus, SendResult, Status, StatusResult
+from ..phone import PhoneFormat
+from ._base import ApiKeyProvider, AuthSpec, ErrorSpec, Limits, Outgoing
+
+__all__ = ["SmsOfficeGe"]
+
+#: The documented response codes, plus two seen only in a third-party client.
+SMSOFFICE_GE_ERRORS: Final[Mapping[int | str, ErrorSpec]] = {
+    10: ErrorSpec(RecipientRejected, "Destination does not contain any valid numbers"),
+    20: ErrorSpec(InsufficientFunds, "Balance is insufficient"),
+    40: ErrorSpec(InvalidRequest, "Text size limit exceeded", source="third-party"),
+    60: ErrorSpec(InvalidRequest, "Content parameter is missing"),
+    70: ErrorSpec(InvalidRequest, "Destination parameter is empty"),
+    75: ErrorSpec(RecipientRejected, "All numbers are stoplisted"),
+    76: ErrorSpec(RecipientRejected, "All numbers have invalid format"),
+    77: ErrorSpec(RecipientRejected, "All numbers are stoplisted or have invalid format"),
+    80: ErrorSpec(AuthenticationError, "API key is incorrect"),
+    110: ErrorSpec(SenderRejected, "Invalid sender parameter", source="third-party"),
+    120: ErrorSpec(AuthenticationError, "API access is disabled"),
+    150: ErrorSpec(SenderRejected, "Sender not found"),
+    500: ErrorSpec(AuthenticationError, "API key is missing"),
+    600: ErrorSpec(InvalidRequest, "Destination is missing"),
+    700: ErrorSpec(SenderRejected, "Sender is missing"),
+    800: ErrorSpec(InvalidRequest, "Content is missing"),
+    # "Temporary delay": the server is temporarily unavailable and took nothing.
+    -100: ErrorSpec(ProviderUnavailable, "Temporary delay", retryable=True),
+}
+
+#: "Reference must be a UTF-8 string with length of at most 20 characters."
+MAX_REFERENCE: Final = 20
+
+
+def new_reference() -> str:
+    """A unique reference of 20 characters: ``sg`` and 72 random bits in hex."""
+    return "sg" + secrets.token_hex(9)
+
+
+class SmsOfficeGe(ApiKeyProvider):
+    """SMSOffice.ge, registry name ``smsoffice.ge``.
+
+    ``SendResult.message_id`` is the send's ``reference``: the caller's, or one smsgate
+    generates so that status checks and callbacks always work. Pass it to :meth:`status`
+    with the recipient's number.
+    """
+
+    name: ClassVar[str] = "smsoffice.ge"
+    default_base_url: ClassVar[str] = "https://smsoffice.ge/api"
+    home_region = "GE"
+    # Numbers must be "in international format, without 00 and +. For example: 995577123456";
+    # a third-party client calls code 10 "Foreign number": Georgia only.
+    allowed_regions: ClassVar[frozenset[str] | None] = frozenset({"GE"})
+    phone_format: ClassVar[PhoneFormat] = PhoneFormat.DIGITS
+    capabilities = frozenset(
+        {"bulk", "status", "balance", "urgent", "flash", "schedule", "reference"}
+    )
+    # content: "Max. 1000 characters"; sender: at most 11 of a-z A-Z 0-9 - and .; the
+    # destination list is unlimited over POST, sent in chunks of 1000 to keep requests sane.
+    limits: ClassVar[Limits] = Limits(
+        max_chars=1000,
+        max_sender_length=11,
+        sender_pattern=r"[A-Za-z0-9.\-]+",
+        sender_required=True,
+        bulk_size=1000,
+    )
+    auth: ClassVar[tuple[AuthSpec, ...]] = (AuthSpec("param", "key", "api_key"),)
+    error_table: ClassVar[Mapping[int | str, ErrorSpec]] = SMSOFFICE_GE_ERRORS
+
+    def status(self, message_id: str, *, recipient: str | None = None) -> StatusResult:
+        """Status of the message sent with reference ``message_id`` to ``recipient``.
+
+        "In the case of messages sent to multiple numbers, you must check the status for each
+        number individually": the recipient is required.
+        """
+        if recipient is None:
+            raise ValidationError(
+                "smsoffice.ge tracks messages by reference and number: pass recipient="
+            )
+        return super().status(message_id, recipient=recipient)
+
+    # -- send ------------------------------------------------------------------------------
+    def _complete(self, outgoing: Outgoing) -> Outgoing:
+        if outgoing.reference is None:
+            return attrs.evolve(outgoing, reference=new_reference())
+        if len(outgoing.reference) > MAX_REFERENCE:
+            raise ValidationError(
+                f"smsoffice.ge references are at most {MAX_REFERENCE} characters"
+            )
+        return outgoing
+
+    def _send_request(self, outgoing: Outgoing) -> HttpRequest:
+        form: dict[str, str] = {
+            "destination": ",".join(outgoing.wire_numbers),
+            "sender": outgoing.sender or "",
+            "content": outgoing.text,
+            "reference": outgoing.reference or "",
+        }
+        if outgoing.urgent:
+            form["urgent"] = "true"
+        if outgoing.flash:
+            form["contentType"] = "2"  # "1: Text message, 2: Flash message"
+        if outgoing.schedule_at is not None:
+            form["scheduledAt"] = str(int(outgoing.schedule_at.timestamp()))  # Unix seconds
+        form.update({key: str(value) for key, value in outgoing.extra.items()})
+        return self._request("POST", "/v2/send/", "send", form=form, sends_message=True)
+
+    def _parse_send(self, reply: HttpResponse, body: Any, outgoing: Outgoing) -> SendResult:
+        data = self._object(reply, body, sends_message=True)
+        if "ErrorCode" not in data and "Success" not in data:
+            raise self._invalid(reply, "reply without ErrorCode", sends_message=True)
+        return SendResult(
+            provider=self.name,
+            message_id=outgoing.reference,
+            recipients=[
+                RecipientResult(phone=n, status=Status.QUEUED, message_id=outgoing.reference)
+                for n in outgoing.recipients
+            ],
+            raw=data,
+        )
+
+    # -- status and balance ----------------------------------------------------------------
+    def _status_request(self, message_id: str, recipient: str | None) -> HttpRequest:
+        return self._request(
+            "GET",
+            "/v2/getMessageStatus/",
+            "status",
+            params={"destination": recipient or "", "reference": message_id},
+        )
+
+    def _parse_status(
+        self, reply: HttpResponse, body: Any, message_id: str, recipient: str | None
+    ) -> StatusResult:
+        data = self._object(reply, body, sends_message=False)
+        output = data.get("Output")
+        word = output.get("Status") if isinstance(output, dict) else None
+        if word is None:
+            raise self._invalid(reply, "status reply without Output.Status",
+                                sends_message=False)
+        # Delivered, Undelivered, Expired, Pending, Unknown (compared case-insensitively).
+        status = Status.from_word(word)
+        return StatusResult(
+            provider=self.name,
+            message_id=message_id,
+            status=status,
+            recipients=[RecipientStatus(phone=recipient, status=status)],
+            raw=data,
+        )
+
+    def _balance_request(self) -> HttpRequest:
+        return self._request("GET", "/getBalance", "balance")
+
+    def _parse_balance(self, reply: HttpResponse, body: Any) -> Balance:
+        # "The response is the number of messages left": a plain integer, not JSON.
+        return Balance(
+            provider=self.name, amount=int(reply.text.strip()), unit="messages",
+            raw=reply.text,
+        )
+
+    # -- errors ----------------------------------------------------------------------------
+    def _find_error(self, reply: HttpResponse, body: Any) -> tuple[int | str | None, str] | None:
+        if not isinstance(body, dict):
+            return None
+        message = str(body.get("Message") or "")
+        code = body.get("ErrorCode")
+        if isinstance(code, str) and code.strip().lstrip("-").isdigit():
+            code = int(code)
+        if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+            return code, message
+        if body.get("Success") is False:
+            return None, message or "the provider reported Success: false"
+        return None
+
