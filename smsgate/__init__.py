@@ -56,6 +56,8 @@ from .models import (
 )
 from .phone import mask_phone, normalize_phone
 from .providers.gosms_ge import GoSmsGe
+from .providers.gosms_ro import GoSmsRo
+from .providers.smsgist import SmsGist
 from .providers.smsoffice_ge import SmsOfficeGe
 from .registry import available_providers, create, register_provider
 from .segments import SegmentInfo, segments
@@ -71,6 +73,7 @@ __all__ = [
     "DeliveryReport",
     "DeliveryUnknown",
     "GoSmsGe",
+    "GoSmsRo",
     "InsufficientFunds",
     "InvalidPhoneNumber",
     "InvalidRequest",
@@ -95,6 +98,7 @@ __all__ = [
     "SendResult",
     "SenderRejected",
     "SmsGateError",
+    "SmsGist",
     "SmsOfficeGe",
     "SmsProvider",
     "Status",

@@ -188,8 +188,14 @@ class SendResult:
 
     @property
     def ok(self) -> bool:
-        """Every recipient was accepted."""
-        return bool(self.recipients) and all(r.accepted for r in self.recipients)
+        """Every recipient was accepted.
+
+        A result that lists no recipients (SMSGist's ``retry`` reports only a count) is ok
+        when the provider gave it a message id.
+        """
+        if not self.recipients:
+            return self.message_id is not None
+        return all(r.accepted for r in self.recipients)
 
     @property
     def failed(self) -> tuple[RecipientResult, ...]:

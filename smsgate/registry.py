@@ -29,7 +29,9 @@ ENTRY_POINT_GROUP: Final = "smsgate.providers"
 # Built-in providers as import paths, so that `import smsgate` loads none of them.
 _BUILTIN: Final[dict[str, str]] = {
     "gosms.ge": "smsgate.providers.gosms_ge:GoSmsGe",
+    "gosms.ro": "smsgate.providers.gosms_ro:GoSmsRo",
     "memory": "smsgate.testing:MemoryProvider",
+    "smsgist": "smsgate.providers.smsgist:SmsGist",
     "smsoffice.ge": "smsgate.providers.smsoffice_ge:SmsOfficeGe",
 }
 

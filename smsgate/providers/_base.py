@@ -433,8 +433,9 @@ class HttpProvider(ProviderBase):
         session: requests.Session | None = None,
     ) -> None:
         super().__init__(sender=sender)
+        available = set(credentials) | self._credentials_from_factories()
         for spec in self.auth:
-            if spec.credential not in credentials:
+            if spec.credential not in available:
                 raise ConfigurationError(f"{self.name}: missing credential {spec.credential!r}")
         for key, secret in credentials.items():
             if not isinstance(secret, Secret) or not secret.reveal().strip():
@@ -595,6 +596,10 @@ class HttpProvider(ProviderBase):
 
     def _credential(self, name: str) -> Secret:
         return self._credentials[name]
+
+    def _credentials_from_factories(self) -> set[str]:
+        """Credentials that :meth:`_credential` produces per request instead of storing."""
+        return set()
 
     def _exchange(self, request: HttpRequest, attempts: list[Attempt]) -> tuple[HttpResponse, Any]:
         """Perform ``request`` and return ``(reply, parsed JSON or None)``; raise its error."""

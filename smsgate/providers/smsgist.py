@@ -1,0 +1,284 @@
+"""SMSGist (Ghana): ``https://api.smsgist.com``.
+
+Wire facts (PROVIDERS.md section 4): JSON with ``X-Client-Id`` and ``Authorization: Bearer
+<token>``; every reply is ``{"status": "success"|"error", "message", "data"}``; errors are told
+by the HTTP status (400, 401, 402, 422, 429, 500) with no machine-readable code.
+
+The bearer token is "client_secret encrypted with app_secret_key using AES-256"; the cipher
+mode, IV, padding and encoding are not public, and no SDK source is available to read them.
+smsgate therefore does not build the token: pass a ready ``token``, or a ``token_factory``
+that returns one (called for every request, so it may mint fresh tokens).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import urllib.parse
+import uuid
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any, ClassVar, Final
+
+import attrs
+import requests
+
+from .._http import DEFAULT_TIMEOUT, HttpRequest, HttpResponse
+from .._secrets import Secret
+from ..errors import (
+    AuthenticationError,
+    ConfigurationError,
+    InsufficientFunds,
+    InvalidRequest,
+    ProviderUnavailable,
+    RateLimited,
+    ValidationError,
+)
+from ..models import RecipientResult, RecipientStatus, SendResult, Status, StatusResult
+from ..phone import PhoneFormat, normalize_phone
+from ._base import AuthSpec, ErrorSpec, HttpProvider, Limits, Outgoing, as_text
+
+__all__ = ["SmsGist"]
+
+#: SMSGist signals errors by HTTP status only; the table is keyed by it.
+SMSGIST_ERRORS: Final[Mapping[int | str, ErrorSpec]] = {
+    400: ErrorSpec(InvalidRequest, "Bad request: invalid parameters"),
+    401: ErrorSpec(AuthenticationError, "Authentication failed: check X-Client-Id and token"),
+    402: ErrorSpec(InsufficientFunds, "Insufficient credits"),
+    422: ErrorSpec(InvalidRequest, "Validation error"),
+    429: ErrorSpec(RateLimited, "Rate limit exceeded"),
+    500: ErrorSpec(ProviderUnavailable, "Server error", retryable=True),
+}
+
+#: The REST name of the sender field is not documented (the Node SDK takes ``senderId``); the
+#: rest of the API is snake_case, so smsgate sends ``sender_id``. ``extra`` can override it.
+SENDER_FIELD: Final = "sender_id"
+
+
+class SmsGist(HttpProvider):
+    """SMSGist, registry name ``smsgist``.
+
+    Args:
+        client_id: sent as ``X-Client-Id``.
+        token: the bearer token, ready-made.
+        token_factory: or a callable returning one, called per request.
+
+    Every send carries an ``X-Idempotency-Key`` (yours, or a generated UUID) recorded on the
+    result: "if a request with the same key was already processed within 24 hours, the
+    original response is returned without re-sending", so a send whose outcome is unknown can
+    be repeated with the same key safely.
+    """
+
+    name: ClassVar[str] = "smsgist"
+    default_base_url: ClassVar[str] = "https://api.smsgist.com"
+    home_region = "GH"
+    allowed_regions: ClassVar[frozenset[str] | None] = frozenset({"GH"})
+    phone_format: ClassVar[PhoneFormat] = PhoneFormat.E164
+    capabilities = frozenset({"bulk", "status", "retry", "idempotency", "priority"})
+    # "max 1,530 characters", "10 segments"; sender "up to 11 alphanumeric characters"
+    # (the docs' own example "ACME Corp" has a space). No per-request recipient limit is
+    # documented, so a list goes in one request under one idempotency key.
+    limits: ClassVar[Limits] = Limits(
+        max_chars=1530, max_segments=10, max_sender_length=11,
+        sender_pattern=r"[A-Za-z0-9 ]+", bulk_size=None,
+    )
+    auth: ClassVar[tuple[AuthSpec, ...]] = (
+        AuthSpec("header", "X-Client-Id", "client_id"),
+        AuthSpec("header", "Authorization", "token", prefix="Bearer "),
+    )
+    error_table: ClassVar[Mapping[int | str, ErrorSpec]] = SMSGIST_ERRORS
+
+    def __init__(
+        self,
+        client_id: str,
+        token: str | None = None,
+        *,
+        token_factory: Callable[[], str] | None = None,
+        sender: str | None = None,
+        base_url: str | None = None,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+    ) -> None:
+        if not isinstance(client_id, str) or not client_id.strip():
+            raise ConfigurationError("smsgist: client_id is required")
+        if (token is None) == (token_factory is None):
+            raise ConfigurationError(
+                "smsgist: give exactly one of token= or token_factory= (the AES-256 token "
+                "recipe is not public; see the SMSGist page of the docs)"
+            )
+        if token_factory is not None and not callable(token_factory):
+            raise ConfigurationError("smsgist: token_factory must be callable")
+        if token is not None and (not isinstance(token, str) or not token.strip()):
+            raise ConfigurationError("smsgist: token must be a non-empty string")
+        self._token_factory = token_factory
+        credentials = {"client_id": Secret(client_id)}
+        if token is not None:
+            credentials["token"] = Secret(token)
+        super().__init__(
+            credentials=credentials, sender=sender, base_url=base_url, timeout=timeout,
+            session=session,
+        )
+
+    def _credentials_from_factories(self) -> set[str]:
+        return {"token"} if self._token_factory is not None else set()
+
+    def _credential(self, name: str) -> Secret:
+        if name == "token" and self._token_factory is not None:
+            token = self._token_factory()
+            if not isinstance(token, str) or not token.strip():
+                raise ConfigurationError("smsgist: token_factory returned no token")
+            return Secret(token)
+        return super()._credential(name)
+
+    # -- send ------------------------------------------------------------------------------
+    def _complete(self, outgoing: Outgoing) -> Outgoing:
+        if outgoing.idempotency_key is None:
+            return attrs.evolve(outgoing, idempotency_key=uuid.uuid4().hex)
+        return outgoing
+
+    def _send_request(self, outgoing: Outgoing) -> HttpRequest:
+        body: dict[str, Any] = {
+            "recipients": list(outgoing.wire_numbers),
+            "message": outgoing.text,
+            "route": "otp" if outgoing.priority else "regular",
+        }
+        if outgoing.sender:
+            body[SENDER_FIELD] = outgoing.sender
+        body.update(outgoing.extra)
+        return self._request(
+            "POST", "/api/sms/send", "send", json=body,
+            headers={"X-Idempotency-Key": outgoing.idempotency_key or ""},
+            sends_message=True, idempotent=True,
+        )
+
+    def _parse_send(self, reply: HttpResponse, body: Any, outgoing: Outgoing) -> SendResult:
+        data = _data(self._object(reply, body, sends_message=True))
+        message_id = as_text(data.get("message_id"))
+        if message_id is None:
+            raise self._invalid(reply, "send reply without data.message_id", sends_message=True)
+        return _send_result(self.name, data, message_id, outgoing.recipients,
+                            outgoing.idempotency_key, body)
+
+    # -- status and retry ------------------------------------------------------------------
+    def _status_request(self, message_id: str, recipient: str | None) -> HttpRequest:
+        return self._request("GET", f"/api/message/{_path(message_id)}/status", "status")
+
+    def _parse_status(
+        self, reply: HttpResponse, body: Any, message_id: str, recipient: str | None
+    ) -> StatusResult:
+        data = _data(self._object(reply, body, sends_message=False))
+        recipients = []
+        for item in data.get("recipients") or []:
+            if not isinstance(item, dict):
+                continue
+            # delivery_status is DELIVERED / PENDING / FAILED; a send_status of "failed" wins.
+            word = "failed" if item.get("send_status") == "failed" else item.get(
+                "delivery_status"
+            )
+            phone = as_text(item.get("recipient"))
+            recipients.append(RecipientStatus(
+                phone=normalize_phone(phone) if phone else None,
+                status=Status.from_word(word),
+                error=as_text(item.get("error_message")),
+                time=_when(item.get("delivered_at")),
+            ))
+        if recipient is not None:
+            recipients = [r for r in recipients if r.phone == recipient]
+        return StatusResult(
+            provider=self.name,
+            message_id=as_text(data.get("message_id")) or message_id,
+            status=Status.from_word(data.get("status")),
+            recipients=recipients,
+            raw=body,
+        )
+
+    def retry(self, message_id: str) -> SendResult:
+        """Re-send to the failed recipients of ``message_id``; returns the new message.
+
+        Only failed recipients are re-sent and charged. The result's ``message_id`` is the new
+        id; it lists no recipients (the reply gives only their count, in ``raw``).
+        """
+        if not isinstance(message_id, str) or not message_id.strip():
+            raise ValidationError("message_id must be a non-empty string")
+        request = self._request("POST", f"/api/message/{_path(message_id)}/retry", "retry",
+                                json={}, sends_message=True)
+        attempts: list[Any] = []
+        reply, body = self._exchange(request, attempts)
+        result = self._parsing(True, self._parse_retry, reply, body)
+        return attrs.evolve(result, attempts=tuple(attempts))
+
+    def _parse_retry(self, reply: HttpResponse, body: Any) -> SendResult:
+        data = _data(self._object(reply, body, sends_message=True))
+        message_id = as_text(data.get("message_id"))
+        if message_id is None:
+            raise self._invalid(reply, "retry reply without data.message_id",
+                                sends_message=True)
+        return _send_result(self.name, data, message_id, (), None, body)
+
+    # -- errors ----------------------------------------------------------------------------
+    def _find_error(self, reply: HttpResponse, body: Any) -> tuple[int | str | None, str] | None:
+        message = str(body.get("message") or "") if isinstance(body, dict) else ""
+        if reply.status >= 400:
+            return reply.status, message
+        if isinstance(body, dict) and body.get("status") == "error":
+            return None, message or "the provider reported status: error"
+        return None
+
+
+def _data(envelope: dict[str, Any]) -> dict[str, Any]:
+    data = envelope.get("data")
+    if not isinstance(data, dict):
+        raise TypeError("envelope without a data object")
+    return data
+
+
+def _send_result(
+    provider: str, data: dict[str, Any], message_id: str, recipients: tuple[str, ...],
+    idempotency_key: str | None, raw: Any,
+) -> SendResult:
+    listed: dict[str, dict[str, Any]] = {}
+    for item in data.get("recipients") or []:
+        if isinstance(item, dict) and item.get("recipient"):
+            try:
+                listed[normalize_phone(str(item["recipient"]), "GH")] = item
+            except ValidationError:
+                continue
+    results = []
+    for phone in recipients:
+        item = listed.get(phone) if listed else {}
+        error = None if item is None else as_text(
+            item.get("error") or item.get("error_message")
+        )
+        if item is None:
+            results.append(RecipientResult(phone=phone, status=Status.UNKNOWN,
+                                           error="not in the provider's reply"))
+        elif error:
+            # "If a number is invalid, it will appear in the response with an error."
+            results.append(RecipientResult(phone=phone, status=Status.REJECTED, error=error))
+        else:
+            results.append(RecipientResult(phone=phone, status=Status.QUEUED,
+                                           message_id=message_id))
+    cost = data.get("total_cost")
+    segments = data.get("segments")
+    return SendResult(
+        provider=provider,
+        message_id=message_id,
+        recipients=results,
+        segments=segments if isinstance(segments, int) else None,
+        cost=Decimal(str(cost)) if isinstance(cost, (int, float, str)) else None,
+        currency="GHS",
+        idempotency_key=idempotency_key,
+        raw=raw,
+    )
+
+
+def _path(message_id: str) -> str:
+    return urllib.parse.quote(message_id.strip(), safe="")
+
+
+def _when(value: object) -> dt.datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
