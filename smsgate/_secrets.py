@@ -23,6 +23,8 @@ REDACTED: Final = "***"
 
 _lock = threading.Lock()
 _known: frozenset[str] = frozenset()
+# The same values, longest first, so that a key containing another is removed whole.
+_ordered: tuple[str, ...] = ()
 # Credentials shorter than this are not scrubbed from free text: replacing "1" everywhere would
 # garble logs without protecting anything worth protecting.
 _MIN_SCRUB_LENGTH: Final = 4
@@ -66,22 +68,19 @@ class Secret:
 
 def register(value: str) -> None:
     """Remember ``value`` so that :func:`scrub` removes it from any text."""
-    global _known
+    global _known, _ordered
     if len(value) < _MIN_SCRUB_LENGTH:
         return
     variants = {value, urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value)}
     with _lock:
         if not variants <= _known:
             _known = _known | variants
+            _ordered = tuple(sorted(_known, key=len, reverse=True))
 
 
 def scrub(text: str) -> str:
     """``text`` with every registered credential replaced by ``***``."""
-    known = _known
-    if not known:
-        return text
-    # Longest first, so that a key that contains another is removed whole.
-    for value in sorted(known, key=len, reverse=True):
+    for value in _ordered:
         if value in text:
             text = text.replace(value, REDACTED)
     return text
@@ -91,7 +90,7 @@ class ScrubbingFilter(logging.Filter):
     """Rewrites a log record so that no registered credential survives formatting."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not _known:
+        if not _ordered:
             return True
         try:
             message = record.getMessage()
