@@ -1,0 +1,239 @@
+"""The sandbox's shared state: ledger, balances, OTPs, idempotency replays and faults."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, Final, Literal
+
+import attrs
+
+from ..models import Status
+from ..phone import normalize_phone
+from ..segments import segments
+
+__all__ = ["FAULT_KINDS", "Fault", "LedgerEntry", "SandboxState"]
+
+FaultKind = Literal[
+    "refuse",
+    "hang_before_read",
+    "process_then_hang",
+    "process_then_reset",
+    "error",
+    "rate_limit",
+    "malformed",
+    "latency",
+]
+FAULT_KINDS: Final = frozenset(FaultKind.__args__)  # type: ignore[attr-defined]
+
+#: Numbers ending in these digits behave specially in every emulated provider, so that tests
+#: and demos can provoke refusals without configuration.
+BLOCKED_SUFFIX: Final = "0000"  # refused at send time (stop-listed / blacklisted)
+UNDELIVERABLE_SUFFIX: Final = "9999"  # accepted, then the delivery fails
+
+
+@attrs.frozen
+class Fault:
+    """A fault injected into one provider's server.
+
+    Attributes:
+        kind: what goes wrong (see :data:`FAULT_KINDS`).
+        times: how many requests it hits before the provider recovers; ``None``: until cleared.
+        seconds: how long ``hang_*`` and ``latency`` wait.
+        status: the HTTP status of an ``error`` fault.
+        retry_after: the ``Retry-After`` of a ``rate_limit`` fault.
+    """
+
+    kind: FaultKind
+    times: int | None = None
+    seconds: float = 30.0
+    status: int = 503
+    retry_after: float = 1.0
+
+
+@attrs.define
+class LedgerEntry:
+    """One message the sandbox accepted for one recipient."""
+
+    provider: str
+    message_id: str
+    recipient: str
+    text: str
+    sender: str | None
+    segments: int
+    encoding: str
+    cost: Decimal
+    created: float
+    reference: str | None = None
+    idempotency_key: str | None = None
+    recipient_id: str = attrs.field(factory=lambda: uuid.uuid4().hex)
+
+    def status(self, delivery_delay: float, now: float | None = None) -> Status:
+        """Queued until ``delivery_delay`` has passed, then delivered (or failed)."""
+        if (now if now is not None else time.time()) - self.created < delivery_delay:
+            return Status.QUEUED
+        if self.recipient.endswith(UNDELIVERABLE_SUFFIX):
+            return Status.FAILED
+        return Status.DELIVERED
+
+    def as_json(self, delivery_delay: float) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "message_id": self.message_id,
+            "recipient": self.recipient,
+            "text": self.text,
+            "sender": self.sender,
+            "segments": self.segments,
+            "encoding": self.encoding,
+            "cost": str(self.cost),
+            "status": self.status(delivery_delay).value,
+            "reference": self.reference,
+            "idempotency_key": self.idempotency_key,
+            "created": dt.datetime.fromtimestamp(self.created, dt.timezone.utc).isoformat(),
+        }
+
+
+@attrs.define
+class _Otp:
+    phone: str
+    code: str
+    hash: str
+    created: float
+    used: bool = False
+
+
+class SandboxState:
+    """Everything the emulated providers remember; every method is thread-safe."""
+
+    def __init__(self, *, delivery_delay: float, balances: dict[str, Decimal],
+                 otp_ttl: float) -> None:
+        self.delivery_delay = delivery_delay
+        self.otp_ttl = otp_ttl
+        self._lock = threading.RLock()
+        self._ledger: list[LedgerEntry] = []
+        self._balances = dict(balances)
+        self._otps: list[_Otp] = []
+        self._replays: dict[tuple[str, str], tuple[int, dict[str, str], bytes]] = {}
+        self._faults: dict[str, list[Fault]] = {}
+        self._senders: set[str] = set()
+        self._ids = itertools.count(1000)
+        self.requests: dict[str, int] = {}
+
+    # -- ledger ----------------------------------------------------------------------------
+    def next_int_id(self) -> int:
+        with self._lock:
+            return next(self._ids)
+
+    def record(self, entries: list[LedgerEntry]) -> None:
+        with self._lock:
+            self._ledger.extend(entries)
+
+    def messages(self, provider: str | None = None) -> list[LedgerEntry]:
+        with self._lock:
+            return [e for e in self._ledger if provider is None or e.provider == provider]
+
+    def find(self, provider: str, predicate: Callable[[LedgerEntry], bool]) -> list[LedgerEntry]:
+        with self._lock:
+            return [e for e in self._ledger if e.provider == provider and predicate(e)]
+
+    def count_request(self, provider: str) -> None:
+        with self._lock:
+            self.requests[provider] = self.requests.get(provider, 0) + 1
+
+    # -- balances --------------------------------------------------------------------------
+    def balance(self, provider: str) -> Decimal:
+        with self._lock:
+            return self._balances[provider]
+
+    def set_balance(self, provider: str, amount: Decimal) -> None:
+        with self._lock:
+            self._balances[provider] = Decimal(amount)
+
+    def charge(self, provider: str, amount: Decimal) -> bool:
+        """Take ``amount``; ``False`` (and nothing taken) when the balance is too low."""
+        with self._lock:
+            if self._balances[provider] < amount:
+                return False
+            self._balances[provider] -= amount
+            return True
+
+    # -- senders ---------------------------------------------------------------------------
+    def add_sender(self, name: str) -> bool:
+        with self._lock:
+            if name in self._senders:
+                return False
+            self._senders.add(name)
+            return True
+
+    # -- OTP -------------------------------------------------------------------------------
+    def new_otp(self, phone: str) -> _Otp:
+        otp = _Otp(phone=phone, code=f"{secrets.randbelow(10_000):04d}",
+                   hash=uuid.uuid4().hex, created=time.time())
+        with self._lock:
+            self._otps.append(otp)
+        return otp
+
+    def otp(self, otp_hash: str) -> _Otp | None:
+        with self._lock:
+            return next((o for o in self._otps if o.hash == otp_hash), None)
+
+    def otp_code(self, phone: str) -> str | None:
+        """The last code sent to ``phone`` (any common number form)."""
+        wanted = normalize_phone(phone, "GE").lstrip("+")
+        with self._lock:
+            for otp in reversed(self._otps):
+                if otp.phone == wanted:
+                    return otp.code
+        return None
+
+    # -- idempotency -----------------------------------------------------------------------
+    def replay(self, provider: str, key: str) -> tuple[int, dict[str, str], bytes] | None:
+        with self._lock:
+            return self._replays.get((provider, key))
+
+    def remember(self, provider: str, key: str, reply: tuple[int, dict[str, str], bytes]) -> None:
+        with self._lock:
+            self._replays.setdefault((provider, key), reply)
+
+    # -- faults ----------------------------------------------------------------------------
+    def add_fault(self, provider: str, fault: Fault) -> None:
+        with self._lock:
+            self._faults.setdefault(provider, []).append(fault)
+
+    def clear_faults(self, provider: str | None = None) -> None:
+        with self._lock:
+            if provider is None:
+                self._faults.clear()
+            else:
+                self._faults.pop(provider, None)
+
+    def faults(self, provider: str) -> list[Fault]:
+        with self._lock:
+            return list(self._faults.get(provider, []))
+
+    def take_fault(self, provider: str) -> Fault | None:
+        """The fault that hits this request, counting it down (``refuse`` excluded)."""
+        with self._lock:
+            queue = self._faults.get(provider, [])
+            for index, fault in enumerate(queue):
+                if fault.kind == "refuse":
+                    continue
+                if fault.times is not None:
+                    if fault.times <= 1:
+                        queue.pop(index)
+                    else:
+                        queue[index] = attrs.evolve(fault, times=fault.times - 1)
+                return fault
+        return None
+
+
+def count(text: str) -> tuple[int, str]:
+    """Parts and encoding, as the emulated providers bill them."""
+    info = segments(text)
+    return max(info.segments, 1), info.encoding
