@@ -42,8 +42,8 @@ GOSMS_RO_ERRORS: Final[Mapping[int | str, ErrorSpec]] = {
 _CODE_FIELDS: Final = ("error", "code", "errorCode", "error_code", "message")
 
 _WEBHOOK_HINT: Final = (
-    "gosms.ro documents no {what} endpoint; delivery reports arrive by webhook "
-    "(smsgate.webhooks)"
+    "gosms.ro documents no {what} endpoint; delivery reports arrive only by webhook, "
+    "at the URL configured with GoSMS.ro"
 )
 
 
