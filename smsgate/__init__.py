@@ -14,6 +14,7 @@ from __future__ import annotations
 from ._protocol import CAPABILITIES, SmsProvider
 from ._secrets import install_filters as _install_filters
 from ._version import __version__
+from .bulk import BulkReport, send_many
 from .errors import (
     AllProvidersFailed,
     AuthenticationError,
@@ -40,6 +41,7 @@ from .errors import (
     ValidationError,
     WebhookError,
 )
+from .gateway import BreakerPolicy, Gateway, RetryPolicy
 from .models import (
     Attempt,
     Balance,
@@ -67,11 +69,14 @@ __all__ = [
     "Attempt",
     "AuthenticationError",
     "Balance",
+    "BreakerPolicy",
+    "BulkReport",
     "CAPABILITIES",
     "ConfigurationError",
     "ConnectError",
     "DeliveryReport",
     "DeliveryUnknown",
+    "Gateway",
     "GoSmsGe",
     "GoSmsRo",
     "InsufficientFunds",
@@ -94,6 +99,7 @@ __all__ = [
     "RecipientRejected",
     "RecipientResult",
     "RecipientStatus",
+    "RetryPolicy",
     "SegmentInfo",
     "SendResult",
     "SenderRejected",
@@ -113,6 +119,7 @@ __all__ = [
     "normalize_phone",
     "register_provider",
     "segments",
+    "send_many",
 ]
 
 # Credentials must never reach a log line, urllib3's DEBUG request lines included.

@@ -27,8 +27,10 @@ URL with SMSOffice.ge's key in its query string) travels with them.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Final, Literal, TypeAlias
 
 import attrs
@@ -44,6 +46,8 @@ from .errors import ConnectError, DeliveryUnknown, ProviderError
 __all__ = [
     "DEFAULT_TIMEOUT",
     "AuthParam",
+    "deadline_scope",
+    "remaining",
     "HttpRequest",
     "HttpResponse",
     "Timeout",
@@ -58,6 +62,37 @@ DEFAULT_TIMEOUT: Final[tuple[float, float]] = (5.0, 30.0)
 USER_AGENT: Final = f"smsgate/{__version__} python-requests/{requests.__version__}"
 
 _log = get_logger("smsgate.http")
+
+# The monotonic time by which the current call must end, set by the Gateway's deadline.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "smsgate_deadline", default=None
+)
+
+
+@contextlib.contextmanager
+def deadline_scope(at: float | None) -> Iterator[None]:
+    """Within this block, every request's timeouts shrink to what is left until ``at``."""
+    token = _deadline.set(at)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def remaining() -> float | None:
+    """Seconds left before the current deadline, or ``None`` when there is none."""
+    at = _deadline.get()
+    return None if at is None else at - time.monotonic()
+
+
+def _bounded(timeout: float | tuple[float, float]) -> float | tuple[float, float]:
+    left = remaining()
+    if left is None:
+        return timeout
+    left = max(left, 0.001)
+    if isinstance(timeout, tuple):
+        return (min(timeout[0], left), min(timeout[1], left))
+    return min(timeout, left)
 
 
 @attrs.frozen
@@ -170,7 +205,7 @@ class Transport:
                 json=json_body,
                 data=form,
                 headers=headers,
-                timeout=timeout if timeout is not None else self.timeout,
+                timeout=_bounded(timeout if timeout is not None else self.timeout),
                 allow_redirects=False,
             )
             content = reply.content

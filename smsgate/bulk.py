@@ -1,0 +1,104 @@
+"""``send_many``: many personalised messages, concurrently, one failure never stopping the rest."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+import attrs
+
+from ._protocol import SmsProvider
+from .errors import ConfigurationError, SmsGateError
+from .models import Message, SendResult
+
+__all__ = ["BulkReport", "send_many"]
+
+Progress = Callable[[int, int], None]
+
+
+@attrs.frozen
+class BulkReport:
+    """The outcome of :func:`send_many`, in input order.
+
+    Attributes:
+        results: for each message, its :class:`SendResult` or the error it raised.
+    """
+
+    results: tuple[SendResult | SmsGateError, ...]
+
+    @property
+    def sent(self) -> int:
+        """Messages the provider accepted for every recipient."""
+        return sum(isinstance(r, SendResult) and r.ok for r in self.results)
+
+    @property
+    def failed(self) -> int:
+        """Messages that raised or were refused for some recipient."""
+        return len(self.results) - self.sent
+
+    @property
+    def errors(self) -> list[tuple[int, SmsGateError]]:
+        """``(index, error)`` for every message that raised."""
+        return [(i, r) for i, r in enumerate(self.results) if isinstance(r, SmsGateError)]
+
+
+def _text_progress(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // total if total else width
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def send_many(
+    provider: SmsProvider,
+    messages: Iterable[Message],
+    *,
+    concurrency: int = 8,
+    progress: bool | Progress = False,
+) -> BulkReport:
+    """Send each :class:`~smsgate.Message` through ``provider`` on a pool of threads.
+
+    Args:
+        provider: any provider or :class:`~smsgate.Gateway` (they are thread-safe).
+        messages: the messages; each may carry its own send options.
+        concurrency: sends in flight at once.
+        progress: ``True`` draws a bar on stderr; a callable receives ``(done, total)``.
+
+    Returns:
+        A :class:`BulkReport` with one result or error per message, in input order. Errors
+        that are not smsgate errors (bugs) are raised, not collected.
+    """
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigurationError("concurrency must be a whole number >= 1")
+    batch = list(messages)
+    for message in batch:
+        if not isinstance(message, Message):
+            raise ConfigurationError(f"send_many takes smsgate.Message values, not {message!r}")
+    report: Progress | None = _text_progress if progress is True else (progress or None)
+    results: list[SendResult | SmsGateError | None] = [None] * len(batch)
+    done = 0
+    lock = threading.Lock()
+
+    def one(index: int) -> None:
+        nonlocal done
+        message = batch[index]
+        try:
+            outcome: SendResult | SmsGateError = provider.send(
+                message.to, message.text, **message.options
+            )
+        except SmsGateError as error:
+            outcome = error
+        results[index] = outcome
+        with lock:
+            done += 1
+            if report is not None:
+                report(done, len(batch))
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="smsgate") as pool:
+        for future in [pool.submit(one, i) for i in range(len(batch))]:
+            future.result()
+    return BulkReport(results=tuple(r for r in results if r is not None))

@@ -1,0 +1,523 @@
+"""The Gateway: failover, country routing, safe retries, circuit breakers and a deadline.
+
+Adapters translate; the gateway decides. For each send it walks an ordered list of providers
+and asks every error the one question that matters, :attr:`~smsgate.ProviderError.may_have_sent`:
+
+================================================  ===========================================
+the error                                         what the gateway does
+================================================  ===========================================
+``ValidationError`` (bad number, text, sender)    raised at once: another provider won't help
+``RecipientRejected``                             raised at once: the number is the problem
+``may_have_sent=True`` (``DeliveryUnknown``,      raised at once (a second send could be a
+``InvalidResponse``, 502/504)                     duplicate), unless ``failover_on_unknown``;
+                                                  retried on the same provider only where it
+                                                  deduplicates by idempotency key (SMSGist)
+``RateLimited`` with ``retry_after`` ≤ the cap    waits, then retries the same provider
+``RateLimited`` over the cap                      fails over at once, without sleeping
+other retryable errors (5xx, connect failures)    retries with full-jitter backoff, then
+                                                  fails over
+auth, funds, sender and other refusals            fails over at once
+breaker open for a provider                       skips it: zero requests
+================================================  ===========================================
+
+When every provider was tried or skipped, :class:`~smsgate.AllProvidersFailed` carries one
+error per provider in order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
+
+import attrs
+
+from ._http import deadline_scope
+from ._protocol import SmsProvider
+from ._secrets import get_logger
+from .errors import (
+    AllProvidersFailed,
+    AuthenticationError,
+    ConfigurationError,
+    ConnectError,
+    DeliveryUnknown,
+    InsufficientFunds,
+    InvalidPhoneNumber,
+    InvalidResponse,
+    NotFound,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+    RecipientRejected,
+    SmsGateError,
+    UnsupportedFeature,
+    ValidationError,
+)
+from .models import Attempt, Balance, RecipientResult, SendResult, Status, StatusResult
+from .phone import mask_phone, normalize_phone, region_of
+from .providers._base import OPTION_CAPABILITIES
+
+__all__ = ["BreakerPolicy", "CircuitBreaker", "Gateway", "RetryPolicy"]
+
+_log = get_logger("smsgate.gateway")
+
+# Errors that say the provider itself is unwell (they count against its circuit breaker).
+# Refusals of this message (a bad recipient, a malformed request) mean it is healthy.
+_SYSTEM_FAILURES: Final = (
+    ConnectError,
+    DeliveryUnknown,
+    InvalidResponse,
+    ProviderUnavailable,
+    RateLimited,
+    AuthenticationError,
+    InsufficientFunds,
+)
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How a gateway retries on the same provider before failing over.
+
+    Attributes:
+        attempts: tries per provider, the first included.
+        backoff: base delay; the n-th retry waits a random time in ``[0, backoff * 2**n]``
+            ("full jitter"), capped at ``max_backoff``.
+        max_retry_after: the longest ``Retry-After`` honoured; longer waits fail over at once.
+        budget_ratio: each accepted send earns this fraction of a retry.
+        budget_initial: retries available before any send succeeded (and the budget's floor
+            for a burst); together they keep a failing provider from a retry storm.
+        budget_max: the most retries that can be saved up.
+    """
+
+    attempts: int = 3
+    backoff: float = 0.2
+    max_backoff: float = 5.0
+    max_retry_after: float = 10.0
+    budget_ratio: float = 0.1
+    budget_initial: float = 10.0
+    budget_max: float = 100.0
+
+    def __attrs_post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ConfigurationError("RetryPolicy.attempts must be at least 1")
+        if min(self.backoff, self.max_backoff, self.max_retry_after, self.budget_ratio,
+               self.budget_initial, self.budget_max) < 0:
+            raise ConfigurationError("RetryPolicy values cannot be negative")
+
+
+@attrs.frozen
+class BreakerPolicy:
+    """When a provider's circuit opens and how long it stays open.
+
+    Attributes:
+        failure_threshold: consecutive system failures that open the circuit.
+        reset_timeout: seconds it stays open before one probe is let through.
+    """
+
+    failure_threshold: int = 5
+    reset_timeout: float = 30.0
+
+    def __attrs_post_init__(self) -> None:
+        if self.failure_threshold < 1 or self.reset_timeout <= 0:
+            raise ConfigurationError("BreakerPolicy needs a threshold >= 1 and a timeout > 0")
+
+
+class CircuitBreaker:
+    """One provider's breaker: closed, open (zero requests), half-open (exactly one probe).
+
+    The lock guards only the state change, never a send.
+    """
+
+    def __init__(self, policy: BreakerPolicy, clock: Callable[[], float]) -> None:
+        self.policy = policy
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._probing = False
+
+    @property
+    def state(self) -> str:
+        with self._lock:
+            if self._opened_at is None:
+                return "closed"
+            if self._clock() - self._opened_at >= self.policy.reset_timeout:
+                return "half-open"
+            return "open"
+
+    def allow(self) -> bool:
+        """Whether a request may go out now; in half-open, only to the one probe."""
+        with self._lock:
+            if self._opened_at is None:
+                return True
+            if self._clock() - self._opened_at < self.policy.reset_timeout or self._probing:
+                return False
+            self._probing = True
+            return True
+
+    def success(self) -> None:
+        with self._lock:
+            self._failures = 0
+            self._opened_at = None
+            self._probing = False
+
+    def failure(self) -> None:
+        with self._lock:
+            self._failures += 1
+            if self._probing or self._failures >= self.policy.failure_threshold:
+                self._opened_at = self._clock()
+            self._probing = False
+
+
+class _Budget:
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._policy = policy
+        self._tokens = policy.budget_initial
+        self._lock = threading.Lock()
+
+    def earn(self) -> None:
+        with self._lock:
+            self._tokens = min(self._policy.budget_max, self._tokens + self._policy.budget_ratio)
+
+    def spend(self) -> bool:
+        with self._lock:
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
+
+class _CircuitOpen(ProviderUnavailable):
+    """Recorded for a provider skipped because its breaker is open (no request was made)."""
+
+
+class _DeadlineExceeded(ProviderUnavailable):
+    """Recorded when the deadline left no time to try a provider."""
+
+
+class Gateway:
+    """Several providers behind one :class:`~smsgate.SmsProvider`.
+
+    Args:
+        providers: tried in order for countries without a route (may be empty with routes).
+        routes: ``{"GE": [gosms, smsoffice], "RO": [gosms_ro]}``: the list for a recipient's
+            country (ISO region). A mixed list of numbers is split per route and merged back
+            in input order.
+        retry: retries on the same provider (``None``: never retry).
+        breaker: per-provider circuit breaker settings (``None``: no breaker).
+        failover_on_unknown: go on to the next provider after an outcome that may have been
+            sent. This risks sending the message twice; it is off unless you opt in.
+        deadline: seconds the whole call may take, retries and failover included; every
+            HTTP timeout shrinks to what is left.
+        region: home region for national numbers (``"GE"``).
+        clock, sleep, rng: injectable for tests.
+    """
+
+    name = "gateway"
+
+    def __init__(
+        self,
+        providers: Sequence[SmsProvider],
+        *,
+        routes: Mapping[str, Sequence[SmsProvider]] | None = None,
+        retry: RetryPolicy | None = RetryPolicy(),
+        breaker: BreakerPolicy | None = BreakerPolicy(),
+        failover_on_unknown: bool = False,
+        deadline: float | None = None,
+        region: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.providers = tuple(providers)
+        self.routes = {key.upper(): tuple(chain) for key, chain in (routes or {}).items()}
+        if not self.providers and not self.routes:
+            raise ConfigurationError("a Gateway needs providers, routes, or both")
+        for chain in (self.providers, *self.routes.values()):
+            for provider in chain:
+                if not isinstance(provider, SmsProvider):
+                    raise ConfigurationError(f"{provider!r} is not an SmsProvider")
+        if deadline is not None and deadline <= 0:
+            raise ConfigurationError("deadline must be positive seconds")
+        self.retry = retry
+        self.failover_on_unknown = failover_on_unknown
+        self.deadline = deadline
+        self.region = region.upper() if region else None
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        everyone = {id(p): p for chain in (self.providers, *self.routes.values()) for p in chain}
+        self._all = tuple(everyone.values())
+        self._breakers = {
+            id(p): CircuitBreaker(breaker, clock) for p in self._all
+        } if breaker is not None else {}
+        self._budget = _Budget(retry or RetryPolicy(attempts=1))
+        self._sent_by: OrderedDict[str, SmsProvider] = OrderedDict()
+        self._sent_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        names = ", ".join(p.name for p in self.providers)
+        routes = ", ".join(f"{k}: [{', '.join(p.name for p in v)}]" for k, v in self.routes.items())
+        return f"Gateway([{names}]{', routes={' + routes + '}' if routes else ''})"
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What at least one provider can do."""
+        return frozenset().union(*(p.capabilities for p in self._all))
+
+    def breaker_state(self, provider: SmsProvider) -> str:
+        """``"closed"``, ``"open"`` or ``"half-open"`` (``"closed"`` without breakers)."""
+        breaker = self._breakers.get(id(provider))
+        return breaker.state if breaker else "closed"
+
+    # -- sending ---------------------------------------------------------------------------
+    def send(
+        self,
+        to: str | Sequence[str],
+        text: str,
+        *,
+        sender: str | None = None,
+        urgent: bool = False,
+        schedule_at: dt.datetime | None = None,
+        validity: dt.timedelta | None = None,
+        reference: str | None = None,
+        idempotency_key: str | None = None,
+        flash: bool = False,
+        priority: bool = False,
+        extra: Mapping[str, Any] | None = None,
+    ) -> SendResult:
+        """Send through the first provider that accepts; see the module docstring."""
+        options: dict[str, Any] = {
+            "sender": sender, "urgent": urgent, "schedule_at": schedule_at,
+            "validity": validity, "reference": reference, "idempotency_key": idempotency_key,
+            "flash": flash, "priority": priority, "extra": extra,
+        }
+        raw = [to] if isinstance(to, str) else list(to)
+        if not raw:
+            raise InvalidPhoneNumber("no recipients given")
+        # Validate every number once, before any I/O: an impossible number never fails over.
+        numbers = [_e164(number, self.region) for number in raw]
+        groups = self._route(numbers)
+        started = self._clock()
+        ends_at = None if self.deadline is None else started + self.deadline
+        if len(groups) == 1:
+            (chain, members), = groups.items()
+            return self._send_chain(chain, [numbers[i] for i in members], text, options, ends_at)
+        parts: dict[int, RecipientResult] = {}
+        results: list[SendResult] = []
+        failures: list[SmsGateError] = []
+        for chain, members in groups.items():
+            group = [numbers[i] for i in members]
+            try:
+                result = self._send_chain(chain, group, text, options, ends_at)
+            except ValidationError:
+                raise
+            except SmsGateError as error:
+                # Reported per recipient, like a failed chunk: the other groups went out.
+                failures.append(error)
+                status = Status.UNKNOWN if getattr(error, "may_have_sent", True) else (
+                    Status.REJECTED)
+                for i in members:
+                    parts[i] = RecipientResult(phone=numbers[i], status=status,
+                                               error=str(error))
+                continue
+            results.append(result)
+            for i, recipient in zip(members, result.recipients, strict=False):
+                parts[i] = recipient
+        if not results:
+            raise AllProvidersFailed("no route group was accepted", failures)
+        return SendResult(
+            provider=",".join(dict.fromkeys(r.provider for r in results)),
+            message_id=results[0].message_id,
+            recipients=[parts[i] for i in range(len(numbers))],
+            segments=results[0].segments,
+            encoding=results[0].encoding,
+            cost=None,
+            attempts=[a for r in results for a in r.attempts],
+            raw=[r.raw for r in results],
+        )
+
+    def _route(self, numbers: list[str]) -> dict[tuple[SmsProvider, ...], list[int]]:
+        groups: dict[tuple[SmsProvider, ...], list[int]] = {}
+        for index, number in enumerate(numbers):
+            if self.routes:
+                country = region_of(number)
+                chain = self.routes.get(country, self.providers)
+                if not chain:
+                    routed = ", ".join(sorted(self.routes))
+                    raise ValidationError(
+                        f"no route for {mask_phone(number)} (country {country}); routes: "
+                        f"{routed}"
+                    )
+            else:
+                chain = self.providers
+            groups.setdefault(chain, []).append(index)
+        return groups
+
+    def _send_chain(
+        self, chain: Sequence[SmsProvider], numbers: list[str], text: str,
+        options: dict[str, Any], ends_at: float | None,
+    ) -> SendResult:
+        needed = {OPTION_CAPABILITIES[k] for k, v in options.items()
+                  if k in OPTION_CAPABILITIES and v not in (None, False)}
+        errors: list[SmsGateError] = []
+        attempts: list[Attempt] = []
+        key = options["idempotency_key"] or uuid.uuid4().hex
+        capable = [p for p in chain if needed - {"idempotency"} <= p.capabilities]
+        if not capable:
+            missing = ", ".join(sorted(needed - {"idempotency"}))
+            raise UnsupportedFeature(f"no provider in the chain supports: {missing}")
+        for provider in chain:
+            if provider not in capable:
+                errors.append(UnsupportedFeature(f"{provider.name} cannot express the options"))
+                continue
+            call = dict(options)
+            if "idempotency" in provider.capabilities:
+                call["idempotency_key"] = key
+            else:
+                call.pop("idempotency_key")
+            outcome = self._try_provider(provider, numbers, text, call, ends_at, attempts)
+            if isinstance(outcome, SendResult):
+                self._remember(outcome, provider)
+                return attrs.evolve(outcome, attempts=(*attempts, *outcome.attempts))
+            errors.append(outcome)
+            if _stops_chain(outcome, self.failover_on_unknown):
+                raise outcome
+        raise AllProvidersFailed(
+            f"no provider accepted the message ({len(errors)} tried or skipped)", errors
+        )
+
+    def _try_provider(
+        self, provider: SmsProvider, numbers: list[str], text: str, options: dict[str, Any],
+        ends_at: float | None, attempts: list[Attempt],
+    ) -> SendResult | SmsGateError:
+        breaker = self._breakers.get(id(provider))
+        policy = self.retry or RetryPolicy(attempts=1)
+        error: SmsGateError | None = None
+        for attempt in range(policy.attempts):
+            if ends_at is not None and self._clock() >= ends_at:
+                return error or _DeadlineExceeded(
+                    "deadline reached before trying", provider=provider.name)
+            if breaker is not None and not breaker.allow():
+                return error or _CircuitOpen("circuit open: skipped", provider=provider.name)
+            started = self._clock()
+            try:
+                with deadline_scope(_to_monotonic(ends_at, self._clock)):
+                    result = provider.send(numbers, text, **options)
+            except SmsGateError as exc:
+                error = exc
+            else:
+                if breaker is not None:
+                    breaker.success()
+                self._budget.earn()
+                return result
+            elapsed = self._clock() - started
+            attempts.append(Attempt(provider=provider.name, operation="send", elapsed=elapsed,
+                                    http_status=getattr(error, "http_status", None),
+                                    error=type(error).__name__))
+            if breaker is not None:
+                if isinstance(error, _SYSTEM_FAILURES):
+                    breaker.failure()
+                else:
+                    breaker.success()
+            _log.info("%s: send failed (%s); attempt %d", provider.name, type(error).__name__,
+                      attempt + 1)
+            wait = self._retry_wait(provider, error, attempt, policy, ends_at)
+            if wait is None:
+                return error
+            if wait > 0:
+                self._sleep(wait)
+        assert error is not None
+        return error
+
+    def _retry_wait(
+        self, provider: SmsProvider, error: SmsGateError, attempt: int, policy: RetryPolicy,
+        ends_at: float | None,
+    ) -> float | None:
+        """Seconds to wait before retrying on the same provider, or ``None`` to move on."""
+        if not isinstance(error, ProviderError) or not error.retryable:
+            return None
+        if error.may_have_sent and "idempotency" not in provider.capabilities:
+            return None
+        if attempt + 1 >= policy.attempts:
+            return None
+        if error.retry_after is not None:
+            if error.retry_after > policy.max_retry_after:
+                return None  # over the cap: fail over now instead of sleeping
+            wait = error.retry_after
+        else:
+            wait = self._rng.uniform(0, min(policy.max_backoff, policy.backoff * 2**attempt))
+        if ends_at is not None and self._clock() + wait >= ends_at:
+            return None
+        if not self._budget.spend():
+            return None
+        return wait
+
+    def _remember(self, result: SendResult, provider: SmsProvider) -> None:
+        ids = {result.message_id, *(r.message_id for r in result.recipients)} - {None}
+        with self._sent_lock:
+            for message_id in ids:
+                self._sent_by[str(message_id)] = provider
+                self._sent_by.move_to_end(str(message_id))
+            while len(self._sent_by) > 10_000:
+                self._sent_by.popitem(last=False)
+
+    # -- lookups ---------------------------------------------------------------------------
+    def status(self, message_id: str, *, recipient: str | None = None) -> StatusResult:
+        """Ask the provider that sent ``message_id`` (remembered for the last 10,000 sends),
+        else each provider with status lookups in turn."""
+        with self._sent_lock:
+            known = self._sent_by.get(message_id)
+        candidates = [known] if known else [p for p in self._all if "status" in p.capabilities]
+        last: SmsGateError | None = None
+        for provider in candidates:
+            try:
+                return provider.status(message_id, recipient=recipient)
+            except (NotFound, UnsupportedFeature) as exc:
+                last = exc
+        raise last or UnsupportedFeature("no provider in this gateway offers status lookups")
+
+    def balance(self) -> Balance:
+        """The balance of the first provider that reports one."""
+        for provider in self._all:
+            if "balance" in provider.capabilities:
+                return provider.balance()
+        raise UnsupportedFeature("no provider in this gateway reports a balance")
+
+    def close(self) -> None:
+        for provider in self._all:
+            provider.close()
+
+    def __enter__(self) -> Gateway:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _stops_chain(error: SmsGateError, failover_on_unknown: bool) -> bool:
+    # The gateway validated every number already, so a provider's InvalidPhoneNumber means
+    # "not a country I reach" and an UnsupportedFeature "not an option I have": skip it.
+    if isinstance(error, (InvalidPhoneNumber, UnsupportedFeature)):
+        return False
+    if isinstance(error, (ValidationError, RecipientRejected)):
+        return True
+    if getattr(error, "may_have_sent", False):
+        return not failover_on_unknown
+    return False
+
+
+def _e164(number: str, region: str | None) -> str:
+    return normalize_phone(number, region)
+
+
+def _to_monotonic(ends_at: float | None, clock: Callable[[], float]) -> float | None:
+    # The transport measures time with time.monotonic; translate from the injected clock.
+    if ends_at is None:
+        return None
+    return time.monotonic() + (ends_at - clock())
