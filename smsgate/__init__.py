@@ -15,6 +15,7 @@ from ._protocol import CAPABILITIES, SmsProvider
 from ._secrets import install_filters as _install_filters
 from ._version import __version__
 from .bulk import BulkReport, send_many
+from .config import from_config, from_env, from_url
 from .errors import (
     AllProvidersFailed,
     AuthenticationError,
@@ -115,6 +116,9 @@ __all__ = [
     "__version__",
     "available_providers",
     "create",
+    "from_config",
+    "from_env",
+    "from_url",
     "mask_phone",
     "normalize_phone",
     "register_provider",

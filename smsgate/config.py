@@ -1,0 +1,279 @@
+"""Configuration: build a provider or a Gateway from a dict, a TOML file, a URL or the environment.
+
+One provider, as a URL (fit for an environment variable)::
+
+    gosms.ge://API_KEY@?sender=MyBrand
+    smsoffice.ge://API_KEY@?sender=MyShop&timeout=10
+    gosms.ro://API_KEY@
+    smsgist://CLIENT_ID:TOKEN@?sender=MyBrand
+    gosms.ge://sandbox-gosms-ge-key@127.0.0.1:8025/api?insecure_http=1&sender=Demo
+
+One provider, or a gateway, as TOML (``${VAR}`` and ``${VAR:-default}`` read the
+environment, so secrets stay out of files)::
+
+    [providers.gosms]
+    provider = "gosms.ge"
+    api_key = "${GOSMS_API_KEY}"
+    sender = "MyBrand"
+
+    [providers.office]
+    url = "smsoffice.ge://${SMSOFFICE_API_KEY}@?sender=MyBrand"
+
+    [gateway]
+    order = ["gosms", "office"]
+    routes = { GH = ["gist"] }
+    deadline = 15
+    retry = { attempts = 3, backoff = 0.2 }
+    breaker = { failure_threshold = 5, reset_timeout = 30 }
+
+A file or mapping with a top-level ``provider`` (or ``url``) key describes one provider.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import sys
+import urllib.parse
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+import cattrs
+
+from ._protocol import SmsProvider
+from .errors import ConfigurationError, SmsGateError
+from .gateway import BreakerPolicy, Gateway, RetryPolicy
+from .registry import provider_class
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+__all__ = ["from_config", "from_env", "from_url"]
+
+_VARIABLE: Final = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+#: Options every provider constructor takes besides its credentials.
+_COMMON: Final = frozenset({"sender", "base_url", "timeout", "session"})
+
+
+@attrs.frozen
+class _GatewayConfig:
+    order: tuple[str, ...] = ()
+    routes: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
+    retry: RetryPolicy | None = RetryPolicy()
+    breaker: BreakerPolicy | None = BreakerPolicy()
+    failover_on_unknown: bool = False
+    deadline: float | None = None
+    region: str | None = None
+
+
+# A private converter (never cattrs' global one) that refuses unknown keys.
+_CONVERTER: Final = cattrs.Converter(forbid_extra_keys=True)
+
+
+def _interpolate(value: Any, path: str) -> Any:
+    """Replace ``${VAR}`` in every string, recursively; name the path of a missing variable."""
+    if isinstance(value, str):
+
+        def lookup(match: re.Match[str]) -> str:
+            name, default = match["name"], match["default"]
+            found = os.environ.get(name)
+            if found is not None:
+                return found
+            if default is not None:
+                return default
+            raise ConfigurationError(f"{path}: environment variable {name} is not set")
+
+        return _VARIABLE.sub(lookup, value)
+    if isinstance(value, Mapping):
+        return {k: _interpolate(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _load(source: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:
+    if isinstance(source, Mapping):
+        return dict(source)
+    path = Path(source)
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigurationError(f"configuration file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{path}: not valid TOML: {exc}") from None
+
+
+def from_config(source: Mapping[str, Any] | str | os.PathLike[str]) -> SmsProvider:
+    """A provider or a :class:`~smsgate.Gateway` from a mapping or a TOML file.
+
+    Raises:
+        ConfigurationError: naming the exact key path that is wrong.
+    """
+    data = _interpolate(_load(source), "")
+    if "provider" in data or "url" in data:
+        return _provider(data, "")
+    providers = data.get("providers")
+    if not isinstance(providers, Mapping) or not providers:
+        raise ConfigurationError(
+            "configuration needs a top-level 'provider' (or 'url'), or a [providers] table"
+        )
+    unknown = set(data) - {"providers", "gateway"}
+    if unknown:
+        raise ConfigurationError(f"unknown top-level key(s): {', '.join(sorted(unknown))}")
+    built = {name: _provider(entry, f"providers.{name}") for name, entry in providers.items()}
+    settings = data.get("gateway", {})
+    if not isinstance(settings, Mapping):
+        raise ConfigurationError("gateway: expected a table")
+    try:
+        gateway = _CONVERTER.structure(dict(settings), _GatewayConfig)
+    except cattrs.BaseValidationError as exc:
+        messages = cattrs.transform_error(exc, path="gateway")
+        raise ConfigurationError("; ".join(messages)) from None
+    if not settings and len(built) == 1:
+        return next(iter(built.values()))
+
+    def pick(names: tuple[str, ...], path: str) -> list[SmsProvider]:
+        for name in names:
+            if name not in built:
+                raise ConfigurationError(
+                    f"{path}: no provider named {name!r}; defined: {', '.join(built)}"
+                )
+        return [built[name] for name in names]
+
+    order = gateway.order if gateway.order or gateway.routes else tuple(built)
+    return Gateway(
+        pick(order, "gateway.order"),
+        routes={k: pick(v, f"gateway.routes.{k}") for k, v in gateway.routes.items()},
+        retry=gateway.retry,
+        breaker=gateway.breaker,
+        failover_on_unknown=gateway.failover_on_unknown,
+        deadline=gateway.deadline,
+        region=gateway.region,
+    )
+
+
+def _provider(entry: Any, path: str) -> SmsProvider:
+    where = f"{path}: " if path else ""
+    if not isinstance(entry, Mapping):
+        raise ConfigurationError(f"{where}expected a table")
+    entry = dict(entry)
+    if "url" in entry:
+        url = entry.pop("url")
+        if entry:
+            raise ConfigurationError(
+                f"{where}'url' cannot be combined with {', '.join(sorted(entry))}"
+            )
+        try:
+            return from_url(str(url))
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{where}{exc}") from None
+    name = entry.pop("provider", None)
+    if not isinstance(name, str):
+        raise ConfigurationError(f"{where}'provider' must name a provider")
+    return _build(name, entry, path)
+
+
+def _build(name: str, options: dict[str, Any], path: str) -> SmsProvider:
+    where = f"{path}." if path else ""
+    cls = provider_class(name)
+    accepted = set(inspect.signature(cls).parameters)
+    for key in options:
+        if key not in accepted:
+            raise ConfigurationError(
+                f"{where}{key}: {name} takes no option {key!r}; it takes "
+                f"{', '.join(sorted(accepted - {'session'}))}"
+            )
+    if isinstance(options.get("timeout"), list):
+        options["timeout"] = tuple(options["timeout"])
+    try:
+        provider: SmsProvider = cls(**options)
+    except SmsGateError as exc:
+        raise ConfigurationError(f"{path or name}: {exc}") from None
+    except TypeError as exc:
+        raise ConfigurationError(f"{path or name}: {exc}") from None
+    return provider
+
+
+def from_url(url: str) -> SmsProvider:
+    """A provider from ``NAME://CREDENTIAL@[HOST[:PORT][/PATH]][?OPTION=VALUE&...]``.
+
+    ``CREDENTIAL`` is the percent-encoded API key (SMSGist: ``CLIENT_ID:TOKEN``). No host means
+    the provider's production URL; a host means ``https://HOST[:PORT]/PATH`` (``http`` with
+    ``insecure_http=1``). Other options are constructor keywords (``sender=MyBrand``,
+    ``timeout=10`` or ``timeout=5,30``).
+    """
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigurationError("a provider URL looks like NAME://CREDENTIAL@[HOST]")
+    scheme, rest = url.split("://", 1)
+    # urlsplit lower-cases and validates schemes; provider names are matched as written.
+    parts = urllib.parse.urlsplit("x://" + rest)
+    name = scheme
+    options: dict[str, Any] = {}
+    for key, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
+        if key in options:
+            raise ConfigurationError(f"option {key!r} given twice in the provider URL")
+        options[key] = value
+    insecure = options.pop("insecure_http", "0").lower() in ("1", "true", "yes")
+    if "timeout" in options:
+        options["timeout"] = _timeout(options["timeout"])
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    if not _:
+        raise ConfigurationError(
+            f"{name}: the URL needs credentials before an '@' (NAME://CREDENTIAL@HOST)"
+        )
+    user, colon, password = userinfo.partition(":")
+    user, password = urllib.parse.unquote(user), urllib.parse.unquote(password)
+    cls = provider_class(name)
+    accepted = set(inspect.signature(cls).parameters)
+    credential_names = [p for p in ("api_key", "client_id") if p in accepted]
+    if "client_id" in accepted:
+        options["client_id"] = user
+        if colon:
+            options["token"] = password
+    elif "api_key" in accepted:
+        if colon:
+            raise ConfigurationError(f"{name}: the credential is one API key (no ':')")
+        options["api_key"] = user
+    elif user:
+        raise ConfigurationError(f"{name} takes no credential")
+    if hostport:
+        scheme_used = "http" if insecure else "https"
+        options["base_url"] = f"{scheme_used}://{hostport}{parts.path}".rstrip("/")
+    elif insecure or parts.path:
+        raise ConfigurationError(f"{name}: a path or insecure_http needs a host")
+    for key in options:
+        if key not in accepted:
+            raise ConfigurationError(
+                f"{name}: unknown URL option {key!r}; options: "
+                f"{', '.join(sorted(accepted - set(credential_names) - {'session'}))}"
+            )
+    return _build(name, options, "")
+
+
+def _timeout(text: str) -> float | tuple[float, float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ConfigurationError(f"timeout must be seconds or 'connect,read', not {text!r}") \
+            from None
+    if len(values) == 1:
+        return values[0]
+    if len(values) == 2:
+        return (values[0], values[1])
+    raise ConfigurationError("timeout takes one or two numbers")
+
+
+def from_env(environ: Mapping[str, str] | None = None) -> SmsProvider:
+    """A provider from ``SMSGATE_URL``, or a provider or gateway from ``SMSGATE_CONFIG``."""
+    env = os.environ if environ is None else environ
+    if env.get("SMSGATE_URL"):
+        return from_url(env["SMSGATE_URL"])
+    if env.get("SMSGATE_CONFIG"):
+        return from_config(env["SMSGATE_CONFIG"])
+    raise ConfigurationError("set SMSGATE_URL (a provider URL) or SMSGATE_CONFIG (a TOML file)")
