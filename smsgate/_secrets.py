@@ -13,6 +13,7 @@ Two layers keep an API key out of every log line, repr and error message:
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import urllib.parse
 from typing import Final
@@ -86,17 +87,29 @@ def scrub(text: str) -> str:
     return text
 
 
+# International numbers as they appear in query strings (SMSOffice.ge's destination=995...).
+_PHONE_RUN: Final = re.compile(r"(?<![\w.-])(\+|%2B)?(\d{4})(\d{4,9})(\d{2})(?![\w.-])")
+
+
+def _mask_numbers(text: str) -> str:
+    return _PHONE_RUN.sub(lambda m: (m[1] or "") + m[2] + "*" * len(m[3]) + m[4], text)
+
+
 class ScrubbingFilter(logging.Filter):
-    """Rewrites a log record so that no registered credential survives formatting."""
+    """Rewrites a log record so that no registered credential survives formatting, and masks
+    phone numbers in the request lines third-party libraries (urllib3) log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not _ordered:
+        third_party = not record.name.startswith("smsgate")
+        if not _ordered and not third_party:
             return True
         try:
             message = record.getMessage()
         except Exception:  # a broken record is the logging module's problem, not a leak
             return True
         cleaned = scrub(message)
+        if third_party:
+            cleaned = _mask_numbers(cleaned)
         if cleaned != message or record.args:
             record.msg = cleaned
             record.args = None

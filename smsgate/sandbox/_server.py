@@ -73,8 +73,10 @@ class _ProviderHandler(http.server.BaseHTTPRequestHandler):
     sandbox: ClassVar[Sandbox]
     provider: ClassVar[str]
 
-    def log_message(self, format: str, *args: Any) -> None:  # quiet by default
-        _log.debug("%s: %s", self.provider, format % args)
+    def log_message(self, format: str, *args: Any) -> None:
+        # Method and path only: query strings carry phone numbers (and keys).
+        _log.debug("%s: %s %s", self.provider, self.command,
+                   urllib.parse.urlsplit(self.path).path)
 
     def handle_one_request(self) -> None:
         # Wait for the next request's first byte, so that a fault injected meanwhile applies
@@ -161,7 +163,7 @@ class _ControlHandler(http.server.BaseHTTPRequestHandler):
     sandbox: ClassVar[Sandbox]
 
     def log_message(self, format: str, *args: Any) -> None:
-        _log.debug("control: %s", format % args)
+        _log.debug("control: %s %s", self.command, urllib.parse.urlsplit(self.path).path)
 
     def do_GET(self) -> None:
         path = urllib.parse.urlsplit(self.path).path

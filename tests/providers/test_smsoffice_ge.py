@@ -253,3 +253,6 @@ def test_query_string_key_absent_from_all_output_over_real_sockets(
     assert "getMessageStatus" in caplog.text  # urllib3 did log the request lines
     outputs.append(caplog.text)
     assert all(KEY not in text for text in outputs)
+    # The number in the query string is masked in urllib3's request line too.
+    assert "destination=9955******56" in caplog.text
+    assert "995577123456" not in caplog.text
