@@ -43,7 +43,7 @@ _CODE_FIELDS: Final = ("error", "code", "errorCode", "error_code", "message")
 
 _WEBHOOK_HINT: Final = (
     "gosms.ro documents no {what} endpoint; delivery reports arrive only by webhook, "
-    "at the URL configured with GoSMS.ro"
+    "at the URL configured with GoSMS.ro (read them with smsgate.webhooks)"
 )
 
 

@@ -1,0 +1,326 @@
+"""Delivery reports: verify and normalise the callbacks of SMSOffice.ge, GoSMS.ro and SMSGist.
+
+>>> from smsgate import webhooks
+>>> reports = webhooks.parse("smsoffice.ge", query="reference=r1&status=Delivered"
+...                          "&destination=995577123456&timestamp=20130501120202")
+>>> reports[0].status, reports[0].recipient
+(Status.DELIVERED, '+995577123456')
+
+Every failure (a bad or missing signature when a secret is configured, a stale timestamp, a
+malformed body) is a :class:`~smsgate.WebhookError`; nothing else is ever raised.
+
+=============  ======================================  ==========================================
+provider       how it calls                             how it is verified
+=============  ======================================  ==========================================
+smsoffice.ge   GET with query parameters                unsigned: give it a secret URL
+                                                        (``?token=SECRET``, checked when
+                                                        ``secret=`` is set); answer exactly ``OK``
+gosms.ro       POST JSON                                ``X-Signature``: hex HMAC-SHA256 of the
+                                                        raw body with the webhook secret
+smsgist        POST JSON                                ``X-SMSGist-Signature: sha256=<hex>`` of
+                                                        ``<X-SMSGist-Timestamp>.<raw body>``;
+                                                        older than 5 minutes is refused
+=============  ======================================  ==========================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
+
+from ._secrets import get_logger
+from .errors import InvalidPhoneNumber, WebhookError
+from .models import DeliveryReport, Status
+from .phone import normalize_phone
+
+__all__ = ["PROVIDERS", "REPLAY_WINDOW", "parse", "wsgi_app"]
+
+_log = get_logger("smsgate.webhooks")
+
+#: SMSGist: "reject if older than 5 minutes".
+REPLAY_WINDOW: Final = 300.0
+#: Largest callback body read (a delivery report is a few hundred bytes).
+MAX_BODY: Final = 1 << 20
+#: SMSOffice.ge's callback timestamp (``yyyyMMddhhmmss``) carries no zone; it is read as
+#: Georgian time (UTC+4, no daylight saving since 2005).
+GEORGIA: Final = dt.timezone(dt.timedelta(hours=4), "GET")
+
+Clock = Callable[[], float]
+Query = Mapping[str, str] | str | None
+
+
+def _headers(headers: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> dict[str, str]:
+    if headers is None:
+        return {}
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    try:
+        return {str(k).lower(): str(v) for k, v in items}
+    except (TypeError, ValueError) as exc:
+        raise WebhookError(f"headers must be a mapping of names to values: {exc}") from None
+
+
+def _query(query: Query) -> dict[str, str]:
+    if query is None:
+        return {}
+    if isinstance(query, str):
+        return dict(urllib.parse.parse_qsl(query.lstrip("?"), keep_blank_values=True))
+    if isinstance(query, Mapping):
+        return {str(k): str(v) for k, v in query.items()}
+    raise WebhookError("query must be a mapping or a query string")
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise WebhookError("the callback body is not JSON") from None
+
+
+def _phone(value: object, region: str | None) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return normalize_phone(value, region)
+    except InvalidPhoneNumber:
+        return None
+
+
+def _timestamp(value: object) -> dt.datetime | None:
+    """ISO 8601, Unix seconds or ``YYYY-MM-DD HH:MM:SS`` (UTC); anything else is ``None``."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()
+                                           and len(value) <= 11):
+        try:
+            return dt.datetime.fromtimestamp(float(value), dt.timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+class _Unauthenticated(WebhookError):
+    """A signature, token or timestamp check failed (the WSGI app answers 401)."""
+
+
+def _hmac_hex(secret: str, message: bytes) -> str:
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _verify(expected: str, given: str | None, what: str) -> None:
+    if not given:
+        raise _Unauthenticated(f"missing {what}")
+    if not hmac.compare_digest(expected.encode(), given.strip().lower().encode()):
+        raise _Unauthenticated(f"bad {what}")
+
+
+# -- SMSOffice.ge ------------------------------------------------------------------------------
+def _smsoffice(body: bytes, headers: dict[str, str], query: dict[str, str],
+               secret: str | None, clock: Clock) -> list[DeliveryReport]:
+    # A GET with the parameters in the query string; accept them in a form body too.
+    params = dict(query)
+    if not params and body:
+        try:
+            params = dict(urllib.parse.parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError:
+            raise WebhookError("the callback body is not a form") from None
+    if secret is not None:
+        _verify(secret.lower(), params.pop("token", None), "token (the callback URL's secret)")
+    else:
+        params.pop("token", None)
+    reference, word = params.get("reference"), params.get("status")
+    if not reference or not word:
+        raise WebhookError("an SMSOffice.ge callback needs reference and status")
+    when = None
+    stamp = params.get("timestamp", "")
+    if stamp:
+        try:
+            when = dt.datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=GEORGIA)
+        except ValueError:
+            when = None  # the raw value stays in raw
+    reason = params.get("reason") or None
+    return [DeliveryReport(
+        provider="smsoffice.ge", message_id=reference,
+        recipient=_phone(params.get("destination"), "GE"),
+        status=Status.from_word(word), timestamp=when, error=reason, raw=params,
+    )]
+
+
+# -- GoSMS.ro ----------------------------------------------------------------------------------
+def _gosms_ro(body: bytes, headers: dict[str, str], query: dict[str, str],
+              secret: str | None, clock: Clock) -> list[DeliveryReport]:
+    if secret is not None:
+        _verify(_hmac_hex(secret, body), headers.get("x-signature"), "X-Signature")
+    data = _json(body)
+    items = data if isinstance(data, list) else [data]
+    reports = []
+    for item in items:
+        if not isinstance(item, dict) or "id" not in item or "status" not in item:
+            raise WebhookError("a GoSMS.ro callback needs id and status")
+        reports.append(DeliveryReport(
+            provider="gosms.ro", message_id=str(item["id"]),
+            recipient=_phone(item.get("recipient") or item.get("phone"), "RO"),
+            status=Status.from_word(item["status"]),
+            timestamp=_timestamp(item.get("timestamp")),
+            error=str(item["error"]) if item.get("error") else None, raw=item,
+        ))
+    return reports
+
+
+# -- SMSGist -----------------------------------------------------------------------------------
+_SMS_EVENTS: Final = {
+    "message.queued": Status.QUEUED,
+    "message.sent": Status.SENT,
+    "message.delivered": Status.DELIVERED,
+    "message.failed": Status.FAILED,
+}
+
+
+def _smsgist(body: bytes, headers: dict[str, str], query: dict[str, str],
+             secret: str | None, clock: Clock) -> list[DeliveryReport]:
+    if secret is not None:
+        stamp = headers.get("x-smsgist-timestamp", "").strip()
+        if not stamp:
+            raise _Unauthenticated("missing X-SMSGist-Timestamp")
+        try:
+            sent_at = float(stamp)
+        except ValueError:
+            raise _Unauthenticated("X-SMSGist-Timestamp is not Unix seconds") from None
+        if not abs(clock() - sent_at) <= REPLAY_WINDOW:  # also refuses NaN
+            raise _Unauthenticated("stale X-SMSGist-Timestamp (more than 5 minutes off)")
+        signature = headers.get("x-smsgist-signature", "").strip()
+        if signature and not signature.lower().startswith("sha256="):
+            raise _Unauthenticated("bad X-SMSGist-Signature (expected sha256=<hex>)")
+        _verify(_hmac_hex(secret, stamp.encode() + b"." + body), signature[7:] or None,
+                "X-SMSGist-Signature")
+    data = _json(body)
+    if not isinstance(data, dict):
+        raise WebhookError("an SMSGist callback is a JSON object")
+    event = data.get("event")
+    if not isinstance(event, str) or not event.startswith("message."):
+        raise WebhookError("an SMSGist callback needs an event")
+    if event not in _SMS_EVENTS:
+        return []  # e-mail events (opened, clicked, bounced...) carry no SMS report
+    if not data.get("message_id"):
+        raise WebhookError("an SMSGist callback needs message_id")
+    word = data.get("status")
+    status = Status.from_word(word) if word else _SMS_EVENTS[event]
+    error = data.get("error") or data.get("error_message")
+    return [DeliveryReport(
+        provider="smsgist", message_id=str(data["message_id"]),
+        recipient=_phone(data.get("recipient"), "GH"), status=status,
+        timestamp=_timestamp(data.get("timestamp")),
+        error=str(error) if error else None, raw=data,
+    )]
+
+
+Parser = Callable[[bytes, dict[str, str], dict[str, str], "str | None", Clock],
+                  list[DeliveryReport]]
+
+#: Providers whose delivery callbacks smsgate understands.
+PROVIDERS: Final[Mapping[str, Parser]] = {
+    "smsoffice.ge": _smsoffice,
+    "gosms.ro": _gosms_ro,
+    "smsgist": _smsgist,
+}
+
+
+def parse(
+    provider_name: str,
+    *,
+    body: bytes | str = b"",
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+    query: Query = None,
+    secret: str | None = None,
+    clock: Clock = time.time,
+) -> list[DeliveryReport]:
+    """Verify a delivery callback and return its reports.
+
+    Args:
+        provider_name: ``"smsoffice.ge"``, ``"gosms.ro"`` or ``"smsgist"``.
+        body: the raw request body, exactly as received (signatures cover these bytes).
+        headers: the request headers, any mapping; names match case-insensitively.
+        query: the query string, raw or as a mapping.
+        secret: the webhook secret; when given, an unsigned or wrongly signed callback is
+            refused. GOSMS.GE has no callbacks (poll ``status``).
+        clock: Unix time now, for SMSGist's 5-minute window.
+
+    Raises:
+        WebhookError: a bad or missing signature, a stale timestamp, a malformed callback.
+    """
+    parser = PROVIDERS.get(provider_name) if isinstance(provider_name, str) else None
+    if parser is None:
+        raise WebhookError(
+            f"no delivery callbacks for {provider_name!r}; known: {', '.join(PROVIDERS)}"
+        )
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    if not isinstance(body, (bytes, bytearray)):
+        raise WebhookError("body must be the raw request bytes")
+    if secret is not None and (not isinstance(secret, str) or not secret):
+        raise WebhookError("secret must be a non-empty string")
+    return parser(bytes(body), _headers(headers), _query(query), secret, clock)
+
+
+def wsgi_app(
+    provider_name: str,
+    handler: Callable[[DeliveryReport], object],
+    secret: str | None = None,
+    *,
+    clock: Clock = time.time,
+) -> Callable[[dict[str, Any], Callable[..., Any]], list[bytes]]:
+    """A WSGI application that verifies callbacks and calls ``handler(report)`` for each.
+
+    It answers ``200 OK`` with the body ``OK`` (what SMSOffice.ge requires), ``401`` for a
+    signature problem, ``400`` for a malformed callback, ``413`` for an oversized body and
+    ``500`` when ``handler`` raises (the provider will call again).
+    """
+    if provider_name not in PROVIDERS:
+        raise WebhookError(f"no delivery callbacks for {provider_name!r}")
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        def reply(status: str, text: str) -> list[bytes]:
+            payload = text.encode()
+            start_response(status, [("Content-Type", "text/plain; charset=utf-8"),
+                                    ("Content-Length", str(len(payload)))])
+            return [payload]
+
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return reply("400 Bad Request", "bad Content-Length")
+        if length > MAX_BODY:
+            return reply("413 Payload Too Large", "too large")
+        body = environ["wsgi.input"].read(length) if length else b""
+        headers = {key[5:].replace("_", "-"): value for key, value in environ.items()
+                   if key.startswith("HTTP_")}
+        if environ.get("CONTENT_TYPE"):
+            headers["Content-Type"] = environ["CONTENT_TYPE"]
+        try:
+            reports = parse(provider_name, body=body, headers=headers,
+                            query=environ.get("QUERY_STRING", ""), secret=secret, clock=clock)
+        except WebhookError as exc:
+            _log.warning("%s callback refused: %s", provider_name, exc)
+            if isinstance(exc, _Unauthenticated):
+                return reply("401 Unauthorized", str(exc))
+            return reply("400 Bad Request", str(exc))
+        for report in reports:
+            try:
+                handler(report)
+            except Exception:
+                _log.exception("%s callback handler failed", provider_name)
+                return reply("500 Internal Server Error", "handler failed")
+        return reply("200 OK", "OK")
+
+    return app
