@@ -11,7 +11,7 @@ Public names are re-exported here; the modules behind them are private.
 
 from __future__ import annotations
 
-from . import webhooks
+from . import webhooks as webhooks  # smsgate.webhooks.parse after `import smsgate`
 from ._protocol import CAPABILITIES, SmsProvider
 from ._secrets import install_filters as _install_filters
 from ._version import __version__
