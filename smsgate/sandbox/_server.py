@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Final
 
 from .._secrets import get_logger
 from ..errors import ConfigurationError
+from ._callbacks import CALLBACK_PROVIDERS, Dispatcher
 from ._providers import EMULATORS, PATH_PREFIX, Reply, Request, headers_of
 from ._state import FAULT_KINDS, Fault, LedgerEntry, SandboxState
 
@@ -231,6 +232,10 @@ class Sandbox:
         balance: starting balance of every provider (credits, messages or currency units).
         otp_ttl: seconds a GOSMS.GE one-time code stays valid.
         credentials: per-provider overrides of :data:`DEFAULT_CREDENTIALS`.
+        callbacks: delivery-callback URLs per provider (``smsoffice.ge``, ``gosms.ro``,
+            ``smsgist``): each accepted message is reported there in the provider's own
+            format once its delivery delay has passed.
+        webhook_secret: signs GoSMS.ro and SMSGist callbacks as those providers do.
 
     Numbers ending in ``0000`` are refused at send time (stop-listed); numbers ending in
     ``9999`` are accepted and then fail delivery.
@@ -245,6 +250,8 @@ class Sandbox:
         balance: Decimal | int = _DEFAULT_BALANCE,
         otp_ttl: float = 300.0,
         credentials: Mapping[str, Mapping[str, str]] | None = None,
+        callbacks: Mapping[str, str] | None = None,
+        webhook_secret: str | None = None,
     ) -> None:
         self.host = host
         self._port = port
@@ -263,6 +270,15 @@ class Sandbox:
         self._refusing: set[str] = set()
         self._lock = threading.Lock()
         self._control: _Server | None = None
+        for name in callbacks or {}:
+            if name not in CALLBACK_PROVIDERS:
+                raise ConfigurationError(
+                    f"{name!r} sends no delivery callbacks; those that do: "
+                    f"{', '.join(sorted(CALLBACK_PROVIDERS))}"
+                )
+        self._callback_urls = dict(callbacks or {})
+        self._webhook_secret = webhook_secret
+        self._dispatcher: Dispatcher | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> Sandbox:
@@ -274,6 +290,10 @@ class Sandbox:
         self._serve(self._control)
         for name in EMULATORS:
             self._start_provider(name, 0)
+        if self._callback_urls:
+            self._dispatcher = Dispatcher(self._callback_urls, self._webhook_secret,
+                                          self.state.delivery_delay, self._stopping)
+            self.state.listeners.append(self._dispatcher.schedule)
         _log.info("sandbox listening on %s", self.url)
         return self
 
@@ -294,6 +314,10 @@ class Sandbox:
     def stop(self) -> None:
         """Stop every server and wait for their threads. Safe to call twice."""
         self._stopping.set()
+        if self._dispatcher is not None:
+            self._dispatcher.stop()
+            self.state.listeners.remove(self._dispatcher.schedule)
+            self._dispatcher = None
         servers = list(self._servers.values()) + ([self._control] if self._control else [])
         for server in servers:
             server.shutdown()

@@ -124,6 +124,8 @@ class SandboxState:
         self._senders: set[str] = set()
         self._ids = itertools.count(1000)
         self.requests: dict[str, int] = {}
+        #: Called with every batch of newly accepted entries (the callback dispatcher).
+        self.listeners: list[Callable[[list[LedgerEntry]], None]] = []
 
     # -- ledger ----------------------------------------------------------------------------
     def next_int_id(self) -> int:
@@ -133,6 +135,8 @@ class SandboxState:
     def record(self, entries: list[LedgerEntry]) -> None:
         with self._lock:
             self._ledger.extend(entries)
+        for listener in self.listeners:
+            listener(entries)
 
     def messages(self, provider: str | None = None) -> list[LedgerEntry]:
         with self._lock:
