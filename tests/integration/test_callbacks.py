@@ -66,5 +66,5 @@ def test_signed_callbacks_reach_the_wsgi_app(
 
 
 def test_callbacks_only_for_providers_that_have_them() -> None:
-    with pytest.raises(smsgate.ConfigurationError, match="gosms.ge"):
+    with pytest.raises(smsgate.ConfigurationError, match=r"gosms\.ge"):
         Sandbox(callbacks={"gosms.ge": "http://127.0.0.1:1/"})
