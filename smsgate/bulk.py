@@ -45,11 +45,14 @@ class BulkReport:
 
 
 def _text_progress(done: int, total: int) -> None:
+    """A bar redrawn in place on a terminal; one line per tenth elsewhere (logs, CI)."""
     width = 30
     filled = width * done // total if total else width
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-    if done == total:
-        sys.stderr.write("\n")
+    bar = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+    if sys.stderr.isatty():
+        sys.stderr.write("\r" + bar + ("\n" if done == total else ""))
+    elif done == total or (done * 10 // total) != ((done - 1) * 10 // total):
+        sys.stderr.write(bar + "\n")
     sys.stderr.flush()
 
 

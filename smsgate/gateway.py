@@ -215,7 +215,9 @@ class Gateway:
         deadline: seconds the whole call may take, retries and failover included; every
             HTTP timeout shrinks to what is left.
         region: home region for national numbers (``"GE"``).
-        clock, sleep, rng: injectable for tests.
+        clock: monotonic seconds (injectable for tests).
+        sleep: how to wait between retries (injectable for tests).
+        rng: the source of backoff jitter (injectable for tests).
     """
 
     name = "gateway"

@@ -22,13 +22,22 @@ from decimal import Decimal
 from typing import Any, ClassVar, TypeAlias
 
 import attrs
+import requests
+import requests.adapters
 
-from ._protocol import CAPABILITIES
-from .errors import NotFound, ProviderError
+from ._protocol import CAPABILITIES, SmsProvider
+from .errors import (
+    ConfigurationError,
+    NotFound,
+    ProviderError,
+    SmsGateError,
+    UnsupportedFeature,
+    ValidationError,
+)
 from .models import Balance, RecipientResult, RecipientStatus, SendResult, Status, StatusResult
 from .providers._base import Limits, Outgoing, ProviderBase
 
-__all__ = ["MemoryProvider", "Outcome", "SentMessage"]
+__all__ = ["MemoryProvider", "Outcome", "SentMessage", "check_provider"]
 
 #: A scripted outcome of one ``send`` call: ``None`` (accept), an exception instance or class
 #: (raise it), or a callable that receives the validated send and returns either.
@@ -215,3 +224,115 @@ class MemoryProvider(ProviderBase):
 
     def close(self) -> None:
         self.closed = True
+
+
+class _NoNetwork(requests.adapters.BaseAdapter):
+    """A transport adapter that refuses to send: proves validation happens before I/O."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        self.attempts += 1
+        raise AssertionError(f"a request was made: {request.method} {request.path_url}")
+
+    def close(self) -> None:
+        pass
+
+
+_OPTION_VALUES: dict[str, Any] = {
+    "urgent": True,
+    "schedule_at": dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc),
+    "validity": dt.timedelta(hours=1),
+    "reference": "ref-1",
+    "idempotency_key": "key-1",
+    "flash": True,
+    "priority": True,
+}
+
+
+def check_provider(
+    name: str,
+    credentials: Mapping[str, str],
+    *,
+    number: str,
+    foreign: str | None = None,
+) -> None:
+    """The contract every HTTP adapter passes; raises ``AssertionError`` on a breach.
+
+    Args:
+        name: the registry name.
+        credentials: constructor keywords with (fake) credentials.
+        number: a valid E.164 number the provider reaches.
+        foreign: a valid number it does not reach, if its reach is limited.
+
+    It checks that the declarations are coherent data, that the provider is built by name and
+    satisfies :class:`smsgate.SmsProvider`, that credentials stay out of its ``repr``, that
+    missing credentials and bad settings are ``ConfigurationError``, and that bad input and
+    unsupported options raise before any request (the session it gets refuses to send).
+    """
+    from .providers._base import OPTION_CAPABILITIES, ErrorSpec
+    from .registry import create, provider_class
+
+    cls = provider_class(name)
+    assert cls.name == name, f"{cls.__name__}.name is {cls.name!r}, registered as {name!r}"
+    assert cls.capabilities <= CAPABILITIES, cls.capabilities - CAPABILITIES
+    assert str(cls.default_base_url).startswith("https://")
+    assert cls.error_table, "every adapter documents its errors"
+    for code, spec in cls.error_table.items():
+        assert isinstance(code, (int, str)), code
+        assert isinstance(spec, ErrorSpec), code
+        assert issubclass(spec.error, ProviderError), code
+        assert spec.description, code
+
+    session = requests.Session()
+    guard = _NoNetwork()
+    session.mount("https://", guard)
+    session.mount("http://", guard)
+    provider = create(name, **credentials, sender="Brand", session=session)
+    assert isinstance(provider, SmsProvider)
+    for value in credentials.values():
+        assert value not in repr(provider), "a credential shows in repr()"
+    for broken in ({}, {**credentials, "timeout": None},
+                   {**credentials, "base_url": "ftp://x"}):
+        try:
+            create(name, **broken)
+        except ConfigurationError:
+            pass
+        else:
+            raise AssertionError(f"{name} accepted bad settings {sorted(broken)}")
+
+    def refused(call: Callable[[], object], error: type[SmsGateError]) -> None:
+        try:
+            call()
+        except error:
+            return
+        raise AssertionError(f"{name}: expected {error.__name__}")
+
+    for option, capability in OPTION_CAPABILITIES.items():
+        if capability not in provider.capabilities:
+
+            def with_option(option: str = option) -> object:
+                return provider.send(number, "Hi", **{option: _OPTION_VALUES[option]})
+
+            refused(with_option, UnsupportedFeature)
+    if "status" not in provider.capabilities:
+        refused(lambda: provider.status("1", recipient=number), UnsupportedFeature)
+    if "balance" not in provider.capabilities:
+        refused(provider.balance, UnsupportedFeature)
+    bad_calls: list[Callable[[], object]] = [
+        lambda: provider.send("+1", "Hi"),
+        lambda: provider.send([], "Hi"),
+        lambda: provider.send(number, ""),
+        lambda: provider.send(number, "x" * 50_000),
+        lambda: provider.send(number, "Hi", schedule_at=dt.datetime(2030, 1, 1)),
+    ]
+    if cls.limits.max_sender_length is not None:
+        bad_calls.append(lambda: provider.send(number, "Hi", sender="S" * 40))
+    if foreign is not None:
+        bad_calls.append(lambda: provider.send(foreign, "Hi"))
+    for call in bad_calls:
+        refused(call, ValidationError)
+    assert guard.attempts == 0, "a request was made before validation finished"
+    provider.close()

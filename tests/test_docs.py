@@ -1,27 +1,53 @@
-"""The provider pages' error tables match the adapters' error-table data."""
+"""Generated documentation: tables come from the adapters' data, the API reference from
+``smsgate.__all__``, and every page marker is one the generator knows."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
 import pytest
 
-from smsgate.providers._base import ErrorSpec
-from smsgate.providers.gosms_ge import GOSMS_GE_ERRORS
-from smsgate.providers.gosms_ro import GOSMS_RO_ERRORS
-from smsgate.providers.smsgist import SMSGIST_ERRORS
-from smsgate.providers.smsoffice_ge import SMSOFFICE_GE_ERRORS
+import smsgate
+from smsgate.registry import provider_class
 
-DOCS = Path(__file__).parent.parent / "docs" / "providers"
+ROOT = Path(__file__).parent.parent
+spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "tools" / "docs_hooks.py")
+assert spec is not None and spec.loader is not None
+hooks = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(hooks)
+
 ROW = re.compile(r"^\| `(?P<code>[^`]+)` \| `(?P<error>\w+)` \|", re.MULTILINE)
 
 
-@pytest.mark.parametrize(
-    ("page", "table"),
-    [("gosms-ge.md", GOSMS_GE_ERRORS), ("smsoffice-ge.md", SMSOFFICE_GE_ERRORS),
-     ("gosms-ro.md", GOSMS_RO_ERRORS), ("smsgist.md", SMSGIST_ERRORS)],
-)
-def test_error_table_in_docs_matches_data(page: str, table: dict[int | str, ErrorSpec]) -> None:
-    rows = {m["code"]: m["error"] for m in ROW.finditer((DOCS / page).read_text())}
-    assert rows == {str(code): spec.error.__name__ for code, spec in table.items()}
+@pytest.mark.parametrize("name", ["gosms.ge", "smsoffice.ge", "gosms.ro", "smsgist"])
+def test_error_tables_render_every_row_of_the_data(name: str) -> None:
+    table = hooks.error_table(name)
+    rows = {m["code"]: m["error"] for m in ROW.finditer(table)}
+    expected = provider_class(name).error_table
+    assert rows == {str(code): spec.error.__name__ for code, spec in expected.items()}
+    page = (ROOT / "docs" / "providers" / f"{name.replace('.', '-')}.md").read_text()
+    assert f"<!-- smsgate:error-table {name} -->" in page
+
+
+def test_feature_matrix_follows_the_declarations() -> None:
+    matrix = hooks.feature_matrix()
+    otp = next(line for line in matrix.splitlines() if line.startswith("| otp |"))
+    assert otp == "| otp | yes | - | - | - |"
+    idempotency = next(line for line in matrix.splitlines()
+                       if line.startswith("| idempotency |"))
+    assert idempotency == "| idempotency | - | - | - | yes |"
+    assert len(matrix.splitlines()) == 2 + len(smsgate.CAPABILITIES)
+
+
+def test_api_reference_names_every_public_name() -> None:
+    reference = hooks.render((ROOT / "docs" / "reference.md").read_text())
+    for name in smsgate.__all__:
+        if not name.startswith("_"):
+            assert f"::: smsgate.{name}\n" in reference, name
+
+
+def test_every_marker_is_rendered() -> None:
+    for page in (ROOT / "docs").rglob("*.md"):
+        assert "<!-- smsgate:" not in hooks.render(page.read_text()), page

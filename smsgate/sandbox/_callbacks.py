@@ -73,7 +73,7 @@ class Dispatcher:
             self._deliver(entry)
 
     def _deliver(self, entry: LedgerEntry) -> None:
-        status = entry.status(self._delay, now=entry.created + self._delay).value
+        status = entry.final_status().value
         url = self._urls[entry.provider]
         stamp = time.gmtime(entry.created + self._delay)
         try:

@@ -78,6 +78,10 @@ class LedgerEntry:
         """Queued until ``delivery_delay`` has passed, then delivered (or failed)."""
         if (now if now is not None else time.time()) - self.created < delivery_delay:
             return Status.QUEUED
+        return self.final_status()
+
+    def final_status(self) -> Status:
+        """Where the message ends up: delivered, or failed for an undeliverable number."""
         if self.recipient.endswith(UNDELIVERABLE_SUFFIX):
             return Status.FAILED
         return Status.DELIVERED

@@ -1,0 +1,38 @@
+"""Swap GOSMS.GE for SMSOffice.ge by changing configuration only: the code stays the same.
+
+    SMSGATE_SANDBOX=1 python examples/swap_by_config.py
+"""
+
+from __future__ import annotations
+
+import os
+
+import smsgate
+from smsgate.sandbox import Sandbox
+
+
+def notify(sms: smsgate.SmsProvider) -> None:
+    """Application code: it only knows the SmsProvider interface."""
+    result = sms.send("+995577123456", "Your appointment is tomorrow at 10:00")
+    print(f"sent via {result.provider}, id {result.message_id}")
+
+
+def url_for(sandbox: Sandbox, name: str) -> str:
+    creds = sandbox.credentials(name)
+    host = sandbox.base_url(name).removeprefix("http://")
+    return f"{name}://{creds['api_key']}@{host}?insecure_http=1&sender=MyShop"
+
+
+def main() -> None:
+    if os.environ.get("SMSGATE_SANDBOX") != "1":
+        notify(smsgate.from_env())
+        return
+    with Sandbox() as sandbox:
+        for name in ("gosms.ge", "smsoffice.ge"):           # what SMSGATE_URL would say
+            os.environ["SMSGATE_URL"] = url_for(sandbox, name)
+            with smsgate.from_env() as sms:
+                notify(sms)
+
+
+if __name__ == "__main__":
+    main()
