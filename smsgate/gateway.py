@@ -401,12 +401,16 @@ class Gateway:
         breaker = self._breakers.get(id(provider))
         policy = self.retry or RetryPolicy(attempts=1)
         error: SmsGateError | None = None
+        # Once an attempt may have sent the message, the provider's outcome stays unknown,
+        # whatever a later retry says ("503" on the retry does not undo the first send).
+        unknown: SmsGateError | None = None
         for attempt in range(policy.attempts):
             if ends_at is not None and self._clock() >= ends_at:
-                return error or _DeadlineExceeded(
+                return unknown or error or _DeadlineExceeded(
                     "deadline reached before trying", provider=provider.name)
             if breaker is not None and not breaker.allow():
-                return error or _CircuitOpen("circuit open: skipped", provider=provider.name)
+                return unknown or error or _CircuitOpen(
+                    "circuit open: skipped", provider=provider.name)
             started = self._clock()
             try:
                 with deadline_scope(_to_monotonic(ends_at, self._clock)):
@@ -418,6 +422,8 @@ class Gateway:
                     breaker.success()
                 self._budget.earn()
                 return result
+            if unknown is None and getattr(error, "may_have_sent", False):
+                unknown = error
             elapsed = self._clock() - started
             attempts.append(Attempt(provider=provider.name, operation="send", elapsed=elapsed,
                                     http_status=getattr(error, "http_status", None),
@@ -431,11 +437,11 @@ class Gateway:
                       attempt + 1)
             wait = self._retry_wait(provider, error, attempt, policy, ends_at)
             if wait is None:
-                return error
+                return unknown or error
             if wait > 0:
                 self._sleep(wait)
         assert error is not None
-        return error
+        return unknown or error
 
     def _retry_wait(
         self, provider: SmsProvider, error: SmsGateError, attempt: int, policy: RetryPolicy,
