@@ -48,8 +48,14 @@ class _Server(http.server.ThreadingHTTPServer):
         super().__init__(address, handler)
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
+        #: Set when this server closes: wakes handlers sleeping in a hang fault.
+        self.closing = threading.Event()
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm
+        # and the client's delayed ACK stall every reply by ~40 ms.
+        with contextlib.suppress(OSError):
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._open_lock:
             self._open.add(request)
         super().process_request(request, client_address)
@@ -60,7 +66,9 @@ class _Server(http.server.ThreadingHTTPServer):
         super().shutdown_request(request)
 
     def drop_connections(self) -> None:
-        """Wake every handler blocked on a kept-alive connection, so close() can join it."""
+        """Wake every handler blocked on a kept-alive connection or a hang, so close() can
+        join it."""
+        self.closing.set()
         with self._open_lock:
             sockets = list(self._open)
         for sock in sockets:
@@ -91,7 +99,7 @@ class _ProviderHandler(http.server.BaseHTTPRequestHandler):
             return
         fault = self.sandbox.state.take_fault(self.provider)
         if fault is not None and fault.kind == "hang_before_read":
-            self.sandbox._wait(fault.seconds)
+            self._hang(fault.seconds)
             self.close_connection = True
             return
         self._fault = fault
@@ -102,6 +110,16 @@ class _ProviderHandler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._serve()
+
+    def _hang(self, seconds: float) -> None:
+        """Sleep for a hang fault; wake when this server or the sandbox stops."""
+        closing: threading.Event = self.server.closing  # type: ignore[attr-defined]
+        deadline = time.monotonic() + seconds
+        while not closing.is_set() and not self.sandbox._stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            closing.wait(min(left, 0.05))
 
     def _serve(self) -> None:
         fault: Fault | None = getattr(self, "_fault", None)
@@ -114,7 +132,7 @@ class _ProviderHandler(http.server.BaseHTTPRequestHandler):
             self._write(Reply(404, b"Not Found", {"Content-Type": "text/plain"}))
             return
         if fault is not None and fault.kind == "latency":
-            self.sandbox._wait(fault.seconds)
+            self._hang(fault.seconds)
         if fault is not None and fault.kind in ("error", "rate_limit", "malformed"):
             self._write(_fault_reply(fault))
             return
@@ -128,7 +146,7 @@ class _ProviderHandler(http.server.BaseHTTPRequestHandler):
         creds = self.sandbox.credentials(self.provider)
         reply = EMULATORS[self.provider](self.sandbox.state, request, creds)
         if fault is not None and fault.kind == "process_then_hang":
-            self.sandbox._wait(fault.seconds)
+            self._hang(fault.seconds)
             self.close_connection = True
             return
         if fault is not None and fault.kind == "process_then_reset":
@@ -334,10 +352,6 @@ class Sandbox:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-    def _wait(self, seconds: float) -> None:
-        """Sleep for a hang fault, but wake up when the sandbox stops."""
-        self._stopping.wait(seconds)
 
     # -- addresses and credentials ---------------------------------------------------------
     @property
