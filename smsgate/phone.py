@@ -15,7 +15,14 @@ import phonenumbers
 
 from .errors import InvalidPhoneNumber
 
-__all__ = ["PhoneFormat", "format_phone", "mask_phone", "normalize_phone", "region_of"]
+__all__ = [
+    "PhoneFormat",
+    "clear_caches",
+    "format_phone",
+    "mask_phone",
+    "normalize_phone",
+    "region_of",
+]
 
 # Characters people put in numbers for readability; stripped before parsing.
 _PUNCTUATION = str.maketrans("", "", " \t-./()\u00a0")
@@ -61,19 +68,43 @@ def _normalize(number: str, region: str | None) -> str:
         except phonenumbers.NumberParseException:
             continue
         if phonenumbers.is_valid_number(parsed):
-            return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+            e164 = str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+            _remember_region(e164, phonenumbers.region_code_for_number(parsed))
+            return e164
     hint = "" if region or compact.startswith("+") else " (use +country code, or give a region)"
     raise InvalidPhoneNumber(f"not a valid phone number: {mask_phone(number)}{hint}")
 
 
-@functools.lru_cache(maxsize=4096)
+# Regions of numbers normalised recently: adapters ask for the region of every number they
+# just normalised, and a second parse would double the cost of a large bulk send.
+_REGIONS: dict[str, str] = {}
+_REGIONS_MAX = 65_536
+
+
+def _remember_region(e164: str, region: object) -> None:
+    if len(_REGIONS) >= _REGIONS_MAX:
+        _REGIONS.clear()
+    _REGIONS[e164] = str(region or "ZZ")
+
+
 def region_of(e164: str) -> str:
     """ISO region of an E.164 number (``"GE"``), or ``"ZZ"`` when unknown."""
+    known = _REGIONS.get(e164)
+    if known is not None:
+        return known
     try:
         parsed = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
         return "ZZ"
-    return str(phonenumbers.region_code_for_number(parsed) or "ZZ")
+    region = str(phonenumbers.region_code_for_number(parsed) or "ZZ")
+    _remember_region(e164, region)
+    return region
+
+
+def clear_caches() -> None:
+    """Forget cached parses (for benchmarks that must start cold)."""
+    _normalize.cache_clear()
+    _REGIONS.clear()
 
 
 def mask_phone(number: str) -> str:
