@@ -369,7 +369,9 @@ class Gateway:
                   if k in OPTION_CAPABILITIES and v not in (None, False)}
         errors: list[SmsGateError] = []
         attempts: list[Attempt] = []
-        key = options["idempotency_key"] or uuid.uuid4().hex
+        key = options["idempotency_key"]
+        if key is None and any("idempotency" in p.capabilities for p in chain):
+            key = uuid.uuid4().hex
         capable = [p for p in chain if needed - {"idempotency"} <= p.capabilities]
         if not capable:
             missing = ", ".join(sorted(needed - {"idempotency"}))
@@ -386,6 +388,8 @@ class Gateway:
             outcome = self._try_provider(provider, numbers, text, call, ends_at, attempts)
             if isinstance(outcome, SendResult):
                 self._remember(outcome, provider)
+                if not attempts:  # no earlier failure to report: the result as it came
+                    return outcome
                 return attrs.evolve(outcome, attempts=(*attempts, *outcome.attempts))
             errors.append(outcome)
             if _stops_chain(outcome, self.failover_on_unknown):
