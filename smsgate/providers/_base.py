@@ -314,9 +314,13 @@ class ProviderBase:
         if reference is not None and (not isinstance(reference, str) or not reference):
             raise ValidationError("reference must be a non-empty string")
         if idempotency_key is not None and (
-            not isinstance(idempotency_key, str) or not idempotency_key.strip()
+            not isinstance(idempotency_key, str)
+            or not _HEADER_SAFE.fullmatch(idempotency_key)
         ):
-            raise ValidationError("idempotency_key must be a non-empty string")
+            # It travels as an HTTP header (X-Idempotency-Key): visible ASCII, no padding.
+            raise ValidationError(
+                "idempotency_key must be 1-255 visible ASCII characters (spaces only inside)"
+            )
         if extra is not None and not isinstance(extra, Mapping):
             raise ValidationError("extra must be a mapping of raw provider fields")
         chosen_sender = sender if sender is not None else self.sender
@@ -345,6 +349,9 @@ class ProviderBase:
             extra=dict(extra or {}),
         )
 
+
+# A value fit for an HTTP header: visible ASCII, inner spaces allowed, at most 255 characters.
+_HEADER_SAFE: Final = re.compile(r"[!-~](?:[ -~]{0,253}[!-~])?")
 
 # What a parser raises on a reply of an unexpected shape.
 _PARSE_ERRORS: Final = (

@@ -111,6 +111,16 @@ def test_caller_idempotency_key_is_sent_and_reused(api: responses.RequestsMock,
     assert result.idempotency_key == "order-5678"
 
 
+@pytest.mark.parametrize("key", [" 0", "key ", "", "a\nb", "ключ", "x" * 256])
+def test_keys_unfit_for_a_header_are_refused_before_sending(
+    api: responses.RequestsMock, gist: SmsGist, key: str
+) -> None:
+    # Found by the input fuzzer: " 0" used to fail in the transport as a ConnectError.
+    with pytest.raises(smsgate.ValidationError, match="idempotency_key"):
+        gist.send("+233245972246", "Hi", idempotency_key=key)
+    assert len(api.calls) == 0
+
+
 def test_generated_keys_differ_per_send(api: responses.RequestsMock, gist: SmsGist) -> None:
     api.post(f"{BASE}/api/sms/send", status=201, json=SEND_OK)
     gist.send("+233245972246", "a")
