@@ -34,7 +34,7 @@ from .errors import (
     UnsupportedFeature,
     ValidationError,
 )
-from .models import Balance, RecipientResult, RecipientStatus, SendResult, Status, StatusResult
+from .models import Balance, RecipientStatus, SendResult, Status, StatusResult
 from .providers._base import Limits, Outgoing, ProviderBase
 
 __all__ = ["MemoryProvider", "Outcome", "SentMessage", "check_provider"]
@@ -191,10 +191,7 @@ class MemoryProvider(ProviderBase):
         return SendResult(
             provider=self.name,
             message_id=message_id,
-            recipients=[
-                RecipientResult(phone=n, status=Status.QUEUED, message_id=message_id)
-                for n in outgoing.recipients
-            ],
+            recipients=outgoing.queued(message_id),
             segments=outgoing.info.segments,
             encoding=outgoing.info.encoding,
             cost=cost,

@@ -16,6 +16,7 @@ from smsgate import (
     RecipientRejected,
 )
 from smsgate._http import HttpRequest, Transport
+from smsgate.reliability import blackhole
 
 from .conftest import CANARY, ToyProvider
 from .servers import closed_port, hang, reset, respond, serve
@@ -119,22 +120,11 @@ def test_tls_failure_is_final_connect_error() -> None:
 
 def test_connect_timeout_is_connect_error() -> None:
     # A listener that never accepts, with its backlog full: the kernel drops further SYNs.
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    port = listener.getsockname()[1]
-    fillers = []
-    try:
-        for _ in range(4):
-            s = socket.socket()
-            s.setblocking(False)
-            s.connect_ex(("127.0.0.1", port))
-            fillers.append(s)
-        time.sleep(0.1)
+    with blackhole() as url:
         probe = socket.socket()
         probe.settimeout(0.3)
         try:
-            probe.connect(("127.0.0.1", port))
+            probe.connect(("127.0.0.1", int(url.rsplit(":", 1)[1])))
         except TimeoutError:
             pass
         else:
@@ -142,13 +132,9 @@ def test_connect_timeout_is_connect_error() -> None:
         finally:
             probe.close()
         with pytest.raises(ConnectError) as info:
-            transport(f"http://127.0.0.1:{port}", (0.3, 5.0)).perform(SEND)
-        assert info.value.may_have_sent is False
-        assert "connect timeout" in str(info.value)
-    finally:
-        for s in fillers:
-            s.close()
-        listener.close()
+            transport(url, (0.3, 5.0)).perform(SEND)
+    assert info.value.may_have_sent is False
+    assert "connect timeout" in str(info.value)
 
 
 def test_no_urllib3_retries_on_post() -> None:

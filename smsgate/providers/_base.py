@@ -141,6 +141,13 @@ class Outgoing:
     priority: bool = False
     extra: Mapping[str, Any] = attrs.field(factory=dict)
 
+    def queued(self, message_id: str | None) -> list[RecipientResult]:
+        """Every recipient accepted under one id (providers that answer per request)."""
+        return [
+            RecipientResult(phone=n, status=Status.QUEUED, message_id=message_id)
+            for n in self.recipients
+        ]
+
     def chunks(self, size: int | None) -> list[Outgoing]:
         """Split into sends of at most ``size`` recipients, in order."""
         if size is None or len(self.recipients) <= size:

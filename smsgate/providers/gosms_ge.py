@@ -168,10 +168,7 @@ class GoSmsGe(ApiKeyProvider):
             message_id = as_text(first_present(data, "messageId", "message_id"))
             if message_id is None:
                 raise self._invalid(reply, "send reply without messageId", sends_message=True)
-            recipients = [
-                RecipientResult(phone=n, status=Status.QUEUED, message_id=message_id)
-                for n in outgoing.recipients
-            ]
+            recipients = outgoing.queued(message_id)
         return SendResult(
             provider=self.name,
             message_id=next((r.message_id for r in recipients if r.message_id), None),

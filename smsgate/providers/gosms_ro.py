@@ -21,7 +21,7 @@ from ..errors import (
     RecipientRejected,
     UnsupportedFeature,
 )
-from ..models import Balance, RecipientResult, SendResult, Status, StatusResult
+from ..models import Balance, SendResult, StatusResult
 from ..phone import PhoneFormat
 from ._base import ApiKeyProvider, AuthSpec, ErrorSpec, Limits, Outgoing, as_text
 
@@ -94,10 +94,7 @@ class GoSmsRo(ApiKeyProvider):
         return SendResult(
             provider=self.name,
             message_id=message_id,
-            recipients=[
-                RecipientResult(phone=n, status=Status.QUEUED, message_id=message_id)
-                for n in outgoing.recipients
-            ],
+            recipients=outgoing.queued(message_id),
             cost=Decimal(str(deduction)) if deduction is not None else None,
             currency=as_text(data.get("currency")),
             raw=data,

@@ -29,7 +29,7 @@ from ..errors import (
     SenderRejected,
     ValidationError,
 )
-from ..models import Balance, RecipientResult, RecipientStatus, SendResult, Status, StatusResult
+from ..models import Balance, RecipientStatus, SendResult, Status, StatusResult
 from ..phone import PhoneFormat
 from ._base import ApiKeyProvider, AuthSpec, ErrorSpec, Limits, Outgoing
 
@@ -141,10 +141,7 @@ class SmsOfficeGe(ApiKeyProvider):
         return SendResult(
             provider=self.name,
             message_id=outgoing.reference,
-            recipients=[
-                RecipientResult(phone=n, status=Status.QUEUED, message_id=outgoing.reference)
-                for n in outgoing.recipients
-            ],
+            recipients=outgoing.queued(outgoing.reference),
             raw=data,
         )
 
