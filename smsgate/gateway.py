@@ -317,10 +317,11 @@ class Gateway:
             group = [numbers[i] for i in members]
             try:
                 result = self._send_chain(chain, group, text, options, ends_at)
-            except ValidationError:
-                raise
             except SmsGateError as error:
-                # Reported per recipient, like a failed chunk: the other groups went out.
+                if isinstance(error, ValidationError) and not results and not failures:
+                    raise  # nothing was attempted yet: refusing the whole send is honest
+                # Reported per recipient, like a failed chunk: other groups may have gone out,
+                # and an exception would hide that from a caller deciding to resend.
                 failures.append(error)
                 status = Status.UNKNOWN if getattr(error, "may_have_sent", True) else (
                     Status.REJECTED)

@@ -209,6 +209,21 @@ def test_route_group_failure_is_reported_per_recipient() -> None:
     assert not result.ok
 
 
+def test_a_later_route_group_refusing_the_text_does_not_hide_an_earlier_send() -> None:
+    ge = MemoryProvider()
+    ro = MemoryProvider()
+    ro.fail_next(smsgate.MessageTooLong("too long for this provider"))
+    gw = Gateway([], routes={"GE": [ge], "RO": [ro]})
+    result = gw.send([GE, RO], "Hi")  # GE goes out first, then RO refuses
+    assert [r.status for r in result.recipients] == [Status.QUEUED, Status.REJECTED]
+    assert len(ge.outbox) == 1
+    assert not result.ok
+    first = MemoryProvider()
+    first.fail_next(smsgate.MessageTooLong("too long"))
+    with pytest.raises(smsgate.MessageTooLong):  # nothing sent yet: raised as is
+        Gateway([], routes={"GE": [first], "RO": [MemoryProvider()]}).send([GE, RO], "Hi")
+
+
 def test_national_numbers_use_the_gateway_region() -> None:
     a = MemoryProvider()
     Gateway([a], region="GE").send("555 12 34 56", "Hi")
