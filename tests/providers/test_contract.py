@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import pytest
 
+from smsgate import GoSmsGe, register_provider, registry
 from smsgate.testing import check_provider
 
 ADAPTERS = [
@@ -22,26 +26,27 @@ def test_contract(name: str, credentials: dict[str, str], number: str,
     check_provider(name, credentials, number=number, foreign=foreign)
 
 
-def test_the_contract_catches_a_leaky_repr() -> None:
-    from smsgate import GoSmsGe, register_provider, registry
+@contextlib.contextmanager
+def registered(name: str, cls: type) -> Iterator[None]:
+    register_provider(name, cls)
+    try:
+        yield
+    finally:
+        registry._registered.pop(name)
 
+
+def test_the_contract_catches_a_leaky_repr() -> None:
     class Leaky(GoSmsGe):
         name = "leaky"
 
         def __repr__(self) -> str:
             return f"Leaky({self._credentials['api_key'].reveal()})"
 
-    register_provider("leaky", Leaky)
-    try:
-        with pytest.raises(AssertionError, match="repr"):
-            check_provider("leaky", {"api_key": "k-leak-1234"}, number="+995555123456")
-    finally:
-        registry._registered.pop("leaky")
+    with registered("leaky", Leaky), pytest.raises(AssertionError, match="repr"):
+        check_provider("leaky", {"api_key": "k-leak-1234"}, number="+995555123456")
 
 
 def test_the_contract_catches_io_before_validation() -> None:
-    from smsgate import GoSmsGe, register_provider, registry
-
     class Eager(GoSmsGe):
         name = "eager"
 
@@ -49,9 +54,5 @@ def test_the_contract_catches_io_before_validation() -> None:
             self._transport.perform(self._request("POST", "/ping", "send"))
             return super().send(to, text, **options)
 
-    register_provider("eager", Eager)
-    try:
-        with pytest.raises(AssertionError, match="request was made"):
-            check_provider("eager", {"api_key": "k-eager-123"}, number="+995555123456")
-    finally:
-        registry._registered.pop("eager")
+    with registered("eager", Eager), pytest.raises(AssertionError, match="request was made"):
+        check_provider("eager", {"api_key": "k-eager-123"}, number="+995555123456")
