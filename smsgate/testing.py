@@ -17,7 +17,7 @@ import datetime as dt
 import itertools
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar, TypeAlias
 
@@ -123,35 +123,8 @@ class MemoryProvider(ProviderBase):
         return self.outbox[-1]
 
     # -- the SmsProvider protocol ----------------------------------------------------------
-    def send(
-        self,
-        to: str | Sequence[str],
-        text: str,
-        *,
-        sender: str | None = None,
-        urgent: bool = False,
-        schedule_at: dt.datetime | None = None,
-        validity: dt.timedelta | None = None,
-        reference: str | None = None,
-        idempotency_key: str | None = None,
-        flash: bool = False,
-        priority: bool = False,
-        extra: Mapping[str, Any] | None = None,
-    ) -> SendResult:
-        """Validate like a real provider, then follow the script or accept."""
-        outgoing = self.prepare(
-            to,
-            text,
-            sender=sender,
-            urgent=urgent,
-            schedule_at=schedule_at,
-            validity=validity,
-            reference=reference,
-            idempotency_key=idempotency_key,
-            flash=flash,
-            priority=priority,
-            extra=extra,
-        )
+    def _deliver(self, outgoing: Outgoing) -> SendResult:
+        """Follow the script, or accept: the message was validated like a real provider's."""
         with self._lock:
             self.calls.append(outgoing)
             outcome = self._script.popleft() if self._script else None

@@ -356,6 +356,45 @@ class ProviderBase:
             extra=dict(extra or {}),
         )
 
+    def send(
+        self,
+        to: str | Sequence[str],
+        text: str,
+        *,
+        sender: str | None = None,
+        urgent: bool = False,
+        schedule_at: dt.datetime | None = None,
+        validity: dt.timedelta | None = None,
+        reference: str | None = None,
+        idempotency_key: str | None = None,
+        flash: bool = False,
+        priority: bool = False,
+        extra: Mapping[str, Any] | None = None,
+    ) -> SendResult:
+        """Send ``text`` to one number or many; see :class:`smsgate.SmsProvider`.
+
+        Validates everything first (:meth:`prepare`: no I/O, a ``ValidationError`` subclass
+        on bad input), then hands the validated message to the implementation.
+        """
+        outgoing = self.prepare(
+            to,
+            text,
+            sender=sender,
+            urgent=urgent,
+            schedule_at=schedule_at,
+            validity=validity,
+            reference=reference,
+            idempotency_key=idempotency_key,
+            flash=flash,
+            priority=priority,
+            extra=extra,
+        )
+        return self._deliver(outgoing)
+
+    def _deliver(self, outgoing: Outgoing) -> SendResult:
+        """Send a message :meth:`prepare` has validated."""
+        raise NotImplementedError  # pragma: no cover - every provider implements it
+
 
 # A value fit for an HTTP header: visible ASCII, inner spaces allowed, at most 255 characters.
 _HEADER_SAFE: Final = re.compile(r"[!-~](?:[ -~]{0,253}[!-~])?")
@@ -475,22 +514,8 @@ class HttpProvider(ProviderBase):
         self._transport.close()
 
     # -- the SmsProvider protocol ----------------------------------------------------------
-    def send(
-        self,
-        to: str | Sequence[str],
-        text: str,
-        *,
-        sender: str | None = None,
-        urgent: bool = False,
-        schedule_at: dt.datetime | None = None,
-        validity: dt.timedelta | None = None,
-        reference: str | None = None,
-        idempotency_key: str | None = None,
-        flash: bool = False,
-        priority: bool = False,
-        extra: Mapping[str, Any] | None = None,
-    ) -> SendResult:
-        """Send ``text`` to one number or many; see :class:`smsgate.SmsProvider`.
+    def _deliver(self, outgoing: Outgoing) -> SendResult:
+        """Send a validated message over HTTP.
 
         A list larger than the provider's per-request limit goes out in chunks, merged into
         one result in input order. If a later chunk fails, the result reports its recipients
@@ -498,19 +523,6 @@ class HttpProvider(ProviderBase):
         (it was not), the chunks after it as :attr:`Status.REJECTED` (not attempted), and
         ``ok`` is ``False``; an error in the first chunk is raised as is.
         """
-        outgoing = self.prepare(
-            to,
-            text,
-            sender=sender,
-            urgent=urgent,
-            schedule_at=schedule_at,
-            validity=validity,
-            reference=reference,
-            idempotency_key=idempotency_key,
-            flash=flash,
-            priority=priority,
-            extra=extra,
-        )
         outgoing = self._complete(outgoing)
         attempts: list[Attempt] = []
         parts: list[SendResult] = []
