@@ -529,8 +529,9 @@ class HttpProvider(ProviderBase):
         chunks = outgoing.chunks(self.limits.bulk_size)
         for index, chunk in enumerate(chunks):
             try:
-                reply, body = self._exchange(self._send_request(chunk), attempts)
-                parts.append(self._parsing(True, self._parse_send, reply, body, chunk))
+                request = self._send_request(chunk)
+                reply, body = self._exchange(request, attempts)
+                parts.append(self._parsing(request, self._parse_send, reply, body, chunk))
             except ProviderError as error:
                 if index == 0:
                     raise
@@ -559,13 +560,14 @@ class HttpProvider(ProviderBase):
             wire_recipient = format_phone(e164, self.phone_format, self.home_region)
         request = self._status_request(message_id, wire_recipient)
         reply, body = self._exchange(request, [])
-        return self._parsing(False, self._parse_status, reply, body, message_id, e164)
+        return self._parsing(request, self._parse_status, reply, body, message_id, e164)
 
     def balance(self) -> Balance:
         """Credit left at the provider."""
         self._require("balance", "balance lookups")
-        reply, body = self._exchange(self._balance_request(), [])
-        return self._parsing(False, self._parse_balance, reply, body)
+        request = self._balance_request()
+        reply, body = self._exchange(request, [])
+        return self._parsing(request, self._parse_balance, reply, body)
 
     # -- hooks for adapters ----------------------------------------------------------------
     def _complete(self, outgoing: Outgoing) -> Outgoing:
@@ -698,20 +700,31 @@ class HttpProvider(ProviderBase):
 
     def _parsing(
         self,
-        sends_message: bool,
+        request: HttpRequest,
         parse: Callable[..., _T],
         reply: HttpResponse,
         *args: Any,
     ) -> _T:
-        """Run an adapter's parser; a reply it cannot read becomes :class:`InvalidResponse`."""
+        """Run an adapter's parser; a reply it cannot read becomes :class:`InvalidResponse`.
+
+        An unreadable reply is an unknown outcome: repeating the request is safe only where
+        the provider deduplicates it (``request.idempotent``) or nothing is sent (a lookup), so
+        only there is it retryable (the same rule the transport applies to lost replies).
+        """
+        safe_to_repeat = request.idempotent or not request.sends_message
         failure: str | None = None
         try:
             return parse(reply, *args)
+        except InvalidResponse as exc:
+            exc.retryable = safe_to_repeat
+            raise
         except _PARSE_ERRORS as exc:
             failure = type(exc).__name__
-        raise self._invalid(
-            reply, f"unreadable reply ({failure})", sends_message=sends_message
+        error = self._invalid(
+            reply, f"unreadable reply ({failure})", sends_message=request.sends_message
         )
+        error.retryable = safe_to_repeat
+        raise error
 
     def _invalid(self, reply: HttpResponse, what: str, *, sends_message: bool) -> InvalidResponse:
         """An error for a reply whose success shape could not be read."""

@@ -220,7 +220,7 @@ class GoSmsGe(ApiKeyProvider):
         request = self._request("POST", "/otp/send", "otp_send", json={"phone": wire},
                                 sends_message=True)
         reply, body = self._exchange(request, [])
-        return self._parsing(True, self._parse_otp_send, reply, body, wire)
+        return self._parsing(request, self._parse_otp_send, reply, body, wire)
 
     def _parse_otp_send(self, reply: HttpResponse, body: Any, wire: str) -> OtpChallenge:
         data = self._object(reply, body, sends_message=True)
@@ -249,7 +249,7 @@ class GoSmsGe(ApiKeyProvider):
         body = {"phone": self._wire_number(phone), "hash": hash, "code": str(code).strip()}
         request = self._request("POST", "/otp/verify", "otp_verify", json=body)
         reply, parsed = self._exchange(request, [])
-        return self._parsing(False, self._parse_verify, reply, parsed)
+        return self._parsing(request, self._parse_verify, reply, parsed)
 
     def _parse_verify(self, reply: HttpResponse, body: Any) -> OtpVerification:
         data = self._object(reply, body, sends_message=False)
@@ -269,7 +269,7 @@ class GoSmsGe(ApiKeyProvider):
         self._check_sender(name)
         request = self._request("POST", "/sender", "create_sender", json={"name": name})
         reply, body = self._exchange(request, [])
-        return self._parsing(False, self._parse_sender, reply, body)
+        return self._parsing(request, self._parse_sender, reply, body)
 
     def _parse_sender(self, reply: HttpResponse, body: Any) -> bool:
         return bool(self._object(reply, body, sends_message=False).get("success", True))

@@ -203,7 +203,7 @@ class SmsGist(HttpProvider):
                                 json={}, sends_message=True)
         attempts: list[Any] = []
         reply, body = self._exchange(request, attempts)
-        result = self._parsing(True, self._parse_retry, reply, body)
+        result = self._parsing(request, self._parse_retry, reply, body)
         return attrs.evolve(result, attempts=tuple(attempts))
 
     def _parse_retry(self, reply: HttpResponse, body: Any) -> SendResult:

@@ -234,6 +234,15 @@ def test_every_code_raises_its_error_even_inside_http_200(
     assert info.value.may_have_sent is False
 
 
+def test_unreadable_send_reply_is_not_retryable(api: responses.RequestsMock,
+                                               gosms: GoSmsGe) -> None:
+    api.post(f"{BASE}/sendsms", json={"success": True})  # no messageId
+    with pytest.raises(smsgate.InvalidResponse) as info:
+        gosms.send("+995555123456", "Hi")
+    assert info.value.may_have_sent is True
+    assert info.value.retryable is False  # no key: a repeat could send it twice
+
+
 def test_success_false_without_code_is_an_error(api: responses.RequestsMock,
                                                 gosms: GoSmsGe) -> None:
     api.post(f"{BASE}/sendsms", json={"success": False, "message": "nope"})

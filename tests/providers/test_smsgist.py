@@ -182,6 +182,15 @@ def test_429_honours_retry_after(api: responses.RequestsMock, gist: SmsGist) -> 
     assert info.value.retry_after == 30.0
 
 
+def test_unreadable_reply_to_a_keyed_send_is_retryable(api: responses.RequestsMock,
+                                                       gist: SmsGist) -> None:
+    api.post(f"{BASE}/api/sms/send", status=201, body="{broken")
+    with pytest.raises(smsgate.InvalidResponse) as info:
+        gist.send("+233245972246", "Hi")
+    assert info.value.may_have_sent is True
+    assert info.value.retryable is True  # the same key makes a repeat safe
+
+
 def test_error_envelope_in_2xx(api: responses.RequestsMock, gist: SmsGist) -> None:
     api.post(f"{BASE}/api/sms/send", status=200,
              json={"status": "error", "message": "weird", "data": None})
