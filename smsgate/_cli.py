@@ -180,11 +180,8 @@ def _send_with_progress(provider: SmsProvider, numbers: list[str], text: str,
             except ProviderError as exc:
                 if not results:
                     raise
-                status = Status.UNKNOWN if exc.may_have_sent else Status.REJECTED
-                recipients += [RecipientResult(n, status, error=str(exc)) for n in batch]
-                done = len(recipients)
-                recipients += [RecipientResult(n, Status.REJECTED, error="not attempted")
-                               for n in numbers[done:]]
+                recipients += RecipientResult.failed(batch, exc)
+                recipients += RecipientResult.not_attempted(numbers[len(recipients):], exc)
                 break
             results.append(result)
             recipients.extend(result.recipients)

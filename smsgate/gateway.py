@@ -58,7 +58,7 @@ from .errors import (
     UnsupportedFeature,
     ValidationError,
 )
-from .models import Attempt, Balance, RecipientResult, SendResult, Status, StatusResult
+from .models import Attempt, Balance, RecipientResult, SendResult, StatusResult
 from .phone import mask_phone, normalize_phone, region_of
 from .providers._base import OPTION_CAPABILITIES
 
@@ -323,11 +323,8 @@ class Gateway:
                 # Reported per recipient, like a failed chunk: other groups may have gone out,
                 # and an exception would hide that from a caller deciding to resend.
                 failures.append(error)
-                status = Status.UNKNOWN if getattr(error, "may_have_sent", True) else (
-                    Status.REJECTED)
-                for i in members:
-                    parts[i] = RecipientResult(phone=numbers[i], status=status,
-                                               error=str(error))
+                failed = RecipientResult.failed([numbers[i] for i in members], error)
+                parts.update(zip(members, failed, strict=True))
                 continue
             results.append(result)
             for i, recipient in zip(members, result.recipients, strict=False):

@@ -156,6 +156,23 @@ class RecipientResult:
         """The provider took the message for this recipient."""
         return self.status.accepted
 
+    @classmethod
+    def failed(cls, phones: Iterable[str], error: BaseException) -> list[RecipientResult]:
+        """The recipients of a part of a send that raised ``error``.
+
+        :attr:`Status.UNKNOWN` when it may have been sent (do not resend blindly),
+        :attr:`Status.REJECTED` when it provably was not.
+        """
+        sent = getattr(error, "may_have_sent", True)
+        status = Status.UNKNOWN if sent else Status.REJECTED
+        return [cls(phone=phone, status=status, error=str(error)) for phone in phones]
+
+    @classmethod
+    def not_attempted(cls, phones: Iterable[str], error: BaseException) -> list[RecipientResult]:
+        """The recipients of the parts left out after an earlier part raised ``error``."""
+        reason = f"not attempted: an earlier part of this send failed ({type(error).__name__})"
+        return [cls(phone=phone, status=Status.REJECTED, error=reason) for phone in phones]
+
 
 @attrs.frozen
 class SendResult:

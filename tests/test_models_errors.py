@@ -147,3 +147,14 @@ def test_message_accepts_only_send_options() -> None:
     hash(message)
     with pytest.raises(ValidationError, match="urgnet"):
         Message("+995555123456", "hi", urgnet=True)
+
+
+def test_recipients_of_a_failed_part() -> None:
+    unknown = RecipientResult.failed(["+995555123456"], DeliveryUnknown("lost"))
+    refused = RecipientResult.failed(["+995555123456"], ConnectError("refused"))
+    assert unknown[0].status is Status.UNKNOWN and unknown[0].error == "lost"
+    assert refused[0].status is Status.REJECTED
+    assert RecipientResult.failed(["+1"], RuntimeError("?"))[0].status is Status.UNKNOWN
+    skipped = RecipientResult.not_attempted(["+995555123457"], ConnectError("refused"))
+    assert skipped[0].status is Status.REJECTED
+    assert skipped[0].error == "not attempted: an earlier part of this send failed (ConnectError)"

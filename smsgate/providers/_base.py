@@ -783,16 +783,10 @@ def _status_message(reply: HttpResponse) -> str:
 def _failed_part(
     provider: str, chunk: Outgoing, error: ProviderError, rest: Sequence[Outgoing]
 ) -> SendResult:
-    status = Status.UNKNOWN if error.may_have_sent else Status.REJECTED
-    recipients = [
-        RecipientResult(phone=n, status=status, error=str(error)) for n in chunk.recipients
-    ]
-    skipped = f"not attempted: an earlier part of this send failed ({type(error).__name__})"
-    for later in rest:
-        recipients.extend(
-            RecipientResult(phone=n, status=Status.REJECTED, error=skipped)
-            for n in later.recipients
-        )
+    recipients = RecipientResult.failed(chunk.recipients, error)
+    recipients += RecipientResult.not_attempted(
+        [n for later in rest for n in later.recipients], error
+    )
     return SendResult(provider=provider, message_id=None, recipients=recipients, raw=None)
 
 
