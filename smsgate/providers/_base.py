@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import json
+import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -538,15 +539,16 @@ class HttpProvider(ProviderBase):
                 parts.append(_failed_part(self.name, chunk, error, chunks[index + 1 :]))
                 break
         result = _merge(self.name, parts, attempts, outgoing)
-        _log.info(
-            "%s: send to %d recipient(s) %s: %d accepted, id %s",
-            self.name,
-            len(outgoing.recipients),
-            ", ".join(mask_phone(n) for n in outgoing.recipients[:3])
-            + (", ..." if len(outgoing.recipients) > 3 else ""),
-            sum(r.accepted for r in result.recipients),
-            result.message_id,
-        )
+        if _log.isEnabledFor(logging.INFO):  # masking numbers is not free: only when logged
+            _log.info(
+                "%s: send to %d recipient(s) %s: %d accepted, id %s",
+                self.name,
+                len(outgoing.recipients),
+                ", ".join(mask_phone(n) for n in outgoing.recipients[:3])
+                + (", ..." if len(outgoing.recipients) > 3 else ""),
+                sum(r.accepted for r in result.recipients),
+                result.message_id,
+            )
         return result
 
     def status(self, message_id: str, *, recipient: str | None = None) -> StatusResult:
