@@ -17,19 +17,13 @@ def notify(sms: smsgate.SmsProvider) -> None:
     print(f"sent via {result.provider}, id {result.message_id}")
 
 
-def url_for(sandbox: Sandbox, name: str) -> str:
-    creds = sandbox.credentials(name)
-    host = sandbox.base_url(name).removeprefix("http://")
-    return f"{name}://{creds['api_key']}@{host}?insecure_http=1&sender=MyShop"
-
-
 def main() -> None:
     if os.environ.get("SMSGATE_SANDBOX") != "1":
         notify(smsgate.from_env())
         return
     with Sandbox() as sandbox:
         for name in ("gosms.ge", "smsoffice.ge"):           # what SMSGATE_URL would say
-            os.environ["SMSGATE_URL"] = url_for(sandbox, name)
+            os.environ["SMSGATE_URL"] = sandbox.provider_url(name, sender="MyShop")
             with smsgate.from_env() as sms:
                 notify(sms)
 

@@ -375,7 +375,8 @@ def sandbox(port: int, delivery_delay: float, serve_for: float | None) -> None:
         out.print(f"ledger: {running.url}/_sandbox/messages", soft_wrap=True)
         out.print("Point a provider at it, e.g.:")
         for name in names:
-            out.print(f"  export SMSGATE_URL='{_sandbox_url(running, name)}'", soft_wrap=True)
+            url = running.provider_url(name, sender="Demo")
+            out.print(f"  export SMSGATE_URL='{url}'", soft_wrap=True)
         out.print("Press Ctrl-C to stop.")
         try:
             if serve_for is not None:
@@ -385,14 +386,6 @@ def sandbox(port: int, delivery_delay: float, serve_for: float | None) -> None:
                     time.sleep(3600)
         except KeyboardInterrupt:  # pragma: no cover - interactive
             out.print("stopping")
-
-
-def _sandbox_url(running: Any, name: str) -> str:
-    creds = running.credentials(name)
-    credential = ":".join(creds[k] for k in ("client_id", "token", "api_key") if k in creds)
-    hostport, _, path = running.base_url(name).removeprefix("http://").partition("/")
-    path = f"/{path}" if path else ""
-    return f"{name}://{credential}@{hostport}{path}?insecure_http=1&sender=Demo"
 
 
 @cli.command()

@@ -37,9 +37,7 @@ def _no_ambient_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def sandbox_url(sandbox: Sandbox, name: str) -> str:
-    from smsgate._cli import _sandbox_url
-
-    return _sandbox_url(sandbox, name)
+    return sandbox.provider_url(name, sender="Demo")
 
 
 def test_send_one_prints_a_table(runner: CliRunner) -> None:

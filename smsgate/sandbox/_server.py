@@ -372,6 +372,21 @@ class Sandbox:
         """The credentials the emulated provider accepts."""
         return dict(self._credentials[self._known(name)])
 
+    def provider_url(self, name: str, **options: str) -> str:
+        """A provider URL (for ``SMSGATE_URL`` or ``smsgate.from_url``) aimed at this sandbox.
+
+        Credentials are percent-encoded; ``options`` become query parameters
+        (``sender="Demo"``).
+        """
+        creds = self.credentials(name)
+        credential = ":".join(
+            urllib.parse.quote(creds[key], safe="")
+            for key in ("client_id", "token", "api_key") if key in creds
+        )
+        address = self.base_url(name).removeprefix("http://")
+        query = urllib.parse.urlencode({"insecure_http": "1", **options})
+        return f"{name}://{credential}@{address}?{query}"
+
     def provider(self, name: str, **options: Any) -> Any:
         """A real smsgate provider pointed at this sandbox."""
         from ..registry import create

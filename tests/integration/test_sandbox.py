@@ -248,6 +248,13 @@ def test_clean_shutdown_leaves_no_thread() -> None:
     assert set(threading.enumerate()) - before == set()
 
 
+def test_provider_url_builds_a_working_provider(sandbox: Sandbox) -> None:
+    for name in PROVIDERS:
+        sms = smsgate.from_url(sandbox.provider_url(name, sender="Demo"))
+        assert sms.name == name
+        assert sms.send(NUMBERS[name][0], "via URL").ok
+
+
 def test_sandbox_api_errors() -> None:
     sandbox = Sandbox()
     with pytest.raises(smsgate.ConfigurationError):
