@@ -22,6 +22,7 @@ __all__ = [
     "mask_phone",
     "normalize_phone",
     "region_of",
+    "try_normalize",
 ]
 
 # Characters people put in numbers for readability; stripped before parsing.
@@ -42,7 +43,23 @@ def normalize_phone(number: str, region: str | None = None) -> str:
     """
     if not isinstance(number, str):
         raise InvalidPhoneNumber(f"a phone number must be a string, not {type(number).__name__}")
+    if number in _VALIDATED:  # already E.164 and validated (a gateway hands providers these)
+        return number
     return _normalize(number, region.upper() if region else None)
+
+
+def try_normalize(value: object, region: str | None = None) -> str | None:
+    """:func:`normalize_phone`, or ``None`` for anything that is not a valid number.
+
+    For reading numbers out of provider replies and callbacks, where a bad one is data to
+    skip, not the caller's mistake.
+    """
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return normalize_phone(value, region)
+    except InvalidPhoneNumber:
+        return None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -69,7 +86,7 @@ def _normalize(number: str, region: str | None) -> str:
             continue
         if phonenumbers.is_valid_number(parsed):
             e164 = str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
-            _remember_region(e164, phonenumbers.region_code_for_number(parsed))
+            _remember(e164, phonenumbers.region_code_for_number(parsed))
             return e164
     hint = "" if region or compact.startswith("+") else " (use +country code, or give a region)"
     raise InvalidPhoneNumber(f"not a valid phone number: {mask_phone(number)}{hint}")
@@ -77,34 +94,35 @@ def _normalize(number: str, region: str | None) -> str:
 
 # Regions of numbers normalised recently: adapters ask for the region of every number they
 # just normalised, and a second parse would double the cost of a large bulk send.
-_REGIONS: dict[str, str] = {}
-_REGIONS_MAX = 65_536
+# Numbers validated recently, E.164 -> region: adapters ask for the region of every number they
+# just normalised, and a gateway hands its providers numbers it already validated; a second
+# parse would double the cost of a large bulk send. Only validated numbers are kept here.
+_VALIDATED: dict[str, str] = {}
+_VALIDATED_MAX = 65_536
 
 
-def _remember_region(e164: str, region: object) -> None:
-    if len(_REGIONS) >= _REGIONS_MAX:
-        _REGIONS.clear()
-    _REGIONS[e164] = str(region or "ZZ")
+def _remember(e164: str, region: object) -> None:
+    if len(_VALIDATED) >= _VALIDATED_MAX:
+        _VALIDATED.clear()
+    _VALIDATED[e164] = str(region or "ZZ")
 
 
 def region_of(e164: str) -> str:
     """ISO region of an E.164 number (``"GE"``), or ``"ZZ"`` when unknown."""
-    known = _REGIONS.get(e164)
+    known = _VALIDATED.get(e164)
     if known is not None:
         return known
     try:
         parsed = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
         return "ZZ"
-    region = str(phonenumbers.region_code_for_number(parsed) or "ZZ")
-    _remember_region(e164, region)
-    return region
+    return str(phonenumbers.region_code_for_number(parsed) or "ZZ")
 
 
 def clear_caches() -> None:
     """Forget cached parses (for benchmarks that must start cold)."""
     _normalize.cache_clear()
-    _REGIONS.clear()
+    _VALIDATED.clear()
 
 
 def mask_phone(number: str) -> str:

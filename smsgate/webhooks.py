@@ -35,9 +35,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from ._secrets import get_logger
-from .errors import InvalidPhoneNumber, WebhookError
+from .errors import WebhookError
 from .models import DeliveryReport, Status
-from .phone import normalize_phone
+from .phone import try_normalize
 
 __all__ = ["PROVIDERS", "REPLAY_WINDOW", "parse", "wsgi_app"]
 
@@ -80,15 +80,6 @@ def _json(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise WebhookError("the callback body is not JSON") from None
-
-
-def _phone(value: object, region: str | None) -> str | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        return normalize_phone(value, region)
-    except InvalidPhoneNumber:
-        return None
 
 
 def _timestamp(value: object) -> dt.datetime | None:
@@ -152,7 +143,7 @@ def _smsoffice(body: bytes, headers: dict[str, str], query: dict[str, str],
     reason = params.get("reason") or None
     return [DeliveryReport(
         provider="smsoffice.ge", message_id=reference,
-        recipient=_phone(params.get("destination"), "GE"),
+        recipient=try_normalize(params.get("destination"), "GE"),
         status=Status.from_word(word), timestamp=when, error=reason, raw=params,
     )]
 
@@ -170,7 +161,7 @@ def _gosms_ro(body: bytes, headers: dict[str, str], query: dict[str, str],
             raise WebhookError("a GoSMS.ro callback needs id and status")
         reports.append(DeliveryReport(
             provider="gosms.ro", message_id=str(item["id"]),
-            recipient=_phone(item.get("recipient") or item.get("phone"), "RO"),
+            recipient=try_normalize(item.get("recipient") or item.get("phone"), "RO"),
             status=Status.from_word(item["status"]),
             timestamp=_timestamp(item.get("timestamp")),
             error=str(item["error"]) if item.get("error") else None, raw=item,
@@ -219,7 +210,7 @@ def _smsgist(body: bytes, headers: dict[str, str], query: dict[str, str],
     error = data.get("error") or data.get("error_message")
     return [DeliveryReport(
         provider="smsgist", message_id=str(data["message_id"]),
-        recipient=_phone(data.get("recipient"), "GH"), status=status,
+        recipient=try_normalize(data.get("recipient"), "GH"), status=status,
         timestamp=_timestamp(data.get("timestamp")),
         error=str(error) if error else None, raw=data,
     )]

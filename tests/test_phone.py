@@ -86,3 +86,34 @@ def test_arbitrary_text_raises_only_invalid_phone_number(text: str, region: str 
     assert result.startswith("+")
     assert result[1:].isdigit()
     assert normalize_phone(result) == result
+
+
+def test_try_normalize() -> None:
+    from smsgate.phone import try_normalize
+
+    assert try_normalize("0245972246", "GH") == "+233245972246"
+    assert try_normalize("+99555512345") is None
+    assert try_normalize("") is None
+    assert try_normalize(None) is None
+
+
+def test_validated_numbers_are_not_parsed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from smsgate import phone
+
+    e164 = normalize_phone("577 65 43 21", "GE")
+    calls: list[object] = []
+    monkeypatch.setattr(phone.phonenumbers, "parse",
+                        lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(AssertionError))
+    assert normalize_phone(e164, "GE") == e164  # the form a gateway hands a provider
+    assert normalize_phone(e164) == e164
+    assert region_of(e164) == "GE"
+    assert calls == []
+
+
+def test_unvalidated_numbers_do_not_enter_the_validated_cache() -> None:
+    from smsgate import phone
+
+    assert region_of("+99555512345") == "GE"  # parsable prefix, but not a valid number
+    with pytest.raises(InvalidPhoneNumber):
+        normalize_phone("+99555512345")
+    assert "+99555512345" not in phone._VALIDATED

@@ -34,7 +34,7 @@ from ..errors import (
     ValidationError,
 )
 from ..models import RecipientResult, RecipientStatus, SendResult, Status, StatusResult
-from ..phone import PhoneFormat, normalize_phone
+from ..phone import PhoneFormat, normalize_phone, try_normalize
 from ._base import AuthSpec, ErrorSpec, HttpProvider, Limits, Outgoing, as_text
 
 __all__ = ["SmsGist"]
@@ -237,11 +237,9 @@ def _send_result(
 ) -> SendResult:
     listed: dict[str, dict[str, Any]] = {}
     for item in data.get("recipients") or []:
-        if isinstance(item, dict) and item.get("recipient"):
-            try:
-                listed[normalize_phone(str(item["recipient"]), "GH")] = item
-            except ValidationError:
-                continue
+        phone = try_normalize(item.get("recipient"), "GH") if isinstance(item, dict) else None
+        if phone is not None:
+            listed[phone] = item
     results = []
     for phone in recipients:
         item = listed.get(phone) if listed else {}

@@ -18,8 +18,7 @@ from typing import Any, Final
 import attrs
 import requests.structures
 
-from ..errors import InvalidPhoneNumber
-from ..phone import normalize_phone, region_of
+from ..phone import region_of, try_normalize
 from ._state import BLOCKED_SUFFIX, LedgerEntry, SandboxState, count
 
 __all__ = ["EMULATORS", "PATH_PREFIX", "Reply", "Request"]
@@ -65,13 +64,6 @@ def _json(status: int, payload: object, headers: Mapping[str, str] | None = None
                  {"Content-Type": "application/json", **(headers or {})})
 
 
-def _e164(number: object, region: str | None) -> str | None:
-    if not isinstance(number, str):
-        return None
-    try:
-        return normalize_phone(number, region)
-    except InvalidPhoneNumber:
-        return None
 
 
 #: Where each provider's paths live on its sandbox server (its base URL's path).
@@ -120,7 +112,7 @@ def gosms_ge(state: SandboxState, request: Request, creds: Mapping[str, str]) ->
         return _json(200, {"success": True})
     if path == "/otp/send":
         phone = str(fields.get("phone") or "")
-        if _e164(phone, "GE") is None or not phone.startswith("995"):
+        if try_normalize(phone, "GE") is None or not phone.startswith("995"):
             return error(105, "Invalid phone number")
         if not state.charge("gosms.ge", Decimal(1)):
             return error(102, "Insufficient balance")
@@ -165,7 +157,7 @@ def _gosms_send(state: SandboxState, fields: dict[str, Any], *, bulk: bool,
     else:
         numbers = [numbers]
     valid = [str(n) for n in numbers
-             if str(n).startswith("995") and _e164(str(n), "GE") is not None]
+             if str(n).startswith("995") and try_normalize(str(n), "GE") is not None]
     if not bulk and (not valid or valid[0].endswith(BLOCKED_SUFFIX)):
         return error(105, "Invalid phone number")
     billable = [n for n in valid if not n.endswith(BLOCKED_SUFFIX)]
@@ -243,7 +235,7 @@ def _office_send(state: SandboxState, fields: dict[str, Any],
     numbers = [n.strip() for n in str(fields["destination"]).split(",") if n.strip()]
     if not numbers:
         return envelope(70, "Destination parameter is empty")
-    valid = [n for n in numbers if n.startswith("995") and _e164(n, "GE") is not None]
+    valid = [n for n in numbers if n.startswith("995") and try_normalize(n, "GE") is not None]
     if not valid:
         return envelope(76, "All numbers have invalid format")
     allowed = [n for n in valid if not n.endswith(BLOCKED_SUFFIX)]
@@ -284,9 +276,9 @@ def gosms_ro(state: SandboxState, request: Request, creds: Mapping[str, str]) ->
         return error(400, "MESSAGE_MISSING", "Message field missing")
     number = str(recipient)
     if number.startswith("00"):
-        e164 = _e164(number, None)
+        e164 = try_normalize(number, None)
     elif number.startswith(("07", "407")):
-        e164 = _e164(number, "RO")
+        e164 = try_normalize(number, "RO")
         if e164 is not None and region_of(e164) != "RO":
             e164 = None
     else:
@@ -357,7 +349,7 @@ def _gist_send(state: SandboxState, request: Request, envelope: Callable[..., Re
     parts, encoding = count(message)
     if len(message) > 1530 or parts > 10:
         return envelope(422, "The message may not be greater than 1530 characters")
-    normalised = [(str(r), _e164(str(r), "GH")) for r in recipients]
+    normalised = [(str(r), try_normalize(str(r), "GH")) for r in recipients]
     good = [e for _, e in normalised
             if e is not None and region_of(e) == "GH" and not e.endswith(BLOCKED_SUFFIX)]
     cost = _GIST_PRICE * parts * len(good)
