@@ -7,8 +7,11 @@ print a traceback; ``--verbose`` shows logs, still redacted.
 
 from __future__ import annotations
 
+import collections
+import csv
 import datetime as dt
 import functools
+import io
 import json
 import logging
 import os
@@ -18,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
+import attrs
 import click
 from rich.console import Console
 from rich.markup import escape
@@ -27,9 +31,18 @@ from rich.table import Table
 from ._protocol import SmsProvider
 from ._version import __version__
 from .config import from_config, from_url
-from .errors import ConfigurationError, ProviderError, SmsGateError, ValidationError
+from .errors import (
+    AllProvidersFailed,
+    ConfigurationError,
+    InvalidPhoneNumber,
+    ProviderError,
+    RateLimited,
+    SmsGateError,
+    ValidationError,
+)
 from .gateway import Gateway
-from .models import RecipientResult, SendResult, Status
+from .models import Attempt, RecipientResult, SendResult, Status
+from .phone import normalize_phone, region_of
 from .registry import available_providers, provider_class
 from .segments import segments as count_segments
 
@@ -72,8 +85,65 @@ def _fail(code: int, message: str, as_json: bool, payload: dict[str, Any]) -> No
     raise SystemExit(code)
 
 
+def _describe(exc: SmsGateError) -> str:
+    """``Class (provider, code, HTTP): message``, without the provider named twice."""
+    if not isinstance(exc, ProviderError):
+        return f"{type(exc).__name__}: {exc}"
+    where = [p for p in (exc.provider,) if p]
+    if exc.code is not None:
+        where.append(f"code {exc.code}")
+    if exc.http_status is not None and not 200 <= exc.http_status < 300:
+        where.append(f"HTTP {exc.http_status}")  # an error inside a 200 reply: noise
+    message = exc.message
+    if exc.provider and message.startswith(f"{exc.provider}: "):
+        message = message[len(exc.provider) + 2 :]
+    head = f"{type(exc).__name__} ({', '.join(where)})" if where else type(exc).__name__
+    return f"{head}: {message}"
+
+
+def _when_to_retry(exc: ProviderError) -> str:
+    if not isinstance(exc, RateLimited):
+        return ""
+    if exc.retry_after is not None:
+        return f"; retry in {exc.retry_after:g} s"
+    return "; retry later (the provider gave no time)"
+
+
+def _error_payload(exc: ProviderError, *, sends: bool) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "error": type(exc).__name__, "message": exc.message, "provider": exc.provider,
+        "retryable": exc.retryable, "code": exc.code, "http_status": exc.http_status,
+        "retry_after": exc.retry_after,
+    }
+    if sends:
+        payload["may_have_sent"] = exc.may_have_sent
+    if isinstance(exc, AllProvidersFailed):
+        payload["errors"] = [
+            _error_payload(e, sends=sends) if isinstance(e, ProviderError)
+            else {"error": type(e).__name__, "message": str(e)}
+            for e in exc.errors
+        ]
+    return payload
+
+
+def _provider_failure(exc: ProviderError, *, sends: bool) -> str:
+    """One line for a failed call; only a send says whether the message may have gone out."""
+    if isinstance(exc, AllProvidersFailed) and exc.errors:
+        clauses = "; ".join(_describe(e) for e in exc.errors)
+        text = f"no provider accepted the message: {clauses}"
+    else:
+        text = _describe(exc) + _when_to_retry(exc)
+    if sends:
+        text += f" (may have been sent: {'yes' if exc.may_have_sent else 'no'})"
+    return text
+
+
 def handles_errors(command: _F) -> _F:
-    """Expected errors become a one-line message and an exit code, never a traceback."""
+    """Expected errors become a one-line message and an exit code, never a traceback.
+
+    Only ``send`` says whether the message may have been sent: a lookup sends nothing.
+    """
+    sends = command.__name__ in _SENDING_COMMANDS
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -83,20 +153,42 @@ def handles_errors(command: _F) -> _F:
         except (ValidationError, ConfigurationError) as exc:
             _fail(2, str(exc), as_json, {"error": type(exc).__name__, "message": str(exc)})
         except ProviderError as exc:
-            may = "yes" if exc.may_have_sent else "no"
-            _fail(1, f"{type(exc).__name__}: {exc} (may have been sent: {may})", as_json, {
-                "error": type(exc).__name__, "message": str(exc),
-                "may_have_sent": exc.may_have_sent, "retryable": exc.retryable,
-                "code": exc.code, "http_status": exc.http_status,
-            })
+            _fail(1, _provider_failure(exc, sends=sends), as_json,
+                  _error_payload(exc, sends=sends))
         except SmsGateError as exc:
-            _fail(1, f"{type(exc).__name__}: {exc}", as_json,
-                  {"error": type(exc).__name__, "message": str(exc)})
+            _fail(1, _describe(exc), as_json, {"error": type(exc).__name__, "message": str(exc)})
 
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: Commands that can send a message (their errors say whether it may have gone out).
+_SENDING_COMMANDS = frozenset({"send"})
+
+#: Options that belong to the ``smsgate`` group, before the sub-command.
+_GLOBAL_OPTIONS = frozenset({"--url", "--config", "-v", "--verbose"})
+
+
+class _Command(click.Command):
+    """A sub-command that explains a global option given after it."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            if exc.option_name in _GLOBAL_OPTIONS:
+                raise click.UsageError(
+                    f"{exc.option_name} is a global option: put it before the command, "
+                    f"e.g. smsgate {exc.option_name} ... {self.name} ...",
+                    ctx,
+                ) from None
+            raise
+
+
+class _Group(click.Group):
+    command_class = _Command
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", metavar="FILE", help="TOML file describing a provider or a gateway.")
 @click.option("--url", metavar="URL", help="Provider URL, e.g. gosms.ge://KEY@?sender=Brand.")
 @click.option("-v", "--verbose", is_flag=True, help="Show logs (credentials stay redacted).")
@@ -130,16 +222,90 @@ def _settings(ctx: click.Context) -> Settings:
     return settings
 
 
-def _recipients(to: Sequence[str], to_file: Any) -> list[str]:
-    numbers = list(to)
-    if to_file is not None:
-        for line in to_file:
-            value = line.split("#", 1)[0].split(",", 1)[0].strip()
-            if value and value.lower() not in ("phone", "number", "to"):
-                numbers.append(value)
-    if not numbers:
+#: Header names (any case) of the column read as the number in a CSV file.
+NUMBER_COLUMNS = ("phone", "number", "to", "msisdn", "mobile", "recipient")
+
+
+def _entries(to: Sequence[str], to_file: str | None) -> list[tuple[str, str]]:
+    """``(number as written, where it came from)`` for each --to and each line of --to-file.
+
+    A file holds one number per line, or is a CSV: with a header, the column named like
+    :data:`NUMBER_COLUMNS` (else the first column); without one, the first column. Blank lines
+    and lines starting with ``#`` are skipped.
+    """
+    entries = [(number, "--to") for number in to]
+    if to_file is None:
+        return entries
+    name = Path(to_file).name
+    text = Path(to_file).read_text(encoding="utf-8-sig")
+    column = 0
+    first = True
+    for line_no, row in enumerate(csv.reader(io.StringIO(text)), 1):
+        if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+            continue
+        cells = [cell.strip() for cell in row]
+        if first:
+            first = False
+            header = [cell.lower() for cell in cells]
+            named = [i for i, cell in enumerate(header) if cell in NUMBER_COLUMNS]
+            if named or not any(ch.isdigit() for ch in cells[0]):
+                column = named[0] if named else 0
+                continue  # a header row
+        value = cells[column] if column < len(cells) else ""
+        entries.append((value, f"{name}:{line_no}"))
+    return entries
+
+
+def _home_region(provider: SmsProvider) -> str | None:
+    """The region national numbers are read in: a provider's home, or a gateway's region."""
+    if isinstance(provider, Gateway):
+        return provider.region
+    region = getattr(provider, "home_region", None)
+    return region if isinstance(region, str) else None
+
+
+@attrs.frozen
+class _Recipients:
+    numbers: list[str]
+    invalid: list[str]
+    dropped: int
+
+
+def _recipients(provider: SmsProvider, entries: list[tuple[str, str]], *,
+                skip_invalid: bool, allow_duplicates: bool) -> _Recipients:
+    """Validate every entry (all errors at once, as ``FILE:LINE: reason``), then deduplicate."""
+    if not entries:
         raise click.UsageError("give at least one recipient with --to or --to-file")
-    return numbers
+    region = _home_region(provider)
+    reach = getattr(provider, "allowed_regions", None)
+    numbers: list[str] = []
+    invalid: list[str] = []
+    for value, where in entries:
+        try:
+            e164 = normalize_phone(value, region)
+        except InvalidPhoneNumber as exc:
+            reason = str(exc).split(":", 1)[0] if value else "empty entry"
+            invalid.append(f"{where}: {value!r}: {reason}")
+            continue
+        if isinstance(reach, frozenset) and region_of(e164) not in reach:
+            invalid.append(f"{where}: {value!r}: {provider.name} delivers only to "
+                           f"{', '.join(sorted(reach))}")
+            continue
+        numbers.append(e164)
+    if invalid and not skip_invalid:
+        listing = "\n  ".join(invalid)
+        raise ValidationError(
+            f"{len(invalid)} invalid recipient(s); fix them or pass --skip-invalid to send to "
+            f"the rest:\n  {listing}"
+        )
+    if not numbers:
+        raise ValidationError("no valid recipient left to send to")
+    dropped = 0
+    if not allow_duplicates:
+        unique = list(dict.fromkeys(numbers))
+        dropped = len(numbers) - len(unique)
+        numbers = unique
+    return _Recipients(numbers=numbers, invalid=invalid, dropped=dropped)
 
 
 def _when(value: str | None) -> dt.datetime | None:
@@ -152,6 +318,9 @@ def _when(value: str | None) -> dt.datetime | None:
                                  param_hint="--schedule-at") from None
     if when.tzinfo is None:
         raise click.BadParameter("give a time zone, e.g. +04:00 or Z",
+                                 param_hint="--schedule-at")
+    if when <= dt.datetime.now(dt.timezone.utc):
+        raise click.BadParameter(f"{value} is in the past; leave --schedule-at out to send now",
                                  param_hint="--schedule-at")
     return when
 
@@ -177,11 +346,14 @@ def _send_with_progress(provider: SmsProvider, numbers: list[str], text: str,
                 call["idempotency_key"] = f"{key}-{index}"
             try:
                 result = provider.send(batch, text, **call)
-            except ProviderError as exc:
+            except SmsGateError as exc:
                 if not results:
                     raise
+                # Reported per recipient: earlier batches went out, and an exception would
+                # hide that from someone deciding what to resend.
                 recipients += RecipientResult.failed(batch, exc)
                 recipients += RecipientResult.not_attempted(numbers[len(recipients):], exc)
+                progress.update(task, completed=len(numbers))
                 break
             results.append(result)
             recipients.extend(result.recipients)
@@ -189,11 +361,63 @@ def _send_with_progress(provider: SmsProvider, numbers: list[str], text: str,
     return recipients, results
 
 
+def _route(attempts: Sequence[Attempt], accepted_by: str) -> str:
+    """``gosms.ge: ConnectError x2 → smsoffice.ge: accepted`` from a send's attempts."""
+    steps: list[tuple[str, collections.Counter[str]]] = []
+    for attempt in attempts:
+        if not steps or steps[-1][0] != attempt.provider:
+            steps.append((attempt.provider, collections.Counter()))
+        if attempt.error:
+            steps[-1][1][attempt.error] += 1
+    if not steps or steps[-1][0] != accepted_by:
+        steps.append((accepted_by, collections.Counter()))
+    clauses = []
+    for index, (name, errors) in enumerate(steps):
+        said = ", ".join(f"{e} x{n}" if n > 1 else e for e, n in errors.items())
+        if index == len(steps) - 1:
+            said = f"{said}, then accepted" if said else "accepted"
+        clauses.append(f"{name}: {said}")
+    return " → ".join(clauses)
+
+
+def _routes(results: Sequence[SendResult]) -> list[str]:
+    """Each distinct route, with how many batches took it when there were several."""
+    counted = collections.Counter(_route(r.attempts, r.provider) for r in results)
+    if len(results) == 1:
+        return list(counted)
+    return [f"{route} ({n} batch{'es' if n > 1 else ''})" for route, n in counted.items()]
+
+
+def _costs(results: Sequence[SendResult]) -> dict[str, Any]:
+    """Total cost per currency over every batch (``""`` for a cost without a currency)."""
+    totals: dict[str, Any] = {}
+    for result in results:
+        if result.cost is not None:
+            currency = result.currency or ""
+            totals[currency] = totals.get(currency, 0) + result.cost
+    return totals
+
+
+def _reason(r: RecipientResult) -> str:
+    if r.status is Status.UNKNOWN:
+        return "unknown outcome"
+    return (r.error or r.status.value)[:80]
+
+
+#: Above this many recipients the table lists only the failed ones (``--full``: all).
+FULL_TABLE_UP_TO = 20
+
+
 @cli.command()
 @click.argument("text")
 @click.option("--to", "to", multiple=True, metavar="NUMBER", help="Recipient (repeatable).")
-@click.option("--to-file", type=click.File("r", encoding="utf-8"), metavar="FILE",
-              help="One number per line (or a CSV whose first column is the number).")
+@click.option("--to-file", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="One number per line, or a CSV: the column headed phone, number, to, "
+                   "msisdn, mobile or recipient, else the first column.")
+@click.option("--skip-invalid", is_flag=True,
+              help="Send to the valid numbers and list the invalid ones (default: send none).")
+@click.option("--allow-duplicates", is_flag=True,
+              help="Send again to a number listed twice (default: once per number).")
 @click.option("--sender", help="Sender name (overrides the configured one).")
 @click.option("--urgent", is_flag=True, help="Deliver even to opted-out recipients.")
 @click.option("--flash", is_flag=True, help="Flash message (SMSOffice.ge).")
@@ -203,60 +427,128 @@ def _send_with_progress(provider: SmsProvider, numbers: list[str], text: str,
               help="Expire undelivered messages after this many minutes.")
 @click.option("--reference", help="Your reference for status and callbacks.")
 @click.option("--idempotency-key", help="Deduplication key (SMSGist).")
+@click.option("--full", is_flag=True, help="List every recipient, not only the failed ones.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 @handles_errors
-def send(ctx: click.Context, text: str, to: tuple[str, ...], to_file: Any, sender: str | None,
+def send(ctx: click.Context, text: str, to: tuple[str, ...], to_file: str | None,
+         skip_invalid: bool, allow_duplicates: bool, sender: str | None,
          urgent: bool, flash: bool, priority: bool, schedule_at: str | None,
          validity: int | None, reference: str | None, idempotency_key: str | None,
-         as_json: bool) -> None:
-    """Send TEXT to one or many numbers."""
-    numbers = _recipients(to, to_file)
+         full: bool, as_json: bool) -> None:
+    """Send TEXT to one or many numbers.
+
+    A number listed twice (after normalisation) is sent once unless --allow-duplicates. Every
+    invalid entry is reported as FILE:LINE; nothing is sent unless --skip-invalid.
+    """
     options: dict[str, Any] = {
         "sender": sender, "urgent": urgent, "flash": flash, "priority": priority,
         "schedule_at": _when(schedule_at),
         "validity": dt.timedelta(minutes=validity) if validity else None,
         "reference": reference, "idempotency_key": idempotency_key,
     }
+    entries = _entries(to, to_file)
+    started = time.monotonic()
     with _settings(ctx).provider() as provider:
+        chosen = _recipients(provider, entries, skip_invalid=skip_invalid,
+                             allow_duplicates=allow_duplicates)
+        if not as_json:
+            for line in chosen.invalid:
+                err.print(f"[yellow]skipped[/] {escape(line)}")
+            if chosen.dropped:
+                err.print(f"dropped {chosen.dropped} repeated number(s) "
+                          "(--allow-duplicates sends them again)")
+        numbers = chosen.numbers
         if len(numbers) > PROGRESS_BATCH:
             recipients, results = _send_with_progress(provider, numbers, text, options,
                                                       quiet=as_json)
-            first = results[0]
         else:
-            first = provider.send(numbers, text, **options)
-            recipients, results = list(first.recipients), [first]
+            single = provider.send(numbers, text, **options)
+            recipients, results = list(single.recipients), [single]
+    elapsed = time.monotonic() - started
+    first = results[0]
     ok = all(r.accepted for r in recipients)
+    costs = _costs(results)
+    every_cost = all(r.cost is not None for r in results)
     if as_json:
         out.print_json(json.dumps({
             "ok": ok, "provider": first.provider, "message_id": first.message_id,
             "segments": first.segments, "encoding": first.encoding,
-            "cost": None if any(r.cost is None for r in results)
-            else str(sum(r.cost for r in results if r.cost is not None)),
+            "cost": str(sum(costs.values())) if every_cost and len(costs) == 1 else None,
             "currency": first.currency,
+            "costs": {currency: str(total) for currency, total in costs.items()},
             "balance": None if results[-1].balance is None else str(results[-1].balance),
             "idempotency_key": first.idempotency_key,
+            "batches": len(results), "routes": _routes(results),
+            "invalid": chosen.invalid, "dropped_duplicates": chosen.dropped,
+            "attempts": [{"provider": a.provider, "operation": a.operation,
+                          "http_status": a.http_status, "error": a.error,
+                          "elapsed": round(a.elapsed, 3)}
+                         for r in results for a in r.attempts],
             "recipients": [{"phone": r.phone, "status": r.status.value,
                             "message_id": r.message_id, "error": r.error} for r in recipients],
         }))
     else:
-        table = Table(title=f"{first.provider}: {len(recipients)} recipient(s)")
+        _print_send(recipients, results, full=full, elapsed=elapsed)
+    if not ok:
+        raise SystemExit(1)
+
+
+def _print_send(recipients: list[RecipientResult], results: list[SendResult], *, full: bool,
+                elapsed: float) -> None:
+    """A table (every row for small sends or --full, else the failed rows), then a summary."""
+    first = results[0]
+    failed = [(i, r) for i, r in enumerate(recipients, 1) if not r.accepted]
+    rows = list(enumerate(recipients, 1)) if full or len(recipients) <= FULL_TABLE_UP_TO \
+        else failed
+    if rows:
+        title = (f"{first.provider}: {len(recipients)} recipient(s)" if len(rows) ==
+                 len(recipients) else f"failed: {len(failed)} of {len(recipients)} "
+                 "(--full lists every recipient)")
+        table = Table(title=title)
         for column in ("#", "phone", "status", "message id", "error"):
             table.add_column(column)
-        for index, r in enumerate(recipients, 1):
+        for index, r in rows:
             colour = "green" if r.accepted else "red"
             table.add_row(str(index), r.phone, f"[{colour}]{r.status.value}[/]",
                           escape(r.message_id or ""), escape(r.error or ""))
         out.print(table)
-        accepted = sum(r.accepted for r in recipients)
-        details = [f"{accepted}/{len(recipients)} accepted"]
-        if first.segments:
-            details.append(f"{first.segments} segment(s), {first.encoding}")
-        if first.cost is not None:
-            details.append(f"cost {first.cost} {first.currency or ''}".rstrip())
-        out.print(" · ".join(details))
-    if not ok:
-        raise SystemExit(1)
+    accepted = sum(r.accepted for r in recipients)
+    details = [f"{accepted}/{len(recipients)} accepted"]
+    not_attempted = [r for r in recipients if (r.error or "").startswith("not attempted")]
+    unknown = [r for r in recipients if r.status is Status.UNKNOWN]
+    refused = collections.Counter(
+        _reason(r) for r in recipients
+        if not r.accepted and r.status is not Status.UNKNOWN and r not in not_attempted
+    )
+    if refused:
+        reasons = ", ".join(f"{reason} x{n}" for reason, n in refused.most_common(5))
+        more = len(refused) - 5
+        details.append(f"refused {sum(refused.values())} ({reasons}"
+                       f"{f', {more} other reason(s)' if more > 0 else ''})")
+    if unknown:
+        details.append(f"unknown {len(unknown)} (may have been sent: check status before "
+                       "resending)")
+    if not_attempted:
+        details.append(f"not attempted {len(not_attempted)}")
+    out.print(escape(" · ".join(details)))
+    facts = []
+    if first.segments:
+        facts.append(f"{first.segments} segment(s), {first.encoding}")
+    costs = _costs(results)
+    if costs:
+        spent = ", ".join(f"{total} {currency}".rstrip() for currency, total in costs.items())
+        missing = sum(r.cost is None for r in results)
+        facts.append(f"cost {spent}" + (f" ({missing} batch(es) without a cost)"
+                                        if missing else ""))
+    if len(results) > 1 or len(recipients) > PROGRESS_BATCH:
+        facts.append(f"{len(results)} batch(es)")
+    facts.append(f"{elapsed:.1f} s")
+    out.print(escape(" · ".join(facts)))
+    routes = _routes(results)
+    if any(" → " in route or "then accepted" in route for route in routes):
+        for route in routes:
+            out.print(escape(f"route: {route}"))
 
 
 @cli.command()

@@ -336,7 +336,8 @@ class ProviderBase:
             self._check_sender(chosen_sender)
         elif self.limits.sender_required:
             raise InvalidSender(
-                f"{self.name} needs a sender: pass sender= to send() or to the provider"
+                f"{self.name} needs a sender name: sender= in Python, ?sender=NAME in a "
+                "provider URL, or --sender NAME on the command line"
             )
         info = self._check_text(text)
         recipients = self._normalize_recipients(to)
