@@ -1,7 +1,7 @@
 """Personalised messages from a CSV (phone,name), sent concurrently with a progress bar.
 
-    SMSGATE_SANDBOX=1 python examples/bulk_from_csv.py
-    SMSGATE_URL=... python examples/bulk_from_csv.py customers.csv
+    SMSGATE_SANDBOX=1 .venv/bin/python examples/bulk_from_csv.py
+    SMSGATE_URL=... .venv/bin/python examples/bulk_from_csv.py customers.csv
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def configured() -> Iterator[smsgate.SmsProvider]:
             yield provider
 
 
-def main() -> None:
+def main() -> int:
     if len(sys.argv) > 1:
         with open(sys.argv[1], encoding="utf-8", newline="") as source:
             rows = list(csv.DictReader(source))
@@ -43,7 +43,11 @@ def main() -> None:
     print(f"sent {report.sent}, failed {report.failed}")
     for index, error in report.errors:
         print(f"  row {index + 2} ({rows[index]['name']}): {type(error).__name__}: {error}")
+    return 1 if report.failed else 0  # a script in a pipeline must not hide a failed row
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        raise SystemExit(main())
+    except smsgate.ConfigurationError as exc:  # no provider configured
+        raise SystemExit(f"{exc}, or SMSGATE_SANDBOX=1 to use the sandbox") from None

@@ -1,6 +1,6 @@
 """Failover between two gateways: GOSMS.GE first, SMSOffice.ge when it is down.
 
-    SMSGATE_SANDBOX=1 python examples/failover.py
+    SMSGATE_SANDBOX=1 .venv/bin/python examples/failover.py
 """
 
 from __future__ import annotations

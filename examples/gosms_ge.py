@@ -1,7 +1,7 @@
 """GOSMS.GE: a bulk send, a status check, the balance and an OTP round trip.
 
-    SMSGATE_SANDBOX=1 python examples/gosms_ge.py      # against the local sandbox
-    GOSMS_API_KEY=... python examples/gosms_ge.py      # against GOSMS.GE itself
+    SMSGATE_SANDBOX=1 .venv/bin/python examples/gosms_ge.py      # against the local sandbox
+    GOSMS_API_KEY=... .venv/bin/python examples/gosms_ge.py      # against GOSMS.GE itself
 """
 
 from __future__ import annotations
@@ -37,4 +37,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyError as missing:  # a credential the example reads from the environment
+        raise SystemExit(f"set {missing.args[0]}, or SMSGATE_SANDBOX=1 for the sandbox") from None

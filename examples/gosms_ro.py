@@ -1,7 +1,7 @@
 """GoSMS.ro: a scheduled send with a validity period; cost and currency from the reply.
 
-    SMSGATE_SANDBOX=1 python examples/gosms_ro.py
-    GOSMS_RO_API_KEY=... python examples/gosms_ro.py
+    SMSGATE_SANDBOX=1 .venv/bin/python examples/gosms_ro.py
+    GOSMS_RO_API_KEY=... .venv/bin/python examples/gosms_ro.py
 """
 
 from __future__ import annotations
@@ -38,4 +38,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyError as missing:  # a credential the example reads from the environment
+        raise SystemExit(f"set {missing.args[0]}, or SMSGATE_SANDBOX=1 for the sandbox") from None

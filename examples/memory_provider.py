@@ -1,6 +1,6 @@
 """Send through the in-memory provider and handle every outcome: no network needed.
 
-    python examples/memory_provider.py
+    .venv/bin/python examples/memory_provider.py
 """
 
 from __future__ import annotations

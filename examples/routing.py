@@ -1,6 +1,6 @@
 """Country routing: Georgian numbers via GOSMS.GE, Romanian via GoSMS.ro, Ghanaian via SMSGist.
 
-    SMSGATE_SANDBOX=1 python examples/routing.py
+    SMSGATE_SANDBOX=1 .venv/bin/python examples/routing.py
 """
 
 from __future__ import annotations

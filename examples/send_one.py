@@ -1,7 +1,7 @@
 """Send one SMS with whatever provider the environment configures.
 
-    SMSGATE_SANDBOX=1 python examples/send_one.py
-    SMSGATE_URL='gosms.ge://KEY@?sender=MyBrand' python examples/send_one.py +995555123456
+    SMSGATE_SANDBOX=1 .venv/bin/python examples/send_one.py
+    SMSGATE_URL='gosms.ge://KEY@?sender=MyBrand' .venv/bin/python examples/send_one.py +995555123456
 """
 
 from __future__ import annotations
@@ -43,4 +43,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except smsgate.ConfigurationError as exc:  # no provider configured
+        raise SystemExit(f"{exc}, or SMSGATE_SANDBOX=1 to use the sandbox") from None

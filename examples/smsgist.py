@@ -1,7 +1,7 @@
 """SMSGist: send with an idempotency key, survive a lost reply, check status, retry failures.
 
-    SMSGATE_SANDBOX=1 python examples/smsgist.py
-    SMSGIST_CLIENT_ID=... SMSGIST_TOKEN=... python examples/smsgist.py
+    SMSGATE_SANDBOX=1 .venv/bin/python examples/smsgist.py
+    SMSGIST_CLIENT_ID=... SMSGIST_TOKEN=... .venv/bin/python examples/smsgist.py
 """
 
 from __future__ import annotations
@@ -50,4 +50,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyError as missing:  # a credential the example reads from the environment
+        raise SystemExit(f"set {missing.args[0]}, or SMSGATE_SANDBOX=1 for the sandbox") from None

@@ -1,7 +1,7 @@
 """SMSOffice.ge: send with a reference, check the status by reference, read the balance.
 
-    SMSGATE_SANDBOX=1 python examples/smsoffice_ge.py
-    SMSOFFICE_API_KEY=... python examples/smsoffice_ge.py
+    SMSGATE_SANDBOX=1 .venv/bin/python examples/smsoffice_ge.py
+    SMSOFFICE_API_KEY=... .venv/bin/python examples/smsoffice_ge.py
 """
 
 from __future__ import annotations
@@ -37,4 +37,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyError as missing:  # a credential the example reads from the environment
+        raise SystemExit(f"set {missing.args[0]}, or SMSGATE_SANDBOX=1 for the sandbox") from None

@@ -1,6 +1,6 @@
 """Swap GOSMS.GE for SMSOffice.ge by changing configuration only: the code stays the same.
 
-    SMSGATE_SANDBOX=1 python examples/swap_by_config.py
+    SMSGATE_SANDBOX=1 .venv/bin/python examples/swap_by_config.py
 """
 
 from __future__ import annotations
@@ -29,4 +29,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except smsgate.ConfigurationError as exc:  # no provider configured
+        raise SystemExit(f"{exc}, or SMSGATE_SANDBOX=1 to use the sandbox") from None

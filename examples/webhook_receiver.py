@@ -1,7 +1,7 @@
 """A delivery-report endpoint with no web framework: smsgate.webhooks.wsgi_app on wsgiref.
 
-    SMSGATE_SANDBOX=1 python examples/webhook_receiver.py    # the sandbox calls it back
-    python examples/webhook_receiver.py --serve               # listen on 127.0.0.1:8000
+    SMSGATE_SANDBOX=1 .venv/bin/python examples/webhook_receiver.py    # the sandbox calls it back
+    .venv/bin/python examples/webhook_receiver.py --serve               # listen on 127.0.0.1:8000
 """
 
 from __future__ import annotations
