@@ -1,7 +1,8 @@
 """Test doubles for applications that send SMS.
 
 :class:`MemoryProvider` satisfies :class:`smsgate.SmsProvider` without any network: it
-validates input exactly as a real provider does, records every accepted message in
+validates input before "sending" (by a real provider's own rules with ``like=``), records
+every accepted message in
 :attr:`MemoryProvider.outbox`, and can be scripted to fail with any error of the tree.
 
 With pytest, the ``smsgate_memory`` fixture (installed with smsgate) gives a fresh one per test::
@@ -14,12 +15,13 @@ With pytest, the ``smsgate_memory`` fixture (installed with smsgate) gives a fre
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, ClassVar, TypeAlias
+from typing import Any, ClassVar, Final, TypeAlias
 
 import attrs
 import requests
@@ -57,8 +59,20 @@ class SentMessage:
     sent_at: dt.datetime
 
 
+#: What a memory provider can do at most (it has no OTP, sender registration or retry calls).
+_MEMORY_CAPABILITIES: Final = CAPABILITIES - {"otp", "sender_registration", "retry"}
+
+
 class MemoryProvider(ProviderBase):
     """An in-memory provider for tests; registered as ``memory``.
+
+    On its own it checks what every provider checks before any request: a valid number, a
+    non-empty text, a sender of at most 11 characters, options it supports. With ``like`` it
+    takes a real provider's declarations instead, and validates exactly as that provider
+    does before sending: its home region for national numbers, the countries it reaches, its
+    text and sender limits (and whether it needs a sender) and its capabilities. What no
+    declaration can tell (a sender the provider has not approved, a stop-listed number, the
+    balance at the provider) is the real provider's to refuse; script those failures.
 
     Args:
         sender: default sender name.
@@ -66,11 +80,20 @@ class MemoryProvider(ProviderBase):
         balance: starting credit; each recipient costs one unit per segment.
         delivery_status: what :meth:`status` reports for an accepted message.
         capabilities: narrow what it claims to support, to test feature checks.
+        like: a registry name (``"gosms.ge"``) whose validation rules to apply.
     """
 
     name: ClassVar[str] = "memory"
-    capabilities: frozenset[str] = CAPABILITIES - {"otp", "sender_registration", "retry"}
+    capabilities: frozenset[str] = _MEMORY_CAPABILITIES
     limits: ClassVar[Limits] = Limits(max_sender_length=11, bulk_size=None)
+    #: The registry name whose rules this provider applies, or ``None``.
+    like: ClassVar[str | None] = None
+
+    def __new__(cls, *args: Any, like: str | None = None, **kwargs: Any) -> MemoryProvider:
+        # A provider "like" another is an instance of a subclass carrying that provider's
+        # declarations, so the base validates it exactly as it validates the real one.
+        target = cls if like is None else _imitation(like)
+        return super().__new__(target)
 
     def __init__(
         self,
@@ -80,9 +103,11 @@ class MemoryProvider(ProviderBase):
         balance: Decimal | int | str = Decimal(1000),
         delivery_status: Status = Status.DELIVERED,
         capabilities: frozenset[str] | None = None,
+        like: str | None = None,
     ) -> None:
         super().__init__(sender=sender)
-        self.home_region = region.upper() if region else None
+        model_region = self.home_region
+        self.home_region = region.upper() if region else model_region
         if capabilities is not None:
             self.capabilities = frozenset(capabilities)
         self.delivery_status = delivery_status
@@ -96,7 +121,8 @@ class MemoryProvider(ProviderBase):
         self.closed = False
 
     def __repr__(self) -> str:
-        return f"MemoryProvider(sender={self.sender!r}, sent={len(self.outbox)})"
+        like = f", like={self.like!r}" if self.like else ""
+        return f"MemoryProvider(sender={self.sender!r}{like}, sent={len(self.outbox)})"
 
     # -- scripting -------------------------------------------------------------------------
     def script(self, *outcomes: Outcome) -> None:
@@ -194,6 +220,29 @@ class MemoryProvider(ProviderBase):
 
     def close(self) -> None:
         self.closed = True
+
+
+@functools.cache
+def _imitation(like: str) -> type[MemoryProvider]:
+    """A :class:`MemoryProvider` subclass carrying the declarations of provider ``like``."""
+    from .registry import provider_class
+
+    model = provider_class(like)
+    if not isinstance(model, type) or not issubclass(model, ProviderBase):
+        raise ConfigurationError(f"like={like!r}: {like} declares no validation rules to copy")
+    if issubclass(model, MemoryProvider):
+        return model
+    declarations: dict[str, Any] = {
+        "like": like,
+        "home_region": model.home_region,
+        "allowed_regions": model.allowed_regions,
+        "phone_format": model.phone_format,
+        "limits": model.limits,
+        "capabilities": model.capabilities & _MEMORY_CAPABILITIES,
+        "__module__": __name__,
+        "__qualname__": "MemoryProvider",
+    }
+    return type("MemoryProvider", (MemoryProvider,), declarations)
 
 
 class _NoNetwork(requests.adapters.BaseAdapter):

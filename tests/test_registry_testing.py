@@ -107,3 +107,55 @@ def test_memory_provider_validates_like_a_real_one() -> None:
 def test_pytest_fixture_is_installed(smsgate_memory: MemoryProvider) -> None:
     smsgate_memory.send("555 12 34 56", "from the fixture")
     assert smsgate_memory.last.text == "from the fixture"
+
+
+@pytest.mark.parametrize("name", ["gosms.ge", "smsoffice.ge", "gosms.ro", "smsgist"])
+def test_memory_provider_like_a_real_one_refuses_what_it_refuses(name: str) -> None:
+    """MemoryProvider(like=NAME) refuses before sending exactly what NAME refuses by its
+    declarations: numbers it cannot reach, texts over its limit, a missing required sender,
+    options it lacks; and reads national numbers in its home region."""
+    import smsgate
+    from smsgate.registry import create
+    from smsgate.testing import MemoryProvider
+
+    real_class = type(create(name, **_credentials(name)))
+    memory = MemoryProvider(like=name, sender="Brand")
+    assert memory.limits == real_class.limits
+    assert memory.home_region == real_class.home_region
+    assert memory.allowed_regions == real_class.allowed_regions
+    assert memory.capabilities <= real_class.capabilities
+    foreign = {"gosms.ge": "+233245972246", "smsoffice.ge": "+40712345678",
+               "smsgist": "+995555123456"}.get(name)
+    if foreign is not None:
+        with pytest.raises(smsgate.InvalidPhoneNumber):
+            memory.send(foreign, "Hi")
+    long_text = "x" * 40_000  # over every documented maximum (GoSMS.ro: 39,015)
+    with pytest.raises(smsgate.MessageTooLong):
+        memory.send(_local_number(name), long_text)
+    if real_class.limits.sender_required:
+        with pytest.raises(smsgate.InvalidSender):
+            MemoryProvider(like=name).send(_local_number(name), "Hi")
+    for option, capability in (("flash", "flash"), ("priority", "priority")):
+        if capability not in real_class.capabilities:
+            with pytest.raises(smsgate.UnsupportedFeature):
+                memory.send(_local_number(name), "Hi", **{option: True})
+    assert memory.outbox == []  # nothing above was "sent"
+    assert memory.send(_local_number(name), "Hi").ok
+
+
+def test_memory_provider_like_an_unknown_name_is_a_configuration_error() -> None:
+    import smsgate
+    from smsgate.testing import MemoryProvider
+
+    with pytest.raises(smsgate.ConfigurationError):
+        MemoryProvider(like="no.such.provider")
+    assert smsgate.from_url("memory://@?like=smsgist").home_region == "GH"
+
+
+def _credentials(name: str) -> dict[str, str]:
+    return {"client_id": "c", "token": "t"} if name == "smsgist" else {"api_key": "k"}
+
+
+def _local_number(name: str) -> str:
+    return {"gosms.ge": "555123456", "smsoffice.ge": "577123456", "gosms.ro": "0712345678",
+            "smsgist": "0245972246"}[name]
