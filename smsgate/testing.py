@@ -2,8 +2,8 @@
 
 :class:`MemoryProvider` satisfies :class:`smsgate.SmsProvider` without any network: it
 validates input before "sending" (by a real provider's own rules with ``like=``), records
-every accepted message in
-:attr:`MemoryProvider.outbox`, and can be scripted to fail with any error of the tree.
+every accepted message in :attr:`MemoryProvider.outbox`, and can be scripted to fail with any
+error of the tree.
 
 With pytest, the ``smsgate_memory`` fixture (installed with smsgate) gives a fresh one per test::
 
