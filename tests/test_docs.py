@@ -45,7 +45,35 @@ def test_api_reference_names_every_public_name() -> None:
     reference = hooks.render((ROOT / "docs" / "reference.md").read_text())
     for name in smsgate.__all__:
         if not name.startswith("_"):
-            assert f"::: smsgate.{name}\n" in reference, name
+            assert f"::: {hooks.reference_path(name)}\n" in reference, name
+    # The function, not the module of the same name.
+    assert hooks.reference_path("segments") == "smsgate.segments.segments"
+
+
+def test_docstring_roles_become_links_or_code() -> None:
+    """The reference renders no literal ``:class:`` roles: each becomes an autorefs link to an
+    object the page documents, or plain code."""
+    import re
+    import sys
+
+    import griffe
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import griffe_roles
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    package = griffe.load("smsgate", extensions=griffe.load_extensions(
+        griffe_roles.SphinxRoles()), resolve_aliases=True)
+    texts = [obj.docstring.value for obj in griffe_roles._walk(package) if obj.docstring]
+    assert not [t for t in texts if re.search(r":(class|attr|func|meth|data|exc|mod):`", t)]
+    links = {m for t in texts for m in re.findall(r"\]\[(smsgate[\w.]*)\]", t)}
+    documented = {hooks.reference_path(n) for n in smsgate.__all__}
+    assert "smsgate.Gateway" in links and "smsgate.testing.MemoryProvider" in links
+    for target in links:  # every link goes to a documented object or one of its members
+        assert any(target == d or target.startswith(d + ".") for d in documented) or \
+            target.startswith(("smsgate.testing.", "smsgate.sandbox.", "smsgate.webhooks.")), \
+            target
 
 
 def test_every_marker_is_rendered() -> None:

@@ -9,6 +9,7 @@ Markers replaced in any page:
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from typing import Any
 
@@ -43,13 +44,29 @@ def error_table(name: str) -> str:
     return "\n".join(rows)
 
 
+def reference_path(name: str) -> str:
+    """Where the reference documents ``smsgate.NAME``.
+
+    A public name that shares its name with a sub-module (the function ``smsgate.segments``
+    and the module ``smsgate/segments.py``) is documented by its full path, or the module
+    would be rendered in its place.
+    """
+    if importlib.util.find_spec(f"smsgate.{name}") is None:
+        return f"smsgate.{name}"
+    obj = getattr(smsgate, name)
+    return f"{obj.__module__}.{obj.__qualname__}"
+
+
 def api_reference() -> str:
+    # mkdocstrings renders each heading itself (one TOC entry per name, and an anchor that the
+    # docstrings' cross-references resolve to).
     blocks = []
     for name in smsgate.__all__:
         if name.startswith("_"):
             continue
-        blocks.append(f"## `{name}`\n\n::: smsgate.{name}\n    options:\n"
-                      "      show_root_heading: false\n")
+        blocks.append(f"::: {reference_path(name)}\n    options:\n"
+                      "      show_root_heading: true\n      show_root_full_path: false\n"
+                      "      heading_level: 2\n")
     return "\n".join(blocks)
 
 
