@@ -89,12 +89,6 @@ class MemoryProvider(ProviderBase):
     #: The registry name whose rules this provider applies, or ``None``.
     like: ClassVar[str | None] = None
 
-    def __new__(cls, *args: Any, like: str | None = None, **kwargs: Any) -> MemoryProvider:
-        # A provider "like" another is an instance of a subclass carrying that provider's
-        # declarations, so the base validates it exactly as it validates the real one.
-        target = cls if like is None else _imitation(like)
-        return super().__new__(target)
-
     def __init__(
         self,
         *,
@@ -105,6 +99,10 @@ class MemoryProvider(ProviderBase):
         capabilities: frozenset[str] | None = None,
         like: str | None = None,
     ) -> None:
+        if like is not None:
+            # A provider "like" another becomes an instance of a subclass carrying that
+            # provider's declarations, so the base validates it exactly as the real one.
+            self.__class__ = _imitation(like)
         super().__init__(sender=sender)
         model_region = self.home_region
         self.home_region = region.upper() if region else model_region
