@@ -215,6 +215,10 @@ class GoSmsGe(ApiKeyProvider):
         if not isinstance(word, str):
             raise self._invalid(reply, "status reply without a status word", sends_message=False)
         status = Status.from_word(word, self.status_words)
+        reported = first_present(data, "messageId", "message_id")
+        if reported is not None and as_text(reported) is None:
+            raise self._invalid(reply, "status reply with a messageId that is not an id",
+                                sends_message=False)
         phone = as_text(data.get("to"))
         return StatusResult(
             provider=self.name,
