@@ -337,24 +337,36 @@ def _bulk_recipients(items: list[Any], outgoing: Outgoing) -> list[RecipientResu
     """One result per input number, in input order.
 
     Each ``messages`` item is ``{messageId, to, success, error?}``. Items are matched to the
-    numbers sent by their echoed ``to``; when the echoes do not match what was sent but
-    there are as many items as numbers, by position (the reply lists the numbers in the
-    order sent); otherwise a number without its item is :attr:`Status.UNKNOWN` (it may
-    have been sent), never "not sent".
+    numbers sent by their echoed ``to``. When some echoes do not match what was sent but
+    there are as many items as numbers, and every echo that does match sits at its number's
+    position (the reply keeps the order sent), items are matched by position. Otherwise a
+    number without its item is :attr:`Status.UNKNOWN` (it may have been sent), never "not
+    sent": a guess could report a refused number accepted, or the reverse.
     """
+    echoes = [_echo(item) for item in items]
     by_number: dict[str, list[Any]] = {}
-    for item in items:
-        echoed = as_text(item.get("to")) if isinstance(item, dict) else None
+    for item, echoed in zip(items, echoes, strict=True):
         if echoed is not None:
-            by_number.setdefault(echoed.lstrip("+"), []).append(item)
+            by_number.setdefault(echoed, []).append(item)
     matched = [
         by_number[wire].pop(0) if by_number.get(wire) else None
         for wire in outgoing.wire_numbers
     ]
-    if None in matched and len(items) == len(outgoing.wire_numbers):
+    sent = set(outgoing.wire_numbers)
+    if (
+        None in matched
+        and len(items) == len(outgoing.wire_numbers)
+        and all(echoed not in sent or echoed == wire
+                for echoed, wire in zip(echoes, outgoing.wire_numbers, strict=True))
+    ):
         matched = list(items)
     return [_bulk_item(e164, item) for e164, item in zip(outgoing.recipients, matched,
                                                           strict=True)]
+
+
+def _echo(item: Any) -> str | None:
+    echoed = as_text(item.get("to")) if isinstance(item, dict) else None
+    return echoed.lstrip("+") if echoed is not None else None
 
 
 def _bulk_item(e164: str, item: Any) -> RecipientResult:

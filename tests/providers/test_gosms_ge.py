@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import traceback
 from decimal import Decimal
 
 import pytest
 import responses
+from hypothesis import given
+from hypothesis import strategies as st
 
 import smsgate
 from smsgate import GoSmsGe, Status
@@ -378,6 +381,23 @@ def test_bulk_echo_in_another_form_is_matched_by_position(api: responses.Request
     assert [r.message_id for r in result.recipients] == ["1", None, "3"]
 
 
+def test_bulk_position_is_not_trusted_when_the_order_differs(api: responses.RequestsMock,
+                                                             gosms: GoSmsGe) -> None:
+    """Equal counts, but the echoes that do match show the reply is not in the order sent:
+    reading the odd item by position would hand one number another's verdict, so the number
+    without its own item is UNKNOWN."""
+    api.post(f"{BASE}/sendbulk", json=bulk_reply(True, [
+        {"messageId": 3, "to": NUMBERS[2], "success": True},
+        {"messageId": 0, "to": "555222222", "success": False, "error": "Blacklisted"},
+        {"messageId": 1, "to": NUMBERS[0], "success": True},
+    ]))
+    result = gosms.send(["+" + n for n in NUMBERS], "Hi")
+    assert [r.status for r in result.recipients] == [
+        Status.QUEUED, Status.UNKNOWN, Status.QUEUED
+    ]
+    assert [r.message_id for r in result.recipients] == ["1", None, "3"]
+
+
 def test_bulk_echo_matched_by_number_whatever_the_order(api: responses.RequestsMock,
                                                         gosms: GoSmsGe) -> None:
     api.post(f"{BASE}/sendbulk", json=bulk_reply(True, [
@@ -505,3 +525,37 @@ def test_key_never_leaks(api: responses.RequestsMock, caplog: pytest.LogCaptureF
     texts.append(caplog.text)
     assert KEY in api.calls[0].request.body.decode()  # it was sent: the check is meaningful
     assert all(KEY not in text for text in texts)
+
+
+@given(st.lists(st.sampled_from(["ok", "refused", "no flag", "missing", "odd echo"]),
+                min_size=2, max_size=8), st.randoms(use_true_random=False))
+def test_bulk_reading_never_calls_a_number_refused_without_its_own_item(
+    kinds: list[str], rng: random.Random
+) -> None:
+    """Whatever the reply's order and echoes, a number with its own item has that item's
+    status, a number without one is UNKNOWN, and a number whose echo is written differently
+    is never REJECTED (here its item says ``success: true``): it is read by position only
+    when the reply evidently keeps the order sent."""
+    numbers = [f"99555500{i:04d}" for i in range(len(kinds))]
+    items: list[dict[str, object]] = []
+    for number, kind in zip(numbers, kinds, strict=True):
+        if kind == "missing":
+            continue
+        to = number[3:] if kind == "odd echo" else number
+        item: dict[str, object] = {"messageId": int(number[-4:]) + 1, "to": to}
+        if kind != "no flag":
+            item["success"] = kind != "refused"
+        items.append(item)
+    rng.shuffle(items)
+    gosms = GoSmsGe(KEY, sender="S")
+    with responses.RequestsMock() as api:
+        api.post(f"{BASE}/sendbulk", json={"success": False, "messages": items})
+        result = gosms.send(["+" + n for n in numbers], "Hi")
+    own = {"ok": Status.QUEUED, "refused": Status.REJECTED, "no flag": Status.UNKNOWN,
+           "missing": Status.UNKNOWN}
+    for number, kind, recipient in zip(numbers, kinds, result.recipients, strict=True):
+        assert recipient.phone == "+" + number
+        if kind == "odd echo":
+            assert recipient.status in (Status.QUEUED, Status.UNKNOWN)
+        else:
+            assert recipient.status is own[kind], (kind, items)

@@ -346,3 +346,25 @@ def test_query_string_key_absent_from_all_output_over_real_sockets(
     # The number in the query string is masked in urllib3's request line too.
     assert "destination=9955******56" in caplog.text
     assert "995577123456" not in caplog.text
+
+
+def test_callback_timestamp_is_24_hour_georgian_time_and_kept_raw() -> None:
+    """"timestamp Delivery date in format yyyyMMddhhmmss", no zone given: smsgate reads it as
+    a 24-hour clock in Georgian time (UTC+4), the only reading that can represent an
+    afternoon (``hh`` has no AM/PM marker), and keeps the raw value."""
+    from pathlib import Path
+
+    from smsgate import webhooks
+
+    (report,) = webhooks.parse(
+        "smsoffice.ge", query="reference=r1&status=Delivered&reason=&destination=995577123456"
+        "&timestamp=20130501150202&operator=28202",
+    )
+    georgia = dt.timezone(dt.timedelta(hours=4))
+    assert report.timestamp == dt.datetime(2013, 5, 1, 15, 2, 2, tzinfo=georgia)
+    assert report.timestamp.utcoffset() == dt.timedelta(hours=4)
+    assert report.raw["timestamp"] == "20130501150202"
+    page = (Path(__file__).parents[2] / "docs" / "providers" / "smsoffice-ge.md").read_text()
+    for promise in ("SMSOFFICE_TIMESTAMP_FORMAT", "SMSOFFICE_TIMEZONE", "UTC+4", "24-hour",
+                    'raw["timestamp"]'):
+        assert promise in page, promise
