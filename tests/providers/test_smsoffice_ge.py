@@ -368,3 +368,19 @@ def test_callback_timestamp_is_24_hour_georgian_time_and_kept_raw() -> None:
     for promise in ("SMSOFFICE_TIMESTAMP_FORMAT", "SMSOFFICE_TIMEZONE", "UTC+4", "24-hour",
                     'raw["timestamp"]'):
         assert promise in page, promise
+
+
+def test_temporary_delay_in_a_later_chunk_leaves_its_numbers_unknown(
+    api: responses.RequestsMock, office: SmsOfficeGe
+) -> None:
+    """"-100 Temporary delay" on the second chunk of a long list: those numbers may have been
+    sent (UNKNOWN, never REJECTED), the first chunk stays accepted."""
+    api.post(f"{BASE}/v2/send/", json=OK)
+    api.post(f"{BASE}/v2/send/", json={"Success": False, "Message": "Temporary delay",
+                                       "Output": None, "ErrorCode": -100})
+    numbers = [f"+99557{i:07d}" for i in range(1500)]
+    result = office.send(numbers, "Hi", reference="bulk-9")
+    assert {r.status for r in result.recipients[:1000]} == {Status.QUEUED}
+    assert {r.status for r in result.recipients[1000:]} == {Status.UNKNOWN}
+    assert "status('bulk-9'" in (result.recipients[1000].error or "")
+    assert not result.ok
