@@ -20,7 +20,7 @@ Every error smsgate raises is an :class:`SmsGateError`. The tree::
         ├── NotFound
         ├── RateLimited                 .retry_after (seconds) from Retry-After when given
         ├── OtpError → OtpExpired, OtpAlreadyUsed
-        ├── ProviderUnavailable         5xx, maintenance, SMSOffice -100
+        ├── ProviderUnavailable         5xx, maintenance
         ├── ConnectError                nothing reached the provider (refused, DNS, connect timeout)
         ├── DeliveryUnknown             it may have been sent: read timeout, reset after sending
         ├── InvalidResponse             a reply that could not be understood
@@ -222,7 +222,7 @@ class OtpAlreadyUsed(OtpError):
 
 
 class ProviderUnavailable(ProviderError):
-    """The provider is down or in maintenance (5xx, SMSOffice's -100)."""
+    """The provider is down or in maintenance (5xx)."""
 
     default_retryable = True
 

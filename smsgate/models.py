@@ -183,8 +183,9 @@ class SendResult:
         message_id: the provider's id (or SMSOffice.ge's reference); with several ids (a
             chunked bulk send) the first, each recipient carrying its own.
         recipients: one :class:`RecipientResult` per recipient, in input order.
-        segments: SMS parts per recipient, as the provider counted (or smsgate, if it did not).
-        encoding: ``"GSM-7"`` or ``"UCS-2"``.
+        segments: SMS parts per recipient, as the provider counted (or smsgate, if it did not;
+            for GoSMS.ro by GoSMS.ro's own documented rules).
+        encoding: ``"GSM-7"`` or ``"UCS-2"``; GoSMS.ro's one-byte mode is ``"ISO-8859-1"``.
         cost: what the provider charged, in ``currency`` (``None`` when it does not say).
         balance: the balance the provider reported after the send.
         idempotency_key: the key sent with the request, for a safe retry.

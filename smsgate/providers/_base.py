@@ -13,6 +13,7 @@ import datetime as dt
 import email.utils
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -52,6 +53,7 @@ __all__ = [
     "Limits",
     "Outgoing",
     "ProviderBase",
+    "as_money",
     "as_text",
     "first_present",
     "iter_errors",
@@ -84,12 +86,18 @@ class ErrorSpec:
         description: the provider's own wording.
         retryable: overrides the class default when set.
         source: ``"documented"`` (the provider's docs or official SDK) or ``"third-party"``.
+        outcome: what the code says about the message. ``"refused"`` (the default): the
+            provider said no, so nothing was sent. ``"unknown"``: the code does not say
+            whether the message went out (SMSOffice.ge's -100, "Temporary delay", and nothing
+            more), so the error says ``may_have_sent=True`` for a send and names the send's
+            handle, to be settled by a status lookup instead of a blind resend.
     """
 
     error: type[ProviderError]
     description: str
     retryable: bool | None = None
     source: Literal["documented", "third-party"] = "documented"
+    outcome: Literal["refused", "unknown"] = "refused"
 
 
 @attrs.frozen
@@ -477,6 +485,15 @@ class HttpProvider(ProviderBase):
     error_table: ClassVar[Mapping[int | str, ErrorSpec]] = {}
     #: Provider status words (lower case) -> Status, beyond the common vocabulary.
     status_words: ClassVar[Mapping[str, Status]] = {}
+    #: The wire fields smsgate writes itself on a send (credentials, recipients, text,
+    #: sender, reference and the fields of its own options). ``extra`` may not name one of
+    #: them, compared case-insensitively: a raw field must never silently replace what the
+    #: caller asked for through smsgate's own parameters, so such a send is refused with a
+    #: ``ValidationError`` before any request.
+    owned_fields: frozenset[str] = frozenset()
+    #: The request field that carries a send's own handle (SMSOffice.ge's ``reference``),
+    #: named in errors whose outcome is unknown so that the caller can look the send up.
+    handle_field: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -525,6 +542,7 @@ class HttpProvider(ProviderBase):
         (it was not), the chunks after it as :attr:`Status.REJECTED` (not attempted), and
         ``ok`` is ``False``; an error in the first chunk is raised as is.
         """
+        self._check_extra(outgoing.extra)
         outgoing = self._complete(outgoing)
         attempts: list[Attempt] = []
         parts: list[SendResult] = []
@@ -571,6 +589,19 @@ class HttpProvider(ProviderBase):
         request = self._balance_request()
         reply, body = self._exchange(request, [])
         return self._parsing(request, self._parse_balance, reply, body)
+
+    def _check_extra(self, extra: Mapping[str, Any]) -> None:
+        """Refuse ``extra`` fields that would replace a field smsgate writes itself."""
+        if any(not isinstance(key, str) for key in extra):
+            raise ValidationError("extra field names must be strings")
+        owned = {field.casefold(): field for field in self.owned_fields}
+        clashes = sorted(owned[key.casefold()] for key in extra if key.casefold() in owned)
+        if clashes:
+            raise ValidationError(
+                f"{self.name}: extra may not set {', '.join(clashes)}: smsgate writes "
+                "these fields from its own parameters (to, text, sender, reference, the "
+                "credentials and the send options); use those instead"
+            )
 
     # -- hooks for adapters ----------------------------------------------------------------
     def _complete(self, outgoing: Outgoing) -> Outgoing:
@@ -677,6 +708,19 @@ class HttpProvider(ProviderBase):
             error_type = spec.error
             if not message:
                 message = spec.description
+            if spec.outcome == "unknown":
+                # The provider's code does not say whether the message went out: neither a
+                # refusal (which would invite a failover, so a possible duplicate) nor a
+                # success. The caller settles it by looking the send up.
+                return error_type(
+                    _unknown_outcome_message(message, self._handle_of(request)),
+                    provider=self.name,
+                    code=code,
+                    http_status=reply.status,
+                    retryable=retryable,
+                    may_have_sent=request.sends_message,
+                    retry_after=parse_retry_after(reply.headers),
+                )
         elif reply.status >= 500:
             error_type = ProviderUnavailable
         elif 300 <= reply.status < 400:
@@ -700,6 +744,15 @@ class HttpProvider(ProviderBase):
             may_have_sent=may_have_sent,
             retry_after=parse_retry_after(reply.headers),
         )
+
+    def _handle_of(self, request: HttpRequest) -> str | None:
+        """The send's own handle (:attr:`handle_field`) as the request carries it."""
+        if self.handle_field is None:
+            return None
+        for fields in (request.form, request.json, request.params):
+            if isinstance(fields, Mapping) and fields.get(self.handle_field):
+                return str(fields[self.handle_field])
+        return None
 
     def _parsing(
         self,
@@ -777,6 +830,14 @@ def _json_or_none(content: bytes) -> Any:
         return None
 
 
+def _unknown_outcome_message(message: str, handle: str | None) -> str:
+    lookup = f"status({handle!r}, recipient=...)" if handle else "a status lookup"
+    return (
+        f"{message}: the provider does not say whether the message was sent, so it may "
+        f"have been; settle it with {lookup} before sending again"
+    )
+
+
 def _status_message(reply: HttpResponse) -> str:
     reason = {500: "internal server error", 502: "bad gateway", 503: "service unavailable",
               504: "gateway timeout"}.get(reply.status, "error")
@@ -833,13 +894,36 @@ def first_present(mapping: Mapping[str, Any], *keys: str) -> Any:
 
 
 def as_text(value: object) -> str | None:
-    """``value`` as a string id (GOSMS.GE ids are ints), or ``None``."""
+    """``value`` as a string id (GOSMS.GE ids are ints), or ``None`` when it is not a scalar.
+
+    Only a string or an integer is an id (an integral float is read as its integer): an
+    object, a list, a bool or a non-finite number in an id's place is not one, so that a
+    reply of an unexpected shape is never taken for an answer.
+    """
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            return None
         value = int(value)
+    if not isinstance(value, (str, int)):
+        return None
     text = str(value).strip()
     return text or None
+
+
+def as_money(value: object) -> Decimal | None:
+    """A finite amount from a JSON number or a numeric string, else ``None``.
+
+    ``NaN`` and infinities (which JSON parsers accept) are not amounts.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+    except ArithmeticError:
+        return None
+    return amount if amount.is_finite() else None
 
 
 def iter_errors(table: Mapping[int | str, ErrorSpec]) -> Iterator[tuple[int | str, ErrorSpec]]:

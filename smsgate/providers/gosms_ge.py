@@ -8,8 +8,7 @@ with error body", as the official .NET v6 client notes); numbers as ``995XXXXXXX
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, TypeGuard
 
 import requests
 
@@ -45,6 +44,7 @@ from ._base import (
     ErrorSpec,
     Limits,
     Outgoing,
+    as_money,
     as_text,
     first_present,
     parse_rate_limit,
@@ -111,6 +111,9 @@ class GoSmsGe(ApiKeyProvider):
     auth: ClassVar[tuple[AuthSpec, ...]] = (AuthSpec("body", "api_key", "api_key"),)
     error_table: ClassVar[Mapping[int | str, ErrorSpec]] = GOSMS_GE_ERRORS
     status_words: ClassVar[Mapping[str, Status]] = _STATUS_WORDS
+    # The key, the numbers, the text, the sender and the urgent option are smsgate's to
+    # write; ``noSmsNumber`` stays open to ``extra`` (documented below).
+    owned_fields = frozenset({"api_key", "from", "to", "text", "urgent"})
 
     def __init__(
         self,
@@ -159,23 +162,42 @@ class GoSmsGe(ApiKeyProvider):
         return self._request("POST", path, "send", json=body, sends_message=True)
 
     def _parse_send(self, reply: HttpResponse, body: Any, outgoing: Outgoing) -> SendResult:
+        """Read a send reply; an error (a non-zero ``errorCode``) never gets here.
+
+        Both official SDKs treat only a non-zero ``errorCode`` as an error; ``success`` says
+        whether the message was sent ("Whether the message was sent", SmsSendResponse). So a
+        ``/sendbulk`` reply with a ``messages`` list is read number by number whatever its
+        top-level ``success``, and a ``/sendsms`` reply with ``success: false`` is a refused
+        recipient, not an error a gateway would fail over on (re-sending to a number the
+        provider refused, e.g. a blacklisted one, would bypass its opt-out).
+        """
         data = self._object(reply, body, sends_message=True)
         encoding = _encoding(data.get("encode"))
         segments = data.get("segment")
         if isinstance(data.get("messages"), list):
             recipients = _bulk_recipients(data["messages"], outgoing)
-        else:
+        elif data.get("success") is True:
             message_id = as_text(first_present(data, "messageId", "message_id"))
             if message_id is None:
                 raise self._invalid(reply, "send reply without messageId", sends_message=True)
             recipients = outgoing.queued(message_id)
+        elif data.get("success") is False and len(outgoing.recipients) == 1:
+            reason = as_text(data.get("message")) or as_text(data.get("error"))
+            recipients = [RecipientResult(
+                phone=outgoing.recipients[0], status=Status.REJECTED,
+                error=reason or "not sent (success: false)",
+            )]
+        else:
+            # Neither "sent" nor "not sent" is stated: the outcome is unknown.
+            raise self._invalid(reply, "send reply does not state success",
+                                sends_message=True)
         return SendResult(
             provider=self.name,
             message_id=next((r.message_id for r in recipients if r.message_id), None),
             recipients=recipients,
-            segments=int(segments) if isinstance(segments, int) else None,
+            segments=segments if _is_int(segments) else None,
             encoding=encoding,
-            balance=_number(data.get("balance")),
+            balance=as_money(data.get("balance")),
             raw=data,
         )
 
@@ -188,8 +210,15 @@ class GoSmsGe(ApiKeyProvider):
     def _parse_status(
         self, reply: HttpResponse, body: Any, message_id: str, recipient: str | None
     ) -> StatusResult:
-        data = self._object(reply, body, sends_message=False)
-        status = Status.from_word(data.get("status"), self.status_words)
+        data = self._stated(reply, body)
+        word = data.get("status")
+        if not isinstance(word, str):
+            raise self._invalid(reply, "status reply without a status word", sends_message=False)
+        status = Status.from_word(word, self.status_words)
+        reported = first_present(data, "messageId", "message_id")
+        if reported is not None and as_text(reported) is None:
+            raise self._invalid(reply, "status reply with a messageId that is not an id",
+                                sends_message=False)
         phone = as_text(data.get("to"))
         return StatusResult(
             provider=self.name,
@@ -203,10 +232,11 @@ class GoSmsGe(ApiKeyProvider):
         return self._request("POST", "/sms-balance", "balance", json={})
 
     def _parse_balance(self, reply: HttpResponse, body: Any) -> Balance:
-        data = self._object(reply, body, sends_message=False)
-        amount = _number(data.get("balance"))
+        data = self._stated(reply, body)
+        amount = as_money(data.get("balance"))
         if amount is None:
-            raise self._invalid(reply, "balance reply without balance", sends_message=False)
+            raise self._invalid(reply, "balance reply without a finite balance",
+                                sends_message=False)
         return Balance(provider=self.name, amount=amount, unit="credits", raw=data)
 
     # -- GOSMS.GE only ---------------------------------------------------------------------
@@ -223,14 +253,14 @@ class GoSmsGe(ApiKeyProvider):
         return self._parsing(request, self._parse_otp_send, reply, body, wire)
 
     def _parse_otp_send(self, reply: HttpResponse, body: Any, wire: str) -> OtpChallenge:
-        data = self._object(reply, body, sends_message=True)
-        otp_hash = as_text(data.get("hash"))
-        if otp_hash is None:
+        data = self._stated(reply, body, sends_message=True)
+        otp_hash = data.get("hash")
+        if not isinstance(otp_hash, str) or not otp_hash.strip():
             raise self._invalid(reply, "OTP reply without hash", sends_message=True)
         return OtpChallenge(
             hash=otp_hash,
             phone="+" + wire,
-            balance=_number(data.get("balance")),
+            balance=as_money(data.get("balance")),
             rate_limit=parse_rate_limit(reply.headers),
             raw=data,
         )
@@ -252,7 +282,7 @@ class GoSmsGe(ApiKeyProvider):
         return self._parsing(request, self._parse_verify, reply, parsed)
 
     def _parse_verify(self, reply: HttpResponse, body: Any) -> OtpVerification:
-        data = self._object(reply, body, sends_message=False)
+        data = self._stated(reply, body)
         verify = data.get("verify")
         if not isinstance(verify, bool):
             raise self._invalid(reply, "verify reply without a verify flag", sends_message=False)
@@ -272,47 +302,86 @@ class GoSmsGe(ApiKeyProvider):
         return self._parsing(request, self._parse_sender, reply, body)
 
     def _parse_sender(self, reply: HttpResponse, body: Any) -> bool:
-        return bool(self._object(reply, body, sends_message=False).get("success", True))
+        # "Whether the sender was created": the reply must say it, either way.
+        success = self._object(reply, body, sends_message=False).get("success")
+        if not isinstance(success, bool):
+            raise self._invalid(reply, "sender reply without a success flag",
+                                sends_message=False)
+        return success
+
+    def _stated(self, reply: HttpResponse, body: Any, *,
+                sends_message: bool = False) -> dict[str, Any]:
+        """``body`` as an object that says ``success: true``, or :class:`InvalidResponse`."""
+        data = self._object(reply, body, sends_message=sends_message)
+        if data.get("success") is not True:
+            raise self._invalid(reply, "reply does not state success",
+                                sends_message=sends_message)
+        return data
 
     # -- errors ----------------------------------------------------------------------------
     def _find_error(self, reply: HttpResponse, body: Any) -> tuple[int | str | None, str] | None:
-        # Error iff errorCode > 0 or success is false, whatever the HTTP status.
+        # As both official SDKs: an error is a non-zero errorCode, whatever the HTTP status
+        # ("API returns 200 with error body"). success: false alone is not one: a bulk reply
+        # says it with a per-number list to read, a /sendsms reply of a number not sent.
         if not isinstance(body, dict):
             return None
-        message = str(body.get("message") or body.get("error") or "")
         code = body.get("errorCode")
-        if isinstance(code, str) and code.strip().isdigit():
+        if isinstance(code, str) and code.strip().isascii() and code.strip().isdigit():
             code = int(code)
-        if isinstance(code, int) and not isinstance(code, bool) and code > 0:
-            return code, message
-        if body.get("success") is False:
-            return None, message or "the provider reported success: false"
+        if _is_int(code) and code != 0:
+            return code, str(body.get("message") or body.get("error") or "")
         return None
 
 
 def _bulk_recipients(items: list[Any], outgoing: Outgoing) -> list[RecipientResult]:
-    """One result per input number, in input order, matched by the number in each item."""
-    by_number: dict[str, list[dict[str, Any]]] = {}
-    for item in items:
-        if isinstance(item, dict):
-            by_number.setdefault(str(item.get("to", "")).lstrip("+"), []).append(item)
-    results = []
-    for e164, wire in zip(outgoing.recipients, outgoing.wire_numbers, strict=True):
-        queue = by_number.get(wire)
-        if not queue:
-            results.append(RecipientResult(phone=e164, status=Status.UNKNOWN,
-                                           error="not in the provider's reply"))
-            continue
-        item = queue.pop(0)
-        if item.get("success") is False:
-            results.append(RecipientResult(
-                phone=e164, status=Status.REJECTED,
-                error=str(item.get("error") or "rejected by the provider"),
-            ))
-        else:
-            results.append(RecipientResult(phone=e164, status=Status.QUEUED,
-                                           message_id=as_text(item.get("messageId"))))
-    return results
+    """One result per input number, in input order.
+
+    Each ``messages`` item is ``{messageId, to, success, error?}``. Items are matched to the
+    numbers sent by their echoed ``to``. When some echoes do not match what was sent but
+    there are as many items as numbers, and every echo that does match sits at its number's
+    position (the reply keeps the order sent), items are matched by position. Otherwise a
+    number without its item is :attr:`Status.UNKNOWN` (it may have been sent), never "not
+    sent": a guess could report a refused number accepted, or the reverse.
+    """
+    echoes = [_echo(item) for item in items]
+    by_number: dict[str, list[Any]] = {}
+    for item, echoed in zip(items, echoes, strict=True):
+        if echoed is not None:
+            by_number.setdefault(echoed, []).append(item)
+    matched = [
+        by_number[wire].pop(0) if by_number.get(wire) else None
+        for wire in outgoing.wire_numbers
+    ]
+    sent = set(outgoing.wire_numbers)
+    if (
+        None in matched
+        and len(items) == len(outgoing.wire_numbers)
+        and all(echoed not in sent or echoed == wire
+                for echoed, wire in zip(echoes, outgoing.wire_numbers, strict=True))
+    ):
+        matched = list(items)
+    return [_bulk_item(e164, item) for e164, item in zip(outgoing.recipients, matched,
+                                                          strict=True)]
+
+
+def _echo(item: Any) -> str | None:
+    echoed = as_text(item.get("to")) if isinstance(item, dict) else None
+    return echoed.lstrip("+") if echoed is not None else None
+
+
+def _bulk_item(e164: str, item: Any) -> RecipientResult:
+    if not isinstance(item, dict):
+        return RecipientResult(phone=e164, status=Status.UNKNOWN,
+                               error="not in the provider's reply")
+    success = item.get("success")
+    if success is True:
+        return RecipientResult(phone=e164, status=Status.QUEUED,
+                               message_id=as_text(item.get("messageId")))
+    if success is False:
+        return RecipientResult(phone=e164, status=Status.REJECTED,
+                               error=as_text(item.get("error")) or "rejected by the provider")
+    return RecipientResult(phone=e164, status=Status.UNKNOWN,
+                           error="the provider's reply does not say whether it was sent")
 
 
 def _encoding(value: object) -> str | None:
@@ -327,13 +396,8 @@ def _encoding(value: object) -> str | None:
     return None
 
 
-def _number(value: object) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None
-    try:
-        return Decimal(str(value))
-    except ArithmeticError:
-        return None
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _e164(digits: str | None) -> str | None:

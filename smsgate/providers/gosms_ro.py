@@ -10,22 +10,24 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
-from decimal import Decimal
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Final
 
 from .._http import HttpRequest, HttpResponse
 from ..errors import (
     InsufficientFunds,
+    InvalidPhoneNumber,
     InvalidRequest,
     RecipientRejected,
     UnsupportedFeature,
 )
 from ..models import Balance, SendResult, StatusResult
-from ..phone import PhoneFormat
-from ._base import ApiKeyProvider, AuthSpec, ErrorSpec, Limits, Outgoing, as_text
+from ..phone import PhoneFormat, mask_phone
+from ..segments import UCS2
+from ._base import ApiKeyProvider, AuthSpec, ErrorSpec, Limits, Outgoing, as_money, as_text
 
-__all__ = ["GoSmsRo"]
+__all__ = ["GOSMS_RO_TWO_BYTE_CHARS", "GoSmsRo", "gosms_ro_segments"]
 
 GOSMS_RO_ERRORS: Final[Mapping[int | str, ErrorSpec]] = {
     "RECIPIENT_MISSING": ErrorSpec(InvalidRequest, "recipient field missing"),
@@ -40,6 +42,43 @@ GOSMS_RO_ERRORS: Final[Mapping[int | str, ErrorSpec]] = {
 }
 # "The JSON field that carries these codes is not documented": look in every likely one.
 _CODE_FIELDS: Final = ("error", "code", "errorCode", "error_code", "message")
+
+#: GoSMS.ro's own counting (its messages page): text in "Latin ISO-8859-1, 1 byte/char" takes
+#: 160 characters in one SMS and 153 per part; "diacritics and chars like" the ones below
+#: switch the message "to 2-byte encoding": 70 alone, 63 per part. These are the characters
+#: the document lists; any character outside ISO-8859-1 switches too.
+GOSMS_RO_TWO_BYTE_CHARS: Final = frozenset(
+    "\u201c"  # “ left double quotation mark
+    "\u2013"  # en dash
+    "\u02dc"  # small tilde (not the ASCII ~)
+    "\u2122"  # ™ trade mark sign
+    "\u20ac"  # € euro sign
+    "^/{}\\[]|"
+)
+#: ISO-8859-1 is the first 256 code points.
+_LATIN1_MAX: Final = 0xFF
+_ONE_BYTE: Final = ("ISO-8859-1", 160, 153)
+_TWO_BYTE: Final = (UCS2, 70, 63)
+
+# "National (Romania): 07PPXXXXXX, 407PPXXXXXX": the only Romanian form the document gives is
+# a mobile one (07 + 8 digits).
+_RO_MOBILE: Final = re.compile(r"\+407[0-9]{8}")
+
+
+def gosms_ro_segments(text: str) -> tuple[str, int]:
+    """``(encoding, parts)`` of ``text`` by GoSMS.ro's documented rules (see above).
+
+    ``encoding`` is ``"ISO-8859-1"`` (one byte a character) or ``"UCS-2"`` (the document's
+    "2-byte encoding"); in it a character beyond the Basic Multilingual Plane (an emoji) is
+    counted as two, as UTF-16 carries it.
+    """
+    two_byte = any(ch in GOSMS_RO_TWO_BYTE_CHARS or ord(ch) > _LATIN1_MAX for ch in text)
+    encoding, single, per_part = _TWO_BYTE if two_byte else _ONE_BYTE
+    units = sum(2 if ord(ch) > 0xFFFF else 1 for ch in text) if two_byte else len(text)
+    if units == 0:
+        return encoding, 0
+    return encoding, 1 if units <= single else math.ceil(units / per_part)
+
 
 _WEBHOOK_HINT: Final = (
     "gosms.ro documents no {what} endpoint; delivery reports arrive only by webhook, "
@@ -60,6 +99,24 @@ class GoSmsRo(ApiKeyProvider):
     limits: ClassVar[Limits] = Limits(max_chars=39015, max_sender_length=None, bulk_size=1)
     auth: ClassVar[tuple[AuthSpec, ...]] = (AuthSpec("header", "X-Authorization", "api_key"),)
     error_table: ClassVar[Mapping[int | str, ErrorSpec]] = GOSMS_RO_ERRORS
+    # Written by smsgate from to, text, sender, schedule_at and validity; never by ``extra``.
+    owned_fields = frozenset({"recipient", "message", "sender", "scheduleDatetime", "validity"})
+
+    def _normalize_recipients(self, to: str | Sequence[str]) -> tuple[str, ...]:
+        """Numbers as the base reads them; a Romanian one must be a mobile number.
+
+        The document gives Romanian numbers only as "07PPXXXXXX, 407PPXXXXXX" (mobile);
+        whether GoSMS.ro delivers to a landline is not said, so smsgate refuses one before
+        sending instead of paying for a message that may go nowhere.
+        """
+        numbers = super()._normalize_recipients(to)
+        for number in numbers:
+            if number.startswith("+40") and not _RO_MOBILE.fullmatch(number):
+                raise InvalidPhoneNumber(
+                    f"gosms.ro: {mask_phone(number)} is not a Romanian mobile number; the "
+                    "only Romanian format GoSMS.ro documents is 07PPXXXXXX"
+                )
+        return numbers
 
     def status(self, message_id: str, *, recipient: str | None = None) -> StatusResult:
         """Not available: raises :class:`UnsupportedFeature` (use delivery webhooks)."""
@@ -87,20 +144,27 @@ class GoSmsRo(ApiKeyProvider):
 
     def _parse_send(self, reply: HttpResponse, body: Any, outgoing: Outgoing) -> SendResult:
         data = self._object(reply, body, sends_message=True)
+        # "On success, the endpoint returns": success true and a messageId (a UUID string).
         message_id = as_text(data.get("messageId"))
-        if message_id is None:
-            raise self._invalid(reply, "send reply without messageId", sends_message=True)
-        deduction = data.get("balanceDeduction")
+        if data.get("success") is not True or message_id is None:
+            raise self._invalid(reply, "send reply does not state success with a messageId",
+                                sends_message=True)
+        encoding, parts = gosms_ro_segments(outgoing.text)
         return SendResult(
             provider=self.name,
             message_id=message_id,
             recipients=outgoing.queued(message_id),
-            cost=Decimal(str(deduction)) if deduction is not None else None,
+            segments=parts,
+            encoding=encoding,
+            cost=as_money(data.get("balanceDeduction")),
             currency=as_text(data.get("currency")),
             raw=data,
         )
 
     def _find_error(self, reply: HttpResponse, body: Any) -> tuple[int | str | None, str] | None:
+        # A documented code refuses the request whatever the status; otherwise HTTP 400, 401
+        # and 402 do. A 2xx reply with neither is left to the parser, which accepts only a
+        # stated success (a bare success: false says nothing of what happened).
         if not isinstance(body, dict):
             return None
         message = str(body.get("message") or body.get("error") or "")
@@ -108,6 +172,6 @@ class GoSmsRo(ApiKeyProvider):
             value = body.get(field)
             if isinstance(value, str) and value.strip().upper() in GOSMS_RO_ERRORS:
                 return value.strip().upper(), message
-        if body.get("success") is False or reply.status >= 400:
+        if reply.status >= 400:
             return None, message  # the HTTP status (400/401/402) decides the class
         return None

@@ -16,7 +16,6 @@ import datetime as dt
 import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from typing import Any, ClassVar, Final
 
 import attrs
@@ -34,8 +33,8 @@ from ..errors import (
     ValidationError,
 )
 from ..models import RecipientResult, RecipientStatus, SendResult, Status, StatusResult
-from ..phone import PhoneFormat, normalize_phone, try_normalize
-from ._base import AuthSpec, ErrorSpec, HttpProvider, Limits, Outgoing, as_text
+from ..phone import PhoneFormat, try_normalize
+from ._base import AuthSpec, ErrorSpec, HttpProvider, Limits, Outgoing, as_money, as_text
 
 __all__ = ["SmsGist"]
 
@@ -49,9 +48,18 @@ SMSGIST_ERRORS: Final[Mapping[int | str, ErrorSpec]] = {
     500: ErrorSpec(ProviderUnavailable, "Server error", retryable=True),
 }
 
-#: The REST name of the sender field is not documented (the Node SDK takes ``senderId``); the
-#: rest of the API is snake_case, so smsgate sends ``sender_id``. ``extra`` can override it.
-SENDER_FIELD: Final = "sender_id"
+#: The REST name of the sender field is not shown in SMSGist's REST examples. The only
+#: spelling in its document is ``senderId``, in the Node SDK's object API
+#: (``client.sms.send({recipients, message, senderId})``) whose other keys are exactly the REST
+#: field names; so smsgate sends ``senderId``. ``SmsGist(sender_field=...)`` changes it.
+SENDER_FIELD: Final = "senderId"
+
+#: The fields smsgate writes on a send; the sender field is added per instance.
+_OWNED: Final = frozenset({"recipients", "message", "route"})
+
+#: ``delivery_status`` words: "PENDING: Message sent to carrier, waiting for delivery
+#: confirmation" is smsgate's ``sent`` (DELIVERED and FAILED are the common words).
+_DELIVERY_WORDS: Final[Mapping[str, Status]] = {"pending": Status.SENT}
 
 
 class SmsGist(HttpProvider):
@@ -61,6 +69,8 @@ class SmsGist(HttpProvider):
         client_id: sent as ``X-Client-Id``.
         token: the bearer token, ready-made.
         token_factory: or a callable returning one, called per request.
+        sender_field: the JSON field the sender goes in, ``senderId`` by default (the only
+            spelling SMSGist's document shows; see the SMSGist page of the docs).
 
     Every send carries an ``X-Idempotency-Key`` (yours, or a generated UUID) recorded on the
     result: "if a request with the same key was already processed within 24 hours, the
@@ -94,12 +104,25 @@ class SmsGist(HttpProvider):
         *,
         token_factory: Callable[[], str] | None = None,
         sender: str | None = None,
+        sender_field: str = SENDER_FIELD,
         base_url: str | None = None,
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
     ) -> None:
         if not isinstance(client_id, str) or not client_id.strip():
             raise ConfigurationError("smsgist: client_id is required")
+        if (
+            not isinstance(sender_field, str)
+            or not sender_field.strip()
+            or sender_field != sender_field.strip()
+            or sender_field.casefold() in {f.casefold() for f in _OWNED}
+        ):
+            raise ConfigurationError(
+                f"smsgist: sender_field must be a field name other than "
+                f"{', '.join(sorted(_OWNED))}, not {sender_field!r}"
+            )
+        self.sender_field = sender_field
+        self.owned_fields = _OWNED | {sender_field}
         if (token is None) == (token_factory is None):
             raise ConfigurationError(
                 "smsgist: give exactly one of token= or token_factory= (the AES-256 token "
@@ -142,7 +165,7 @@ class SmsGist(HttpProvider):
             "route": "otp" if outgoing.priority else "regular",
         }
         if outgoing.sender:
-            body[SENDER_FIELD] = outgoing.sender
+            body[self.sender_field] = outgoing.sender
         body.update(outgoing.extra)
         return self._request(
             "POST", "/api/sms/send", "send", json=body,
@@ -151,7 +174,7 @@ class SmsGist(HttpProvider):
         )
 
     def _parse_send(self, reply: HttpResponse, body: Any, outgoing: Outgoing) -> SendResult:
-        data = _data(self._object(reply, body, sends_message=True))
+        data = self._data(reply, body, sends_message=True)
         message_id = as_text(data.get("message_id"))
         if message_id is None:
             raise self._invalid(reply, "send reply without data.message_id", sends_message=True)
@@ -165,19 +188,19 @@ class SmsGist(HttpProvider):
     def _parse_status(
         self, reply: HttpResponse, body: Any, message_id: str, recipient: str | None
     ) -> StatusResult:
-        data = _data(self._object(reply, body, sends_message=False))
+        data = self._data(reply, body, sends_message=False)
+        if data.get("message_id") is not None and as_text(data["message_id"]) is None:
+            raise self._invalid(reply, "status reply with a message_id that is not an id",
+                                sends_message=False)
         recipients = []
-        for item in data.get("recipients") or []:
+        items = data.get("recipients")
+        for item in items if isinstance(items, list) else []:
             if not isinstance(item, dict):
                 continue
-            # delivery_status is DELIVERED / PENDING / FAILED; a send_status of "failed" wins.
-            word = "failed" if item.get("send_status") == "failed" else item.get(
-                "delivery_status"
-            )
             phone = as_text(item.get("recipient"))
             recipients.append(RecipientStatus(
-                phone=normalize_phone(phone) if phone else None,
-                status=Status.from_word(word),
+                phone=try_normalize(phone, "GH") if phone else None,
+                status=_recipient_status(item),
                 error=as_text(item.get("error_message")),
                 time=_when(item.get("delivered_at")),
             ))
@@ -207,12 +230,25 @@ class SmsGist(HttpProvider):
         return attrs.evolve(result, attempts=tuple(attempts))
 
     def _parse_retry(self, reply: HttpResponse, body: Any) -> SendResult:
-        data = _data(self._object(reply, body, sends_message=True))
+        data = self._data(reply, body, sends_message=True)
         message_id = as_text(data.get("message_id"))
         if message_id is None:
             raise self._invalid(reply, "retry reply without data.message_id",
                                 sends_message=True)
         return _send_result(self.name, data, message_id, (), None, body)
+
+    def _data(self, reply: HttpResponse, body: Any, *, sends_message: bool) -> dict[str, Any]:
+        """The ``data`` object of an envelope that says ``"status": "success"``.
+
+        A success is stated, not inferred: a 2xx reply whose envelope does not say
+        ``success`` is :class:`InvalidResponse` (for a send: it may have been sent).
+        """
+        envelope = self._object(reply, body, sends_message=sends_message)
+        data = envelope.get("data")
+        if envelope.get("status") != "success" or not isinstance(data, dict):
+            raise self._invalid(reply, 'reply does not state "status": "success" with data',
+                                sends_message=sends_message)
+        return data
 
     # -- errors ----------------------------------------------------------------------------
     def _find_error(self, reply: HttpResponse, body: Any) -> tuple[int | str | None, str] | None:
@@ -224,11 +260,18 @@ class SmsGist(HttpProvider):
         return None
 
 
-def _data(envelope: dict[str, Any]) -> dict[str, Any]:
-    data = envelope.get("data")
-    if not isinstance(data, dict):
-        raise TypeError("envelope without a data object")
-    return data
+def _recipient_status(item: Mapping[str, Any]) -> Status:
+    """One recipient of a status reply: ``send_status`` (sent/failed) and ``delivery_status``
+    (DELIVERED / PENDING / FAILED, "PENDING: Message sent to carrier, waiting for delivery
+    confirmation"). A failed send wins; a delivery word smsgate does not know falls back to
+    the send word (a recipient not yet sent is not "sent")."""
+    send_word = item.get("send_status")
+    if isinstance(send_word, str) and send_word.strip().lower() == "failed":
+        return Status.FAILED
+    status = Status.from_word(item.get("delivery_status"), _DELIVERY_WORDS)
+    if status is Status.UNKNOWN:
+        return Status.from_word(send_word)
+    return status
 
 
 def _send_result(
@@ -236,7 +279,8 @@ def _send_result(
     idempotency_key: str | None, raw: Any,
 ) -> SendResult:
     listed: dict[str, dict[str, Any]] = {}
-    for item in data.get("recipients") or []:
+    items = data.get("recipients")
+    for item in items if isinstance(items, list) else []:
         phone = try_normalize(item.get("recipient"), "GH") if isinstance(item, dict) else None
         if phone is not None:
             listed[phone] = item
@@ -255,14 +299,14 @@ def _send_result(
         else:
             results.append(RecipientResult(phone=phone, status=Status.QUEUED,
                                            message_id=message_id))
-    cost = data.get("total_cost")
     segments = data.get("segments")
     return SendResult(
         provider=provider,
         message_id=message_id,
         recipients=results,
-        segments=segments if isinstance(segments, int) else None,
-        cost=Decimal(str(cost)) if isinstance(cost, (int, float, str)) else None,
+        segments=segments if isinstance(segments, int) and not isinstance(segments, bool)
+        else None,
+        cost=as_money(data.get("total_cost")),
         currency="GHS",
         idempotency_key=idempotency_key,
         raw=raw,
@@ -270,7 +314,19 @@ def _send_result(
 
 
 def _path(message_id: str) -> str:
-    return urllib.parse.quote(message_id.strip(), safe="")
+    """``message_id`` as one path segment of ``/api/message/{id}/...``.
+
+    Quoted with no safe characters (a ``/``, ``?`` or ``#`` cannot leave the segment), and
+    ``.``/``..``, which quoting leaves as they are and a URL resolver would walk, are refused
+    before any request, as is an id that cannot be written in UTF-8.
+    """
+    segment = message_id.strip()
+    if segment in ("", ".", ".."):
+        raise ValidationError(f"message_id {message_id!r} is not a message id")
+    try:
+        return urllib.parse.quote(segment, safe="", encoding="utf-8", errors="strict")
+    except UnicodeEncodeError:
+        raise ValidationError("message_id must be text that UTF-8 can encode") from None
 
 
 def _when(value: object) -> dt.datetime | None:

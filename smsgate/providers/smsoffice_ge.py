@@ -13,6 +13,7 @@ from every log line and error.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping
 from typing import Any, ClassVar, Final
@@ -22,9 +23,9 @@ import attrs
 from .._http import HttpRequest, HttpResponse
 from ..errors import (
     AuthenticationError,
+    DeliveryUnknown,
     InsufficientFunds,
     InvalidRequest,
-    ProviderUnavailable,
     RecipientRejected,
     SenderRejected,
     ValidationError,
@@ -53,9 +54,20 @@ SMSOFFICE_GE_ERRORS: Final[Mapping[int | str, ErrorSpec]] = {
     600: ErrorSpec(InvalidRequest, "Destination is missing"),
     700: ErrorSpec(SenderRejected, "Sender is missing"),
     800: ErrorSpec(InvalidRequest, "Content is missing"),
-    # "Temporary delay": the server is temporarily unavailable and took nothing.
-    -100: ErrorSpec(ProviderUnavailable, "Temporary delay", retryable=True),
+    # "-100 Temporary delay", and the document says no more. Reading it as "server
+    # temporarily unavailable, nothing taken" is a third-party client's gloss, not the
+    # provider's word: until SMSOffice.ge says otherwise the outcome is unknown, so no retry
+    # and no failover (either could send the message twice); settle it with status().
+    -100: ErrorSpec(
+        DeliveryUnknown,
+        "Temporary delay (the document says no more; whether the message was taken is "
+        "not stated)",
+        retryable=False,
+        outcome="unknown",
+    ),
 }
+
+_INTEGER: Final = re.compile(r"-?[0-9]+")
 
 #: "Reference must be a UTF-8 string with length of at most 20 characters."
 MAX_REFERENCE: Final = 20
@@ -95,6 +107,14 @@ class SmsOfficeGe(ApiKeyProvider):
     )
     auth: ClassVar[tuple[AuthSpec, ...]] = (AuthSpec("param", "key", "api_key"),)
     error_table: ClassVar[Mapping[int | str, ErrorSpec]] = SMSOFFICE_GE_ERRORS
+    # The key, the numbers, the text, the sender, the reference and the fields of smsgate's
+    # own options (urgent, flash, schedule_at) are written by smsgate, never by ``extra``.
+    owned_fields = frozenset({
+        "key", "destination", "sender", "content", "reference", "urgent", "contentType",
+        "scheduledAt",
+    })
+    # A reply whose outcome is unknown (-100) names the reference to look the send up by.
+    handle_field: ClassVar[str | None] = "reference"
 
     def status(self, message_id: str, *, recipient: str | None = None) -> StatusResult:
         """Status of the message sent with reference ``message_id`` to ``recipient``.
@@ -136,8 +156,9 @@ class SmsOfficeGe(ApiKeyProvider):
 
     def _parse_send(self, reply: HttpResponse, body: Any, outgoing: Outgoing) -> SendResult:
         data = self._object(reply, body, sends_message=True)
-        if "ErrorCode" not in data and "Success" not in data:
-            raise self._invalid(reply, "reply without ErrorCode", sends_message=True)
+        # "0: The request has been successfully received by our system": a success is said,
+        # not inferred from a missing error code.
+        self._require_success(reply, data, sends_message=True)
         return SendResult(
             provider=self.name,
             message_id=outgoing.reference,
@@ -158,9 +179,10 @@ class SmsOfficeGe(ApiKeyProvider):
         self, reply: HttpResponse, body: Any, message_id: str, recipient: str | None
     ) -> StatusResult:
         data = self._object(reply, body, sends_message=False)
+        self._require_success(reply, data, sends_message=False)
         output = data.get("Output")
         word = output.get("Status") if isinstance(output, dict) else None
-        if word is None:
+        if not isinstance(word, str):
             raise self._invalid(reply, "status reply without Output.Status",
                                 sends_message=False)
         # Delivered, Undelivered, Expired, Pending, Unknown (compared case-insensitively).
@@ -178,22 +200,42 @@ class SmsOfficeGe(ApiKeyProvider):
 
     def _parse_balance(self, reply: HttpResponse, body: Any) -> Balance:
         # "The response is the number of messages left": a plain integer, not JSON.
-        return Balance(
-            provider=self.name, amount=int(reply.text.strip()), unit="messages",
-            raw=reply.text,
-        )
+        text = reply.text.strip()
+        if not _INTEGER.fullmatch(text):
+            raise self._invalid(reply, "balance reply is not a whole number",
+                                sends_message=False)
+        return Balance(provider=self.name, amount=int(text), unit="messages", raw=reply.text)
+
+    def _require_success(self, reply: HttpResponse, data: dict[str, Any], *,
+                         sends_message: bool) -> None:
+        """A reply is a success only when it says so: ``Success: true`` and ``ErrorCode`` 0.
+
+        A reply saying neither (``Success: false`` with code 0, or no code at all) is neither
+        a refusal nor an acceptance: :class:`InvalidResponse`, which for a send means "may
+        have been sent".
+        """
+        if data.get("Success") is not True or _code(data.get("ErrorCode")) != 0:
+            raise self._invalid(
+                reply, "reply does not state success (Success: true, ErrorCode: 0)",
+                sends_message=sends_message,
+            )
 
     # -- errors ----------------------------------------------------------------------------
     def _find_error(self, reply: HttpResponse, body: Any) -> tuple[int | str | None, str] | None:
+        # An error is a non-zero ErrorCode ("Response codes"), in HTTP 200 replies too.
         if not isinstance(body, dict):
             return None
-        message = str(body.get("Message") or "")
-        code = body.get("ErrorCode")
-        if isinstance(code, str) and code.strip().lstrip("-").isdigit():
-            code = int(code)
-        if isinstance(code, int) and not isinstance(code, bool) and code != 0:
-            return code, message
-        if body.get("Success") is False:
-            return None, message or "the provider reported Success: false"
+        code = _code(body.get("ErrorCode"))
+        if code is not None and code != 0:
+            return code, str(body.get("Message") or "")
         return None
+
+
+def _code(value: object) -> int | None:
+    """An ``ErrorCode`` as an int (a numeric string too), or ``None``."""
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import traceback
 from decimal import Decimal
 
 import pytest
 import responses
+from hypothesis import given
+from hypothesis import strategies as st
 
 import smsgate
 from smsgate import GoSmsGe, Status
@@ -243,11 +246,221 @@ def test_unreadable_send_reply_is_not_retryable(api: responses.RequestsMock,
     assert info.value.retryable is False  # no key: a repeat could send it twice
 
 
-def test_success_false_without_code_is_an_error(api: responses.RequestsMock,
-                                                gosms: GoSmsGe) -> None:
+def test_success_false_without_code_is_a_refused_number(api: responses.RequestsMock,
+                                                       gosms: GoSmsGe) -> None:
+    """Both official SDKs raise only on a non-zero errorCode; otherwise ``Success`` is
+    "Whether the message was sent". So ``success: false`` alone is this number not sent,
+    reported on the result, not an error a gateway would fail over on (changed by issue 14:
+    it used to be a generic ProviderError)."""
     api.post(f"{BASE}/sendsms", json={"success": False, "message": "nope"})
-    with pytest.raises(smsgate.ProviderError, match="nope"):
+    result = gosms.send("+995555123456", "Hi")
+    assert [(r.status, r.error) for r in result.recipients] == [(Status.REJECTED, "nope")]
+    assert not result.ok
+
+
+@pytest.mark.parametrize("reply", [
+    {"messageId": 12345},  # no success stated
+    {"success": "true", "messageId": 12345},
+    {"success": True, "messageId": {"id": 1}},  # an id must be a scalar
+    {"success": True, "messageId": [12345]},
+    {"success": True, "messageId": True},
+    {"success": True, "messageId": 1.5},
+])
+def test_a_success_must_be_stated_with_a_scalar_id(api: responses.RequestsMock,
+                                                   gosms: GoSmsGe,
+                                                   reply: dict[str, object]) -> None:
+    """The documented result begins "success, messageId": a reply without ``success: true``
+    and an integer ``messageId`` is not an acceptance (nor a refusal: it may have been
+    sent)."""
+    api.post(f"{BASE}/sendsms", json=reply)
+    with pytest.raises(smsgate.InvalidResponse) as info:
         gosms.send("+995555123456", "Hi")
+    assert info.value.may_have_sent is True
+
+
+def test_money_must_be_finite(api: responses.RequestsMock, gosms: GoSmsGe) -> None:
+    api.post(f"{BASE}/sms-balance", body=b'{"success": true, "balance": NaN}',
+             content_type="application/json")
+    with pytest.raises(smsgate.InvalidResponse):
+        gosms.balance()
+    api.post(f"{BASE}/sms-balance", body=b'{"success": true, "balance": Infinity}',
+             content_type="application/json")
+    with pytest.raises(smsgate.InvalidResponse):
+        gosms.balance()
+    api.post(f"{BASE}/sms-balance", json={"balance": 10})  # success not stated
+    with pytest.raises(smsgate.InvalidResponse):
+        gosms.balance()
+    api.post(f"{BASE}/sendsms", body=json.dumps({**SENDSMS_OK, "balance": "NaN"}),
+             content_type="application/json")
+    assert gosms.send("+995555123456", "Hi").balance is None  # sent; the balance unreadable
+
+
+def test_create_sender_reply_must_say_success(api: responses.RequestsMock,
+                                              gosms: GoSmsGe) -> None:
+    """"Whether the sender was created": no flag is not a yes."""
+    api.post(f"{BASE}/sender", json={})
+    with pytest.raises(smsgate.InvalidResponse):
+        gosms.create_sender("MyCompany")
+    api.post(f"{BASE}/sender", json={"success": False})
+    assert gosms.create_sender("MyCompany") is False
+
+
+def test_status_reply_must_say_success(api: responses.RequestsMock, gosms: GoSmsGe) -> None:
+    api.post(f"{BASE}/checksms", json={"messageId": 12345, "status": "delivered"})
+    with pytest.raises(smsgate.InvalidResponse):
+        gosms.status("12345")
+    api.post(f"{BASE}/checksms", json={"success": True, "messageId": 1, "status": 5})
+    with pytest.raises(smsgate.InvalidResponse):
+        gosms.status("12345")
+
+
+# -- /sendbulk replies: read number by number (issue 14, item 2) ---------------------------
+NUMBERS = ["995555111111", "995555222222", "995555333333"]
+
+
+def bulk_reply(success: bool, messages: list[dict[str, object]]) -> dict[str, object]:
+    failed = sum(1 for m in messages if m.get("success") is False)
+    return {"success": success, "totalCount": len(messages),
+            "successCount": len(messages) - failed, "failedCount": failed, "balance": 10,
+            "messages": messages}
+
+
+def test_bulk_success_false_is_read_per_number(api: responses.RequestsMock,
+                                               gosms: GoSmsGe) -> None:
+    """Both official SDKs treat only a non-zero errorCode as an error; the .NET README reads
+    the rest per number: ``foreach (var msg in result.Messages!) if (!msg.Success)
+    Console.WriteLine($"Failed: {msg.To} - {msg.Error}")``. A top-level ``success: false``
+    with a ``messages`` list is such a reply."""
+    api.post(f"{BASE}/sendbulk", json=bulk_reply(False, [
+        {"messageId": 7, "to": NUMBERS[0], "success": True},
+        {"messageId": 0, "to": NUMBERS[1], "success": False, "error": "Blacklisted"},
+        {"messageId": 0, "to": NUMBERS[2], "success": False, "error": "Blacklisted"},
+    ]))
+    result = gosms.send(["+" + n for n in NUMBERS], "Hi")
+    assert [(r.status, r.message_id, r.error) for r in result.recipients] == [
+        (Status.QUEUED, "7", None),
+        (Status.REJECTED, None, "Blacklisted"),
+        (Status.REJECTED, None, "Blacklisted"),
+    ]
+    assert result.message_id == "7"
+    assert not result.ok
+
+
+def test_a_gateway_does_not_resend_to_numbers_gosms_refused(api: responses.RequestsMock,
+                                                            gosms: GoSmsGe) -> None:
+    """"Failed: {msg.To} - {msg.Error}" (e.g. "Blacklisted"): refused numbers must not be
+    failed over to another provider, which would deliver to a number that opted out."""
+    from smsgate.testing import MemoryProvider
+
+    api.post(f"{BASE}/sendbulk", json=bulk_reply(False, [
+        {"messageId": 0, "to": n, "success": False, "error": "Blacklisted"} for n in NUMBERS
+    ]))
+    backup = MemoryProvider()
+    gateway = smsgate.Gateway([gosms, backup],
+                              retry=smsgate.RetryPolicy(attempts=3, backoff=0.0))
+    result = gateway.send(["+" + n for n in NUMBERS], "Sale!")
+    assert result.provider == "gosms.ge"
+    assert {r.status for r in result.recipients} == {Status.REJECTED}
+    assert backup.outbox == [] and backup.calls == []
+    assert len(api.calls) == 1  # and no retry on GOSMS.GE either
+
+
+def test_bulk_echo_in_another_form_is_matched_by_position(api: responses.RequestsMock,
+                                                          gosms: GoSmsGe) -> None:
+    """Each item is ``{messageId, to, success, error?}``; when the echoed ``to`` is written
+    differently from what was sent but the counts agree, the items follow the order sent."""
+    api.post(f"{BASE}/sendbulk", json=bulk_reply(True, [
+        {"messageId": 1, "to": "555111111", "success": True},
+        {"messageId": 0, "to": "555222222", "success": False, "error": "Blacklisted"},
+        {"messageId": 3, "to": "555333333", "success": True},
+    ]))
+    result = gosms.send(["+" + n for n in NUMBERS], "Hi")
+    assert [r.status for r in result.recipients] == [
+        Status.QUEUED, Status.REJECTED, Status.QUEUED
+    ]
+    assert [r.message_id for r in result.recipients] == ["1", None, "3"]
+
+
+def test_bulk_position_is_not_trusted_when_the_order_differs(api: responses.RequestsMock,
+                                                             gosms: GoSmsGe) -> None:
+    """Equal counts, but the echoes that do match show the reply is not in the order sent:
+    reading the odd item by position would hand one number another's verdict, so the number
+    without its own item is UNKNOWN."""
+    api.post(f"{BASE}/sendbulk", json=bulk_reply(True, [
+        {"messageId": 3, "to": NUMBERS[2], "success": True},
+        {"messageId": 0, "to": "555222222", "success": False, "error": "Blacklisted"},
+        {"messageId": 1, "to": NUMBERS[0], "success": True},
+    ]))
+    result = gosms.send(["+" + n for n in NUMBERS], "Hi")
+    assert [r.status for r in result.recipients] == [
+        Status.QUEUED, Status.UNKNOWN, Status.QUEUED
+    ]
+    assert [r.message_id for r in result.recipients] == ["1", None, "3"]
+
+
+def test_bulk_echo_matched_by_number_whatever_the_order(api: responses.RequestsMock,
+                                                        gosms: GoSmsGe) -> None:
+    api.post(f"{BASE}/sendbulk", json=bulk_reply(True, [
+        {"messageId": 3, "to": NUMBERS[2], "success": True},
+        {"messageId": 0, "to": "+" + NUMBERS[1], "success": False, "error": "Blacklisted"},
+        {"messageId": 1, "to": NUMBERS[0], "success": True},
+    ]))
+    result = gosms.send(["+" + n for n in NUMBERS], "Hi")
+    assert [r.message_id for r in result.recipients] == ["1", None, "3"]
+    assert result.recipients[1].status is Status.REJECTED
+
+
+def test_bulk_unmatched_numbers_are_unknown_not_unsent(api: responses.RequestsMock,
+                                                       gosms: GoSmsGe) -> None:
+    """When neither the echoed numbers nor the counts agree, the numbers without an item may
+    have been sent: UNKNOWN (never REJECTED, which would invite a resend)."""
+    api.post(f"{BASE}/sendbulk", json=bulk_reply(False, [
+        {"messageId": 1, "to": NUMBERS[0], "success": True},
+        {"messageId": 0, "to": "995000000000", "success": False, "error": "x"},
+    ]))
+    result = gosms.send(["+" + n for n in NUMBERS], "Hi")
+    assert [r.status for r in result.recipients] == [
+        Status.QUEUED, Status.UNKNOWN, Status.UNKNOWN
+    ]
+    assert all(r.status is not Status.REJECTED for r in result.recipients)
+
+
+def test_bulk_item_without_a_success_flag_is_unknown(api: responses.RequestsMock,
+                                                     gosms: GoSmsGe) -> None:
+    api.post(f"{BASE}/sendbulk", json=bulk_reply(True, [
+        {"messageId": 1, "to": NUMBERS[0], "success": True},
+        {"messageId": 2, "to": NUMBERS[1]},
+        {"messageId": 3, "to": NUMBERS[2], "success": "yes"},
+    ]))
+    result = gosms.send(["+" + n for n in NUMBERS], "Hi")
+    assert [r.status for r in result.recipients] == [
+        Status.QUEUED, Status.UNKNOWN, Status.UNKNOWN
+    ]
+
+
+def test_bulk_error_code_is_still_an_error(api: responses.RequestsMock,
+                                           gosms: GoSmsGe) -> None:
+    api.post(f"{BASE}/sendbulk", json={"success": False, "errorCode": 102,
+                                       "message": "Insufficient balance"})
+    with pytest.raises(smsgate.InsufficientFunds) as info:
+        gosms.send(["+" + n for n in NUMBERS], "Hi")
+    assert info.value.may_have_sent is False
+
+
+def test_bulk_success_false_without_a_list_is_unknown(api: responses.RequestsMock,
+                                                      gosms: GoSmsGe) -> None:
+    api.post(f"{BASE}/sendbulk", json={"success": False, "message": "?"})
+    with pytest.raises(smsgate.InvalidResponse) as info:
+        gosms.send(["+" + n for n in NUMBERS], "Hi")
+    assert info.value.may_have_sent is True
+
+
+@pytest.mark.parametrize("field", ["api_key", "to", "To", "text", "from", "urgent"])
+def test_extra_may_not_replace_owned_fields(api: responses.RequestsMock, gosms: GoSmsGe,
+                                            field: str) -> None:
+    with pytest.raises(smsgate.ValidationError, match="extra may not set"):
+        gosms.send("+995555123456", "Hi", extra={field: "995599000000"})
+    assert len(api.calls) == 0
 
 
 def test_non_json_5xx_is_provider_unavailable(api: responses.RequestsMock,
@@ -312,3 +525,37 @@ def test_key_never_leaks(api: responses.RequestsMock, caplog: pytest.LogCaptureF
     texts.append(caplog.text)
     assert KEY in api.calls[0].request.body.decode()  # it was sent: the check is meaningful
     assert all(KEY not in text for text in texts)
+
+
+@given(st.lists(st.sampled_from(["ok", "refused", "no flag", "missing", "odd echo"]),
+                min_size=2, max_size=8), st.randoms(use_true_random=False))
+def test_bulk_reading_never_calls_a_number_refused_without_its_own_item(
+    kinds: list[str], rng: random.Random
+) -> None:
+    """Whatever the reply's order and echoes, a number with its own item has that item's
+    status, a number without one is UNKNOWN, and a number whose echo is written differently
+    is never REJECTED (here its item says ``success: true``): it is read by position only
+    when the reply evidently keeps the order sent."""
+    numbers = [f"99555500{i:04d}" for i in range(len(kinds))]
+    items: list[dict[str, object]] = []
+    for number, kind in zip(numbers, kinds, strict=True):
+        if kind == "missing":
+            continue
+        to = number[3:] if kind == "odd echo" else number
+        item: dict[str, object] = {"messageId": int(number[-4:]) + 1, "to": to}
+        if kind != "no flag":
+            item["success"] = kind != "refused"
+        items.append(item)
+    rng.shuffle(items)
+    gosms = GoSmsGe(KEY, sender="S")
+    with responses.RequestsMock() as api:
+        api.post(f"{BASE}/sendbulk", json={"success": False, "messages": items})
+        result = gosms.send(["+" + n for n in numbers], "Hi")
+    own = {"ok": Status.QUEUED, "refused": Status.REJECTED, "no flag": Status.UNKNOWN,
+           "missing": Status.UNKNOWN}
+    for number, kind, recipient in zip(numbers, kinds, result.recipients, strict=True):
+        assert recipient.phone == "+" + number
+        if kind == "odd echo":
+            assert recipient.status in (Status.QUEUED, Status.UNKNOWN)
+        else:
+            assert recipient.status is own[kind], (kind, items)

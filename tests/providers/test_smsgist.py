@@ -79,7 +79,7 @@ def test_send_exact_headers_body_and_result(api: responses.RequestsMock, gist: S
     assert len(key) == 32
     assert body(api) == {"recipients": ["+233245972246", "+233201234567"],
                          "message": "Your order #1234 has been confirmed.",
-                         "route": "regular", "sender_id": "MyBrand"}
+                         "route": "regular", "senderId": "MyBrand"}
     assert result.message_id == "9b1deb4d-3b7d-4b2a-9d1e-4c7f3a2b9d1e"
     assert (result.segments, result.cost, result.currency) == (1, Decimal("0.06"), "GHS")
     assert result.idempotency_key == key
@@ -87,12 +87,54 @@ def test_send_exact_headers_body_and_result(api: responses.RequestsMock, gist: S
     assert result.ok
 
 
-def test_priority_routes_as_otp_and_extra_overrides(api: responses.RequestsMock,
-                                                    gist: SmsGist) -> None:
+def test_priority_routes_as_otp(api: responses.RequestsMock, gist: SmsGist) -> None:
     api.post(f"{BASE}/api/sms/send", status=201, json=SEND_OK)
-    gist.send("+233245972246", "Code 482916", priority=True, extra={"senderId": "X"})
+    gist.send("+233245972246", "Code 482916", priority=True, extra={"campaign": "x"})
     assert body(api)["route"] == "otp"
-    assert body(api)["senderId"] == "X"
+    assert body(api)["campaign"] == "x"
+
+
+def test_sender_goes_in_sender_id_camel_case(api: responses.RequestsMock,
+                                             gist: SmsGist) -> None:
+    """The only spelling in SMSGist's document: ``client.sms.send({recipients: [...],
+    message: '...', senderId: 'MyBrand'})``, whose other keys are the REST field names."""
+    api.post(f"{BASE}/api/sms/send", status=201, json=SEND_OK)
+    gist.send("+233245972246", "Hi")
+    assert body(api)["senderId"] == "MyBrand"
+    assert "sender_id" not in body(api)
+
+
+def test_sender_field_can_be_renamed_without_extra(api: responses.RequestsMock) -> None:
+    api.post(f"{BASE}/api/sms/send", status=201, json=SEND_OK)
+    gist = SmsGist(CLIENT, TOKEN, sender="MyBrand", sender_field="sender_id")
+    gist.send("+233245972246", "Hi")
+    assert body(api)["sender_id"] == "MyBrand" and "senderId" not in body(api)
+    # ...and through a provider URL, whose options are constructor keywords.
+    from_url = smsgate.from_url(
+        f"smsgist://{CLIENT}:{TOKEN}@?sender=MyBrand&sender_field=from"
+    )
+    assert isinstance(from_url, SmsGist) and from_url.sender_field == "from"
+    from_url.send("+233245972246", "Hi")
+    assert body(api)["from"] == "MyBrand"
+    # The renamed field is owned: extra cannot set it behind the sender option's back.
+    with pytest.raises(smsgate.ValidationError, match="extra may not set"):
+        from_url.send("+233245972246", "Hi", extra={"from": "Other"})
+
+
+@pytest.mark.parametrize("field", ["", " ", "message", "Recipients", "route", " senderId", 3])
+def test_sender_field_must_be_a_free_name(field: object) -> None:
+    with pytest.raises(smsgate.ConfigurationError, match="sender_field"):
+        SmsGist(CLIENT, TOKEN, sender_field=field)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("field", ["recipients", "message", "route", "senderId", "SENDERID"])
+def test_extra_may_not_replace_owned_fields(api: responses.RequestsMock, gist: SmsGist,
+                                            field: str) -> None:
+    """``recipients``, ``message``, ``route`` and the sender field are smsgate's to write:
+    ``extra`` naming one is refused before any request."""
+    with pytest.raises(smsgate.ValidationError, match="extra may not set"):
+        gist.send("+233245972246", "Hi", extra={field: ["+233201234567"]})
+    assert len(api.calls) == 0
 
 
 def test_caller_idempotency_key_is_sent_and_reused(api: responses.RequestsMock,
@@ -149,6 +191,90 @@ def test_status_per_recipient(api: responses.RequestsMock, gist: SmsGist) -> Non
     assert (second.status, second.error) == (Status.FAILED, "Number not reachable")
     only = gist.status("9b1deb4d-3b7d-4b2a-9d1e-4c7f3a2b9d1e", recipient="0201234567")
     assert [r.phone for r in only.recipients] == ["+233201234567"]
+
+
+def test_pending_is_sent_to_the_carrier(api: responses.RequestsMock, gist: SmsGist) -> None:
+    """"PENDING: Message sent to carrier, waiting for delivery confirmation": smsgate's
+    ``sent``, not ``queued`` (changed by issue 14)."""
+    reply = json.loads(json.dumps(STATUS_OK))
+    reply["data"]["recipients"][0].update(delivery_status="PENDING", delivered_at=None)
+    api.get(f"{BASE}/api/message/m1/status", json=reply)
+    result = gist.status("m1")
+    assert [r.status for r in result.recipients] == [Status.SENT, Status.FAILED]
+
+
+def test_failed_send_status_wins_and_unknown_delivery_falls_back(
+    api: responses.RequestsMock, gist: SmsGist
+) -> None:
+    """``send_status`` is sent/failed; a recipient whose send failed is failed whatever its
+    delivery word, and one without a delivery word is what its send word says."""
+    reply = json.loads(json.dumps(STATUS_OK))
+    reply["data"]["recipients"][0].update(send_status="failed", delivery_status="PENDING")
+    reply["data"]["recipients"][1].update(send_status="queued", delivery_status=None)
+    api.get(f"{BASE}/api/message/m1/status", json=reply)
+    assert [r.status for r in gist.status("m1").recipients] == [Status.FAILED, Status.QUEUED]
+
+
+@pytest.mark.parametrize("message_id", [".", "..", " .. ", chr(0xD800)])
+def test_ids_that_would_leave_their_path_segment_are_refused(
+    api: responses.RequestsMock, gist: SmsGist, message_id: str
+) -> None:
+    """``GET /api/message/{id}/status`` and ``POST /api/message/{id}/retry``: ``.`` and
+    ``..`` would walk the path (``/api/message/../status``), so they are refused before any
+    request, as is an id UTF-8 cannot carry."""
+    with pytest.raises(smsgate.ValidationError):
+        gist.status(message_id)
+    with pytest.raises(smsgate.ValidationError):
+        gist.retry(message_id)
+    assert len(api.calls) == 0
+
+
+@pytest.mark.parametrize(("message_id", "segment"), [
+    ("a/../../balance", "a%2F..%2F..%2Fbalance"),
+    ("x?y#z", "x%3Fy%23z"),
+    ("%2e%2e", "%252e%252e"),
+    ("...", "..."),
+    ("ид", "%D0%B8%D0%B4"),
+])
+def test_ids_are_quoted_into_one_segment(api: responses.RequestsMock, gist: SmsGist,
+                                         message_id: str, segment: str) -> None:
+    api.get(f"{BASE}/api/message/{segment}/status", json=STATUS_OK)
+    api.post(f"{BASE}/api/message/{segment}/retry", json=RETRY_OK)
+    gist.status(message_id)
+    gist.retry(message_id)
+    paths = [c.request.path_url for c in api.calls]
+    assert paths == [f"/api/message/{segment}/status", f"/api/message/{segment}/retry"]
+
+
+@pytest.mark.parametrize("reply", [
+    {"message": "ok", "data": SEND_OK["data"]},  # no status
+    {"status": "queued", "message": "ok", "data": SEND_OK["data"]},
+    {"status": "success", "message": "ok", "data": None},
+    {"status": "success", "message": "ok", "data": {**SEND_OK["data"], "message_id": {"a": 1}}},
+    {"status": "success", "message": "ok", "data": {**SEND_OK["data"], "message_id": []}},
+])
+def test_a_success_must_be_stated_with_a_scalar_id(api: responses.RequestsMock,
+                                                   gist: SmsGist,
+                                                   reply: dict[str, object]) -> None:
+    """"All responses: { "status": "success" | "error", ... }" and ``message_id`` is a UUID
+    string: anything else is not an acceptance."""
+    api.post(f"{BASE}/api/sms/send", status=201, json=reply)
+    with pytest.raises(smsgate.InvalidResponse) as info:
+        gist.send("+233245972246", "Hi")
+    assert info.value.may_have_sent is True
+    api.get(f"{BASE}/api/message/m1/status", json=reply)
+    with pytest.raises(smsgate.InvalidResponse):
+        gist.status("m1")
+
+
+@pytest.mark.parametrize("cost", ["NaN", "Infinity", "-Infinity", {"v": 1}, True])
+def test_costs_must_be_finite(api: responses.RequestsMock, gist: SmsGist,
+                              cost: object) -> None:
+    reply = json.loads(json.dumps(SEND_OK))
+    reply["data"]["total_cost"] = cost
+    api.post(f"{BASE}/api/sms/send", status=201, json=reply)
+    result = gist.send(["+233245972246", "+233201234567"], "Hi")
+    assert result.ok and result.cost is None  # sent; the cost is unreadable, not NaN
 
 
 def test_retry_returns_the_new_message(api: responses.RequestsMock, gist: SmsGist) -> None:

@@ -154,7 +154,7 @@ def test_every_documented_code_is_in_the_table() -> None:
         120: smsgate.AuthenticationError, 500: smsgate.AuthenticationError,
         150: smsgate.SenderRejected, 700: smsgate.SenderRejected,
         60: smsgate.InvalidRequest, 70: smsgate.InvalidRequest, 600: smsgate.InvalidRequest,
-        800: smsgate.InvalidRequest, -100: smsgate.ProviderUnavailable,
+        800: smsgate.InvalidRequest, -100: smsgate.DeliveryUnknown,
     }
     for code, error in expected.items():
         assert SMSOFFICE_GE_ERRORS[code].error is error, code
@@ -169,17 +169,107 @@ def test_every_code_inside_http_200(api: responses.RequestsMock, office: SmsOffi
         office.send("+995577123456", "Hi")
     assert type(info.value) is SMSOFFICE_GE_ERRORS[code].error
     assert (info.value.code, info.value.http_status) == (code, 200)
-    assert info.value.may_have_sent is False
+    # Every code is a refusal (nothing sent) except -100, whose outcome is unknown.
+    assert info.value.may_have_sent is (code == -100)
 
 
-def test_temporary_delay_is_retryable_and_unsent(api: responses.RequestsMock,
-                                                 office: SmsOfficeGe) -> None:
+def test_temporary_delay_is_an_unknown_outcome_named_by_reference(
+    api: responses.RequestsMock, office: SmsOfficeGe
+) -> None:
+    """The document's whole entry is "-100 Temporary delay": it does not say the message was
+    refused. So the outcome is unknown: may have been sent, no retry, no failover, and the
+    error names the reference to settle it with a status lookup."""
     api.post(f"{BASE}/v2/send/", json={"Success": False, "Message": "Temporary delay",
                                        "Output": None, "ErrorCode": -100})
-    with pytest.raises(smsgate.ProviderUnavailable) as info:
+    with pytest.raises(smsgate.DeliveryUnknown) as info:
+        office.send("+995577123456", "Hi", reference="order-77")
+    assert info.value.code == -100
+    assert info.value.may_have_sent is True
+    assert info.value.retryable is False
+    assert "status('order-77', recipient=...)" in str(info.value)
+    assert "Temporary delay" in str(info.value)
+    # A generated reference is named as well: it is the only handle the caller can look up.
+    api.post(f"{BASE}/v2/send/", json={"Success": False, "Message": "",
+                                       "Output": None, "ErrorCode": -100})
+    with pytest.raises(smsgate.DeliveryUnknown) as generated:
         office.send("+995577123456", "Hi")
-    assert info.value.retryable is True
-    assert info.value.may_have_sent is False
+    assert f"status({form(api)['reference']!r}" in str(generated.value)
+
+
+def test_temporary_delay_stops_a_gateway(api: responses.RequestsMock,
+                                         office: SmsOfficeGe) -> None:
+    """"-100 Temporary delay": a gateway neither retries SMSOffice.ge nor fails over to a
+    second provider (either could send the message twice)."""
+    from smsgate.testing import MemoryProvider
+
+    api.post(f"{BASE}/v2/send/", json={"Success": False, "Message": "Temporary delay",
+                                       "Output": None, "ErrorCode": -100})
+    backup = MemoryProvider()
+    gateway = smsgate.Gateway([office, backup],
+                              retry=smsgate.RetryPolicy(attempts=3, backoff=0.0))
+    with pytest.raises(smsgate.DeliveryUnknown):
+        gateway.send("+995577123456", "Hi", reference="r-1")
+    assert len(api.calls) == 1
+    assert backup.outbox == [] and backup.calls == []
+
+
+@pytest.mark.parametrize("reply", [
+    {"Success": False, "Message": "", "Output": None, "ErrorCode": 0},
+    {"Success": True, "Message": "", "Output": None},
+    {"Message": "Success", "Output": 0, "ErrorCode": 0},
+    {"Success": "true", "Message": "", "Output": None, "ErrorCode": 0},
+])
+def test_a_success_must_be_stated(api: responses.RequestsMock, office: SmsOfficeGe,
+                                  reply: dict[str, object]) -> None:
+    """The envelope is "Success": boolean and "ErrorCode": integer, where "0: The request has
+    been successfully received by our system". A reply that does not say both is no success
+    (and, for a send, no refusal either: it may have been sent)."""
+    api.post(f"{BASE}/v2/send/", json=reply)
+    with pytest.raises(smsgate.InvalidResponse) as info:
+        office.send("+995577123456", "Hi")
+    assert info.value.may_have_sent is True
+    assert info.value.retryable is False
+    api.get(f"{BASE}/v2/getMessageStatus/", json={**reply, "Output": {"Status": "Delivered"}})
+    with pytest.raises(smsgate.InvalidResponse) as lookup:
+        office.status("r", recipient="+995577123456")
+    assert lookup.value.may_have_sent is False
+
+
+@pytest.mark.parametrize("output", [{"Status": {"x": 1}}, {"Status": ["Delivered"]}, None])
+def test_status_word_must_be_a_string(api: responses.RequestsMock, office: SmsOfficeGe,
+                                      output: object) -> None:
+    api.get(f"{BASE}/v2/getMessageStatus/",
+            json={"Success": True, "Message": "", "Output": output, "ErrorCode": 0})
+    with pytest.raises(smsgate.InvalidResponse):
+        office.status("r", recipient="+995577123456")
+
+
+@pytest.mark.parametrize("text", ["NaN", "Infinity", "1e3", "١٢٣", "12.5"])
+def test_balance_must_be_a_whole_number(api: responses.RequestsMock, office: SmsOfficeGe,
+                                        text: str) -> None:
+    """"The response is the number of messages left": a whole, finite number."""
+    api.get(f"{BASE}/getBalance", body=text, content_type="text/plain")
+    with pytest.raises(smsgate.InvalidResponse):
+        office.balance()
+
+
+@pytest.mark.parametrize("field", ["destination", "Destination", "content", "sender", "key",
+                                   "reference", "urgent", "contentType", "scheduledAt"])
+def test_extra_may_not_replace_owned_fields(api: responses.RequestsMock, office: SmsOfficeGe,
+                                            field: str) -> None:
+    """smsgate writes the key, destination, sender, content and reference itself (and the
+    fields of its urgent/flash/schedule options): extra naming one is refused before any
+    request, in any letter case (form field names are often read case-insensitively)."""
+    with pytest.raises(smsgate.ValidationError, match="extra may not set"):
+        office.send("+995577123456", "Hi", extra={field: "995599000000"})
+    assert len(api.calls) == 0
+
+
+def test_extra_other_fields_still_pass(api: responses.RequestsMock,
+                                       office: SmsOfficeGe) -> None:
+    api.post(f"{BASE}/v2/send/", json=OK)
+    office.send("+995577123456", "Hi", extra={"campaign": "spring"})
+    assert form(api)["campaign"] == "spring"
 
 
 @pytest.mark.parametrize(
@@ -256,3 +346,41 @@ def test_query_string_key_absent_from_all_output_over_real_sockets(
     # The number in the query string is masked in urllib3's request line too.
     assert "destination=9955******56" in caplog.text
     assert "995577123456" not in caplog.text
+
+
+def test_callback_timestamp_is_24_hour_georgian_time_and_kept_raw() -> None:
+    """"timestamp Delivery date in format yyyyMMddhhmmss", no zone given: smsgate reads it as
+    a 24-hour clock in Georgian time (UTC+4), the only reading that can represent an
+    afternoon (``hh`` has no AM/PM marker), and keeps the raw value."""
+    from pathlib import Path
+
+    from smsgate import webhooks
+
+    (report,) = webhooks.parse(
+        "smsoffice.ge", query="reference=r1&status=Delivered&reason=&destination=995577123456"
+        "&timestamp=20130501150202&operator=28202",
+    )
+    georgia = dt.timezone(dt.timedelta(hours=4))
+    assert report.timestamp == dt.datetime(2013, 5, 1, 15, 2, 2, tzinfo=georgia)
+    assert report.timestamp.utcoffset() == dt.timedelta(hours=4)
+    assert report.raw["timestamp"] == "20130501150202"
+    page = (Path(__file__).parents[2] / "docs" / "providers" / "smsoffice-ge.md").read_text()
+    for promise in ("SMSOFFICE_TIMESTAMP_FORMAT", "SMSOFFICE_TIMEZONE", "UTC+4", "24-hour",
+                    'raw["timestamp"]'):
+        assert promise in page, promise
+
+
+def test_temporary_delay_in_a_later_chunk_leaves_its_numbers_unknown(
+    api: responses.RequestsMock, office: SmsOfficeGe
+) -> None:
+    """"-100 Temporary delay" on the second chunk of a long list: those numbers may have been
+    sent (UNKNOWN, never REJECTED), the first chunk stays accepted."""
+    api.post(f"{BASE}/v2/send/", json=OK)
+    api.post(f"{BASE}/v2/send/", json={"Success": False, "Message": "Temporary delay",
+                                       "Output": None, "ErrorCode": -100})
+    numbers = [f"+99557{i:07d}" for i in range(1500)]
+    result = office.send(numbers, "Hi", reference="bulk-9")
+    assert {r.status for r in result.recipients[:1000]} == {Status.QUEUED}
+    assert {r.status for r in result.recipients[1000:]} == {Status.UNKNOWN}
+    assert "status('bulk-9'" in (result.recipients[1000].error or "")
+    assert not result.ok
