@@ -48,6 +48,10 @@ class Dispatcher:
     def schedule(self, entries: list[LedgerEntry]) -> None:
         with self._wake:
             for entry in entries:
+                # SMSOffice.ge: "If you are willing to receive callbacks, this parameter
+                # [reference] is required": no reference, no callback.
+                if entry.provider == "smsoffice.ge" and entry.reference is None:
+                    continue
                 if entry.provider in self._urls:
                     due = entry.created + self._delay
                     heapq.heappush(self._queue, (due, next(self._order), entry))
@@ -79,7 +83,7 @@ class Dispatcher:
         try:
             if entry.provider == "smsoffice.ge":
                 params = {
-                    "reference": entry.reference or entry.message_id,
+                    "reference": entry.reference or "",
                     "status": _OFFICE_WORDS[status],
                     "reason": "" if status == "delivered" else "Absent subscriber",
                     "destination": entry.recipient.lstrip("+"),
