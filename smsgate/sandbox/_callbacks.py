@@ -53,7 +53,7 @@ class Dispatcher:
                 if entry.provider == "smsoffice.ge" and entry.reference is None:
                     continue
                 if entry.provider in self._urls:
-                    due = entry.created + self._delay
+                    due = entry.goes_out + self._delay
                     heapq.heappush(self._queue, (due, next(self._order), entry))
             self._wake.notify()
 
@@ -79,7 +79,7 @@ class Dispatcher:
     def _deliver(self, entry: LedgerEntry) -> None:
         status = entry.final_status().value
         url = self._urls[entry.provider]
-        stamp = time.gmtime(entry.created + self._delay)
+        stamp = time.gmtime(entry.goes_out + self._delay)
         try:
             if entry.provider == "smsoffice.ge":
                 params = {
@@ -89,7 +89,7 @@ class Dispatcher:
                     "destination": entry.recipient.lstrip("+"),
                     # yyyyMMddhhmmss in Georgian time (UTC+4), as smsgate.webhooks reads it.
                     "timestamp": time.strftime(
-                        "%Y%m%d%H%M%S", time.gmtime(entry.created + self._delay + 4 * 3600)),
+                        "%Y%m%d%H%M%S", time.gmtime(entry.goes_out + self._delay + 4 * 3600)),
                     "operator": "28202",
                 }
                 separator = "&" if urllib.parse.urlsplit(url).query else "?"

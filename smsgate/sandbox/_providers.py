@@ -358,11 +358,15 @@ def _office_send(state: SandboxState, fields: dict[str, str],
     for name in ("contentType", "scheduledAt"):
         if fields.get(name):
             options[name] = fields[name]
+    # "scheduledAt: the message will be sent at the specified date (specified in Unix format
+    # as seconds)". No error is documented for a bad value; the sandbox then sends at once.
+    scheduled_at = fields.get("scheduledAt", "")
+    scheduled = float(scheduled_at) if scheduled_at.isdigit() else None
     now = time.time()
     state.record([
         LedgerEntry("smsoffice.ge", reference or uuid.uuid4().hex[:20], "+" + n, content,
                     sender, counted.segments, counted.encoding, Decimal(counted.segments), now,
-                    reference=reference, options=dict(options))
+                    reference=reference, options=dict(options), scheduled=scheduled)
         for n in allowed
     ])
     return envelope(0, "Success", 0)
@@ -424,7 +428,7 @@ def gosms_ro(state: SandboxState, request: Request, creds: Mapping[str, str]) ->
     if e164.endswith(BLOCKED_SUFFIX):
         return error(400, "PHONE_BLACKLISTED", "Phone number is blacklisted")
     options: dict[str, Any] = {}
-    schedule = data.get("scheduleDatetime")
+    schedule, when = data.get("scheduleDatetime"), None
     if schedule not in (None, ""):
         when = _ro_schedule(schedule)
         if when is None:
@@ -448,7 +452,8 @@ def gosms_ro(state: SandboxState, request: Request, creds: Mapping[str, str]) ->
     sender = data.get("sender")
     state.record([LedgerEntry("gosms.ro", message_id, e164, str(message),
                               str(sender) if sender else None, counted.segments,
-                              counted.encoding, cost, time.time(), options=options)])
+                              counted.encoding, cost, time.time(), options=options,
+                              scheduled=when)])
     return _json(200, {"success": True, "messageId": message_id,
                        "balanceDeduction": f"{cost:.2f}", "currency": "EUR"})
 

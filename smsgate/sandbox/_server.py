@@ -261,8 +261,10 @@ class Sandbox:
             format once its delivery delay has passed.
         webhook_secret: signs GoSMS.ro and SMSGist callbacks as those providers do.
 
-    Numbers ending in ``0000`` are refused at send time (stop-listed); numbers ending in
-    ``9999`` are accepted and then fail delivery.
+    Numbers ending in ``0000`` are refused at send time (stop-listed; GOSMS.GE and
+    SMSOffice.ge send them when ``urgent``); numbers ending in ``9999`` are accepted and then
+    fail delivery. What each emulated provider accepts follows the provider's document, by
+    the sandbox's own rules (see ``docs/sandbox.md``), not smsgate's adapters.
     """
 
     def __init__(

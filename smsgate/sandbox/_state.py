@@ -82,10 +82,19 @@ class LedgerEntry:
     #: Provider options the request carried, as sent (``urgent``, ``noSmsNumber``,
     #: ``scheduleDatetime``, ``validity``, ``contentType``, ``scheduledAt``, ``route``).
     options: dict[str, Any] = attrs.field(factory=dict)
+    #: When a scheduled message goes out (GoSMS.ro ``scheduleDatetime``, SMSOffice.ge
+    #: ``scheduledAt``); ``None``: at once.
+    scheduled: float | None = None
+
+    @property
+    def goes_out(self) -> float:
+        """When the provider sends it: its schedule, or when it was accepted."""
+        return self.created if self.scheduled is None else max(self.created, self.scheduled)
 
     def status(self, delivery_delay: float, now: float | None = None) -> Status:
-        """Queued until ``delivery_delay`` has passed, then delivered (or failed)."""
-        if (now if now is not None else time.time()) - self.created < delivery_delay:
+        """Queued until ``delivery_delay`` has passed since it went out, then delivered (or
+        failed)."""
+        if (now if now is not None else time.time()) - self.goes_out < delivery_delay:
             return Status.QUEUED
         return self.final_status()
 
@@ -109,6 +118,8 @@ class LedgerEntry:
             "reference": self.reference,
             "idempotency_key": self.idempotency_key,
             "options": dict(self.options),
+            "scheduled": None if self.scheduled is None else dt.datetime.fromtimestamp(
+                self.scheduled, dt.timezone.utc).isoformat(),
             "created": dt.datetime.fromtimestamp(self.created, dt.timezone.utc).isoformat(),
         }
 

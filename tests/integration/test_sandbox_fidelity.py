@@ -48,6 +48,12 @@ def new_entries(sandbox: Sandbox, name: str, action: Callable[[], Any]) -> tuple
     return value, sandbox.messages(name)[before:]
 
 
+def _age(entries: list[LedgerEntry], seconds: float) -> None:
+    """Make the sandbox see ``entries`` as accepted ``seconds`` ago (no sleeping in tests)."""
+    for entry in entries:
+        entry.created = time.time() - seconds
+
+
 # -- SMSOffice.ge --------------------------------------------------------------------------
 def office_send(sandbox: Sandbox, **fields: str) -> dict[str, Any]:
     reply = requests.post(sandbox.base_url("smsoffice.ge") + "/v2/send/", timeout=5,
@@ -158,6 +164,29 @@ def test_office_reference_limit(sandbox: Sandbox, reference: str, code: int) -> 
         sandbox, destination=OFFICE_OK, reference=reference))
     assert reply["ErrorCode"] == code
     assert [e.reference for e in entries] == ([reference] if code == 0 else [])
+
+
+def test_office_scheduled_message_is_pending_until_its_time(sandbox: Sandbox) -> None:
+    """SMSOffice.ge ``scheduledAt``: "the message will be sent at the specified date
+    (specified in Unix format as seconds)"; until then its status is "Pending Message is
+    being processed/waiting to be sent"."""
+    later = str(int(time.time()) + 86400)
+    _, scheduled = new_entries(sandbox, "smsoffice.ge", lambda: office_send(
+        sandbox, destination=OFFICE_OK, reference="sched-later", scheduledAt=later))
+    _, at_once = new_entries(sandbox, "smsoffice.ge", lambda: office_send(
+        sandbox, destination=OFFICE_OK, reference="sched-now"))
+    _age(scheduled + at_once, 3600)  # both accepted an hour ago
+
+    def status(reference: str) -> str:
+        reply = requests.get(sandbox.base_url("smsoffice.ge") + "/v2/getMessageStatus/",
+                             timeout=5, params={
+                                 "key": sandbox.credentials("smsoffice.ge")["api_key"],
+                                 "destination": OFFICE_OK, "reference": reference})
+        word: str = reply.json()["Output"]["Status"]
+        return word
+
+    assert (status("sched-later"), status("sched-now")) == ("Pending", "Delivered")
+    assert scheduled[0].options["scheduledAt"] == later
 
 
 class _Quiet(wsgiref.simple_server.WSGIRequestHandler):
@@ -366,6 +395,19 @@ def test_ro_schedule_in_both_documented_formats(sandbox: Sandbox, when: str) -> 
     assert [e.options["scheduleDatetime"] for e in entries] == [when]
 
 
+def test_ro_scheduled_message_waits_for_its_time(sandbox: Sandbox) -> None:
+    """GoSMS.ro ``scheduleDatetime``: "The date and time when the SMS should be sent": the
+    sandbox does not deliver (or call back) before then."""
+    when = _in(1).strftime("%Y-%m-%dT%H:%M:%S.") + "000Z"
+    _, scheduled = new_entries(sandbox, "gosms.ro",
+                               lambda: ro_send(sandbox, scheduleDatetime=when))
+    _, at_once = new_entries(sandbox, "gosms.ro", lambda: ro_send(sandbox))
+    _age(scheduled + at_once, 3600)
+    delay = sandbox.state.delivery_delay
+    assert scheduled[0].status(delay) is Status.QUEUED
+    assert at_once[0].status(delay) is Status.DELIVERED
+
+
 @pytest.mark.parametrize("when", [
     "2030-01-01T10:00:00Z", "2030-01-01T10:00:00.000", "2030-01-01T10:00:00.000+02:00",
     "01/02/2030 10:00:00", "2030-02-30 10:00:00", "2030-01-01 10:00", "tomorrow", 1893456000,
@@ -503,12 +545,6 @@ def test_gist_sender_reaches_the_provider_through_the_adapter(sandbox: Sandbox) 
     result, entries = new_entries(sandbox, "smsgist", lambda: sandbox.provider(
         "smsgist", sender="Demo").send("+233245972246", "Hi"))
     assert result.ok and [e.sender for e in entries] == ["Demo"]
-
-
-def _age(entries: list[LedgerEntry], seconds: float) -> None:
-    """Make the sandbox see ``entries`` as sent ``seconds`` ago (no sleeping in tests)."""
-    for entry in entries:
-        entry.created = time.time() - seconds
 
 
 def test_gist_status_words_follow_the_document(sandbox: Sandbox) -> None:
