@@ -48,8 +48,12 @@ class Dispatcher:
     def schedule(self, entries: list[LedgerEntry]) -> None:
         with self._wake:
             for entry in entries:
+                # SMSOffice.ge: "If you are willing to receive callbacks, this parameter
+                # [reference] is required": no reference, no callback.
+                if entry.provider == "smsoffice.ge" and entry.reference is None:
+                    continue
                 if entry.provider in self._urls:
-                    due = entry.created + self._delay
+                    due = entry.goes_out + self._delay
                     heapq.heappush(self._queue, (due, next(self._order), entry))
             self._wake.notify()
 
@@ -75,17 +79,17 @@ class Dispatcher:
     def _deliver(self, entry: LedgerEntry) -> None:
         status = entry.final_status().value
         url = self._urls[entry.provider]
-        stamp = time.gmtime(entry.created + self._delay)
+        stamp = time.gmtime(entry.goes_out + self._delay)
         try:
             if entry.provider == "smsoffice.ge":
                 params = {
-                    "reference": entry.reference or entry.message_id,
+                    "reference": entry.reference or "",
                     "status": _OFFICE_WORDS[status],
                     "reason": "" if status == "delivered" else "Absent subscriber",
                     "destination": entry.recipient.lstrip("+"),
                     # yyyyMMddhhmmss in Georgian time (UTC+4), as smsgate.webhooks reads it.
                     "timestamp": time.strftime(
-                        "%Y%m%d%H%M%S", time.gmtime(entry.created + self._delay + 4 * 3600)),
+                        "%Y%m%d%H%M%S", time.gmtime(entry.goes_out + self._delay + 4 * 3600)),
                     "operator": "28202",
                 }
                 separator = "&" if urllib.parse.urlsplit(url).query else "?"

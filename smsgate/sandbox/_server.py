@@ -134,7 +134,7 @@ class _ProviderHandler(http.server.BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "latency":
             self._hang(fault.seconds)
         if fault is not None and fault.kind in ("error", "rate_limit", "malformed"):
-            self._write(_fault_reply(fault))
+            self._write(_fault_reply(self.provider, fault))
             return
         request = Request(
             method=self.command,
@@ -165,11 +165,17 @@ class _ProviderHandler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(reply.body)
 
 
-def _fault_reply(fault: Fault) -> Reply:
+def _fault_reply(provider: str, fault: Fault) -> Reply:
     if fault.kind == "rate_limit":
-        return Reply(429, b'{"message": "Too many requests"}',
-                     {"Content-Type": "application/json",
-                      "Retry-After": f"{fault.retry_after:g}"})
+        headers = {"Content-Type": "application/json", "Retry-After": f"{fault.retry_after:g}"}
+        # In each provider's own words where it has some: GOSMS.GE's 109 TOO_MANY_REQUESTS
+        # ("Retry-After header = seconds"), SMSGist's envelope ("429 Rate limit exceeded").
+        body: dict[str, object] = {"message": "Too many requests"}
+        if provider == "gosms.ge":
+            body = {"success": False, "errorCode": 109, "message": "Too many requests"}
+        elif provider == "smsgist":
+            body = {"status": "error", "message": "Rate limit exceeded", "data": None}
+        return Reply(429, json.dumps(body).encode(), headers)
     if fault.kind == "malformed":
         return Reply(200, b'{"success": tru', {"Content-Type": "application/json"})
     return Reply(fault.status, b"<html><body><h1>Service Unavailable</h1></body></html>",
@@ -255,8 +261,10 @@ class Sandbox:
             format once its delivery delay has passed.
         webhook_secret: signs GoSMS.ro and SMSGist callbacks as those providers do.
 
-    Numbers ending in ``0000`` are refused at send time (stop-listed); numbers ending in
-    ``9999`` are accepted and then fail delivery.
+    Numbers ending in ``0000`` are refused at send time (stop-listed; GOSMS.GE and
+    SMSOffice.ge send them when ``urgent``); numbers ending in ``9999`` are accepted and then
+    fail delivery. What each emulated provider accepts follows the provider's document, by
+    the sandbox's own rules (see ``docs/sandbox.md``), not smsgate's adapters.
     """
 
     def __init__(

@@ -15,8 +15,6 @@ from typing import Any, Final, Literal
 import attrs
 
 from ..models import Status
-from ..phone import normalize_phone
-from ..segments import segments
 
 __all__ = ["FAULT_KINDS", "Fault", "LedgerEntry", "SandboxState"]
 
@@ -36,6 +34,14 @@ FAULT_KINDS: Final = frozenset(FaultKind.__args__)  # type: ignore[attr-defined]
 #: and demos can provoke refusals without configuration.
 BLOCKED_SUFFIX: Final = "0000"  # refused at send time (stop-listed / blacklisted)
 UNDELIVERABLE_SUFFIX: Final = "9999"  # accepted, then the delivery fails
+
+#: GOSMS.GE OTP limits. The SDKs' fixtures show "X-RateLimit-Limit: 10" on OTP send and 5 on
+#: verify, with "Retry-After" on codes 109 (too many requests) and 110 (account locked); the
+#: window and lock lengths are not published, so the sandbox picks short ones.
+OTP_SEND_LIMIT: Final = 10
+OTP_SEND_WINDOW: Final = 60.0
+OTP_VERIFY_LIMIT: Final = 5
+OTP_LOCK_SECONDS: Final = 120.0
 
 
 @attrs.frozen
@@ -73,10 +79,22 @@ class LedgerEntry:
     reference: str | None = None
     idempotency_key: str | None = None
     recipient_id: str = attrs.field(factory=lambda: uuid.uuid4().hex)
+    #: Provider options the request carried, as sent (``urgent``, ``noSmsNumber``,
+    #: ``scheduleDatetime``, ``validity``, ``contentType``, ``scheduledAt``, ``route``).
+    options: dict[str, Any] = attrs.field(factory=dict)
+    #: When a scheduled message goes out (GoSMS.ro ``scheduleDatetime``, SMSOffice.ge
+    #: ``scheduledAt``); ``None``: at once.
+    scheduled: float | None = None
+
+    @property
+    def goes_out(self) -> float:
+        """When the provider sends it: its schedule, or when it was accepted."""
+        return self.created if self.scheduled is None else max(self.created, self.scheduled)
 
     def status(self, delivery_delay: float, now: float | None = None) -> Status:
-        """Queued until ``delivery_delay`` has passed, then delivered (or failed)."""
-        if (now if now is not None else time.time()) - self.created < delivery_delay:
+        """Queued until ``delivery_delay`` has passed since it went out, then delivered (or
+        failed)."""
+        if (now if now is not None else time.time()) - self.goes_out < delivery_delay:
             return Status.QUEUED
         return self.final_status()
 
@@ -99,6 +117,9 @@ class LedgerEntry:
             "status": self.status(delivery_delay).value,
             "reference": self.reference,
             "idempotency_key": self.idempotency_key,
+            "options": dict(self.options),
+            "scheduled": None if self.scheduled is None else dt.datetime.fromtimestamp(
+                self.scheduled, dt.timezone.utc).isoformat(),
             "created": dt.datetime.fromtimestamp(self.created, dt.timezone.utc).isoformat(),
         }
 
@@ -123,6 +144,9 @@ class SandboxState:
         self._ledger: list[LedgerEntry] = []
         self._balances = dict(balances)
         self._otps: list[_Otp] = []
+        self._otp_sends: dict[str, list[float]] = {}
+        self._otp_wrong: dict[str, int] = {}
+        self._otp_locked: dict[str, float] = {}
         self._replays: dict[tuple[str, str], tuple[int, dict[str, str], bytes]] = {}
         self._faults: dict[str, list[Fault]] = {}
         self._senders: set[str] = set()
@@ -192,13 +216,50 @@ class SandboxState:
             return next((o for o in self._otps if o.hash == otp_hash), None)
 
     def otp_code(self, phone: str) -> str | None:
-        """The last code sent to ``phone`` (any common number form)."""
-        wanted = normalize_phone(phone, "GE").lstrip("+")
+        """The last code sent to ``phone`` (``+995...``, ``995...``, ``00995...`` or the nine
+        national digits)."""
+        wanted = _georgian_digits(phone)
         with self._lock:
             for otp in reversed(self._otps):
                 if otp.phone == wanted:
                     return otp.code
         return None
+
+    def take_otp_send(self, phone: str, now: float) -> tuple[int, float | None]:
+        """Count one OTP send to ``phone``: ``(remaining, None)``, or ``(0, retry_after)``
+        when :data:`OTP_SEND_LIMIT` sends in :data:`OTP_SEND_WINDOW` seconds are used up."""
+        with self._lock:
+            recent = [t for t in self._otp_sends.get(phone, []) if now - t < OTP_SEND_WINDOW]
+            if len(recent) >= OTP_SEND_LIMIT:
+                self._otp_sends[phone] = recent
+                return 0, OTP_SEND_WINDOW - (now - recent[0])
+            recent.append(now)
+            self._otp_sends[phone] = recent
+            return OTP_SEND_LIMIT - len(recent), None
+
+    def otp_lock(self, phone: str, now: float) -> float | None:
+        """Seconds left of the brute-force lock on ``phone``'s verifications, if locked."""
+        with self._lock:
+            until = self._otp_locked.get(phone)
+            if until is None or until <= now:
+                self._otp_locked.pop(phone, None)
+                return None
+            return until - now
+
+    def otp_attempt(self, phone: str, *, right: bool, now: float) -> int:
+        """Record a verification; the attempts left (a right code starts again from the
+        limit). The last wrong attempt locks ``phone`` for :data:`OTP_LOCK_SECONDS`."""
+        with self._lock:
+            if right:
+                self._otp_wrong.pop(phone, None)
+                return OTP_VERIFY_LIMIT
+            wrong = self._otp_wrong.get(phone, 0) + 1
+            if wrong >= OTP_VERIFY_LIMIT:
+                self._otp_wrong.pop(phone, None)
+                self._otp_locked[phone] = now + OTP_LOCK_SECONDS
+                return 0
+            self._otp_wrong[phone] = wrong
+            return OTP_VERIFY_LIMIT - wrong
 
     # -- idempotency -----------------------------------------------------------------------
     def replay(self, provider: str, key: str) -> tuple[int, dict[str, str], bytes] | None:
@@ -241,7 +302,13 @@ class SandboxState:
         return None
 
 
-def count(text: str) -> tuple[int, str]:
-    """Parts and encoding, as the emulated providers bill them."""
-    info = segments(text)
-    return max(info.segments, 1), info.encoding
+def _georgian_digits(phone: str) -> str:
+    """``995`` and the national digits of a Georgian number written in a common form.
+
+    A convenience for :meth:`SandboxState.otp_code` (a test helper, not a provider decision),
+    so it is lenient; the emulated providers accept only ``995XXXXXXXXX``.
+    """
+    digits = "".join(char for char in phone if char.isdigit())
+    if digits.startswith("00"):
+        digits = digits[2:]
+    return digits if digits.startswith("995") else "995" + digits
