@@ -679,6 +679,9 @@ class HttpProvider(ProviderBase):
             )
         )
         if refusal is not None:
+            # The reply may echo a credential (its text is scrubbed in the error): keep it out
+            # of this frame, which stays on the error's traceback.
+            del reply, body
             raise refusal
         return reply, body
 
