@@ -15,6 +15,7 @@ import tracemalloc
 import zlib
 
 import pytest
+import requests
 
 import smsgate
 from smsgate import DeliveryUnknown, InvalidResponse, ProviderUnavailable
@@ -309,3 +310,16 @@ def test_cdn_statuses_say_whether_the_origin_got_the_request(
     assert send_error.http_status == status
     assert isinstance(lookup_error, ProviderUnavailable)
     assert lookup_error.may_have_sent is False
+
+
+def test_with_a_callers_session_the_body_is_still_bounded() -> None:
+    # A session of the caller's is used as it is (its connections are not smsgate's), so the
+    # watchdog takes over once the headers are in: a trickling body still ends on time.
+    with serve(trickle()) as (url, _):
+        t = Transport(provider="toy", base_url=url, timeout=(1.0, 1.0),
+                      session=requests.Session())
+        started = time.monotonic()
+        error = caught(lambda: t.perform(SEND))
+        elapsed = time.monotonic() - started
+    assert isinstance(error, DeliveryUnknown) and error.may_have_sent is True
+    assert elapsed < 2.0 + SLACK
