@@ -540,7 +540,9 @@ class Transport:
                     reply.raw.close()
                 with contextlib.suppress(Exception):
                     reply.close()
-        return failure if failure is not None else result  # type: ignore[return-value]
+        if failure is not None or result is None:
+            return failure or self._unknown(request, url, "reply could not be read")
+        return result
 
     def _unknown(self, request: HttpRequest, url: str, what: str) -> DeliveryUnknown:
         return DeliveryUnknown(

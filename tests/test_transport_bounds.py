@@ -323,3 +323,54 @@ def test_with_a_callers_session_the_body_is_still_bounded() -> None:
         elapsed = time.monotonic() - started
     assert isinstance(error, DeliveryUnknown) and error.may_have_sent is True
     assert elapsed < 2.0 + SLACK
+
+
+@pytest.fixture
+def tls_server(tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> object:
+    """A TLS server factory on 127.0.0.1 with a throwaway certificate (made by openssl)."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"  # type: ignore[operator]
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1",
+         "-addext", "basicConstraints=critical,CA:TRUE"],
+        check=True, capture_output=True, timeout=60,
+    )
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert), str(key))
+
+    def wrap(handler: object) -> object:
+        def tls_handler(conn: socket.socket) -> None:
+            tls = context.wrap_socket(conn, server_side=True)
+            try:
+                handler(tls)  # type: ignore[operator]
+            finally:
+                tls.close()
+
+        return tls_handler
+
+    return wrap
+
+
+def test_trickle_over_tls_is_bounded_and_the_next_request_is_answered(tls_server: object) -> None:
+    # The watchdog ends a blocked TLS read without breaking the client's TLS state elsewhere.
+    received: list[bytes] = []
+    slow = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"
+    replies: list[bytes | list[bytes]] = [[slow] + [b" "] * 200, http_reply(200, b'{"n": 2}')]
+    handler = tls_server(script(replies, received, gap=0.05))  # type: ignore[operator]
+    with serve(handler, read_first=False) as (url, _):
+        t = transport(url.replace("http://", "https://"), (1.0, 1.0))
+        started = time.monotonic()
+        error = caught(lambda: t.perform(SEND))
+        elapsed = time.monotonic() - started
+        second = t.perform(SEND)
+    assert isinstance(error, DeliveryUnknown) and error.may_have_sent is True, error
+    assert elapsed < 2.0 + SLACK
+    assert second.content == b'{"n": 2}'
