@@ -7,29 +7,56 @@ timeouts, no urllib3 retries and no redirects, and is the only code in smsgate t
 
 The classification answers the caller's one question, "may this have been sent?":
 
-========================================  ======================  =============
-what happened                             error                   may_have_sent
-========================================  ======================  =============
-connection refused, DNS failure           ConnectError            False
-connect timeout                           ConnectError            False
-TLS handshake failure                     ConnectError (final)    False
-read timeout                              DeliveryUnknown         True
-connection reset / closed after sending   DeliveryUnknown         True
-reply cut off while reading the body      DeliveryUnknown         True
-========================================  ======================  =============
+==============================================  ======================  =============
+what happened                                   error                   may_have_sent
+==============================================  ======================  =============
+connection refused, DNS failure                 ConnectError            False
+connect timeout                                 ConnectError            False
+TLS handshake failure                           ConnectError (final)    False
+read timeout                                    DeliveryUnknown         True
+connection reset / closed after sending         DeliveryUnknown         True
+reply cut off while reading the body            DeliveryUnknown         True
+no complete reply within the exchange's bound   DeliveryUnknown         True
+an interim 1xx reply (102, 103) came first      DeliveryUnknown         True
+reply larger than :data:`MAX_REPLY_BYTES`       InvalidResponse         True
+==============================================  ======================  =============
+
+("True" is for a request that may send a message; a lookup's failures are always ``False``.)
 
 ``requests.ConnectionError`` covers both "refused" and "aborted after sending", so the cause
-chain is inspected: only a failure to *open* the connection proves nothing was sent.
+chain is inspected: only a failure to *open* the connection proves nothing was sent. On
+smsgate's own session the transport also knows whether the request was started on an open
+connection; once it was, no failure is reported as "nothing sent".
 
-Errors are raised outside the ``except`` block so that no chained cause (whose text may hold a
-URL with SMSOffice.ge's key in its query string) travels with them.
+Two bounds hold for every exchange, whatever the server does:
+
+* **time**: the whole exchange (connect, send, headers, body) ends within the connect timeout
+  plus the read timeout, or within what is left of the Gateway's deadline if that is less.
+  Socket timeouts alone bound each read, not the exchange: a server trickling one byte per
+  second never trips them. A shared watchdog thread shuts the socket of an exchange whose time
+  ran out, which ends the blocked read at once.
+* **size**: a reply body is read in pieces and decoded by smsgate itself (gzip and deflate,
+  the only encodings it asks for), and reading stops once the *decoded* body passes
+  :data:`MAX_REPLY_BYTES`, so a compressed "bomb" never inflates in memory.
+
+Errors are raised outside the ``except`` block that caught them, so that no chained cause
+(whose text may hold a URL with SMSOffice.ge's key in its query string) travels with them,
+and credentials are revealed only inside :meth:`Transport._round_trip`, whose frame is gone
+before anything is raised: no frame left on a raised error's traceback holds a revealed key
+(tools that record local variables in tracebacks would show it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import heapq
+import itertools
+import os
+import socket
+import threading
 import time
+import zlib
 from collections.abc import Iterator, Mapping
 from typing import Any, Final, Literal, TypeAlias
 
@@ -37,14 +64,25 @@ import attrs
 import requests
 import requests.adapters
 import requests.structures
+import urllib3
+import urllib3.exceptions
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from ._secrets import Secret, get_logger, scrub
+from ._secrets import Secret, get_logger, header_problem, scrub
 from ._version import __version__
-from .errors import ConnectError, DeliveryUnknown, ProviderError
+from .errors import (
+    ConfigurationError,
+    ConnectError,
+    DeliveryUnknown,
+    InvalidResponse,
+    ProviderError,
+)
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "MAX_REPLY_BYTES",
     "AuthParam",
     "deadline_scope",
     "remaining",
@@ -52,6 +90,7 @@ __all__ = [
     "HttpResponse",
     "Timeout",
     "Transport",
+    "exchange_bound",
 ]
 
 Timeout: TypeAlias = "float | tuple[float, float]"
@@ -60,6 +99,14 @@ Timeout: TypeAlias = "float | tuple[float, float]"
 #: wait up to 30 s for the reply (gateways can be slow to answer a bulk send).
 DEFAULT_TIMEOUT: Final[tuple[float, float]] = (5.0, 30.0)
 USER_AGENT: Final = f"smsgate/{__version__} python-requests/{requests.__version__}"
+
+#: The largest reply body smsgate reads, counted after decoding (4 MiB). SMS gateways answer
+#: in a few hundred bytes; a bulk send's per-recipient list stays far below this.
+MAX_REPLY_BYTES: Final = 4 * 1024 * 1024
+# Bytes read from the socket (or produced by the decoder) per step.
+_CHUNK: Final = 64 * 1024
+# smsgate decodes bodies itself (to bound their decoded size), so it asks for no other coding.
+_ACCEPT_ENCODING: Final = "gzip, deflate"
 
 _log = get_logger("smsgate.http")
 
@@ -93,6 +140,178 @@ def _bounded(timeout: float | tuple[float, float]) -> float | tuple[float, float
     if isinstance(timeout, tuple):
         return (min(timeout[0], left), min(timeout[1], left))
     return min(timeout, left)
+
+
+def exchange_bound(timeout: float | tuple[float, float]) -> float:
+    """Seconds one exchange may take in all: connect timeout plus read timeout.
+
+    A single number is both timeouts (as in ``requests``), so the bound is twice it. Under a
+    Gateway deadline the bound is also never more than the time left.
+    """
+    total = 2 * timeout if not isinstance(timeout, tuple) else timeout[0] + timeout[1]
+    left = remaining()
+    return total if left is None else max(min(total, left), 0.001)
+
+
+# -- the watchdog: a wall-clock bound per exchange ---------------------------------------------
+
+
+class _Exchange:
+    """The time budget of one request, and the socket to shut when it runs out."""
+
+    __slots__ = ("_lock", "_sock", "began", "done", "ends_at", "expired")
+
+    def __init__(self, ends_at: float) -> None:
+        self.ends_at = ends_at
+        self.began = False  # the request was started on an open connection
+        self.expired = False
+        self.done = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+
+    def attach(self, sock: socket.socket | None, *, replied: bool = False) -> bool:
+        """Called just before the request is written (or, on a caller's own session, once
+        the reply's headers came: ``replied``); ``False`` when time already ran out."""
+        with self._lock:
+            self.began = self.began or replied
+            if self.expired or time.monotonic() >= self.ends_at:
+                self.expired = True
+                return False
+            self._sock = sock
+            self.began = True
+            return True
+
+    def expire(self) -> bool:
+        """Time is up: shut the socket. ``True`` when nothing more needs watching."""
+        with self._lock:
+            if self.done:
+                return True
+            self.expired = True
+            if self._sock is None:
+                return False  # still connecting (the connect timeout bounds that): look again
+            with contextlib.suppress(OSError):
+                # socket.socket.shutdown, not SSLSocket.shutdown: end the blocked read without
+                # touching the TLS state another thread is using.
+                socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
+            return True
+
+    def finish(self) -> None:
+        """The exchange is over; after this the watchdog never touches its socket."""
+        with self._lock:
+            self.done = True
+            self._sock = None
+
+
+class _Watchdog:
+    """One daemon thread for the whole process that expires exchanges on time.
+
+    Registering costs a heap push; an exchange that ends in time is dropped lazily (the heap
+    is compacted once finished entries outnumber the live ones), so the cost per request stays
+    constant and no timer thread is started per request.
+    """
+
+    _RECHECK: Final = 0.05  # seconds between looks at an exchange still connecting
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._heap: list[tuple[float, int, _Exchange]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self._compact_at = 1024
+
+    def watch(self, exchange: _Exchange) -> None:
+        if self._pid != os.getpid():  # a forked child has no watchdog thread: start anew
+            self._reset()
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="smsgate-watchdog", daemon=True
+                )
+                self._thread.start()
+            if len(self._heap) >= self._compact_at:
+                self._heap = [entry for entry in self._heap if not entry[2].done]
+                heapq.heapify(self._heap)
+                self._compact_at = max(1024, 2 * len(self._heap))
+            heapq.heappush(self._heap, (exchange.ends_at, next(self._order), exchange))
+            if self._heap[0][2] is exchange:
+                self._cond.notify()
+
+    def pending(self) -> int:
+        """Entries held (live or not yet dropped); for tests of the bound."""
+        with self._cond:
+            return len(self._heap)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][2].done:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                at, _, exchange = self._heap[0]
+                now = time.monotonic()
+                if at > now:
+                    self._cond.wait(at - now)
+                    continue
+                heapq.heappop(self._heap)
+                if not exchange.expire():
+                    heapq.heappush(
+                        self._heap, (now + self._RECHECK, next(self._order), exchange)
+                    )
+
+
+_WATCHDOG: Final = _Watchdog()
+_current: contextvars.ContextVar[_Exchange | None] = contextvars.ContextVar(
+    "smsgate_exchange", default=None
+)
+
+
+class _WatchedConnection(HTTPConnection):
+    """A urllib3 connection that hands its socket to the current exchange before sending."""
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        exchange = _current.get()
+        if exchange is not None:
+            if self.sock is None:
+                self.connect()
+            if not exchange.attach(self.sock):
+                # Nothing was written: report it as the connect timeout it effectively is.
+                raise ConnectTimeoutError(self, "the time for this request ran out")
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(_WatchedConnection, HTTPSConnection):
+    pass
+
+
+class _WatchedPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOLS: Final = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    """smsgate's adapter: no retries, and connections the watchdog can interrupt."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if isinstance(manager, urllib3.ProxyManager):  # SOCKS managers keep their own pools
+            manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
 
 
 @attrs.frozen
@@ -151,15 +370,32 @@ class HttpResponse:
         return self.content.decode("utf-8", errors="replace")
 
 
+class _TooLarge(Exception):
+    """The decoded body passed the limit."""
+
+
+class _Interim(Exception):
+    """The first reply was an interim 1xx one."""
+
+
+class _TimeUp(Exception):
+    """The exchange's time ran out before its body could be watched."""
+
+
 class Transport:
     """Performs :class:`HttpRequest` for one provider.
 
     Args:
         provider: registry name, carried by every error.
         base_url: the provider's base URL (no trailing slash needed).
-        timeout: seconds, or ``(connect, read)``.
+        timeout: seconds, or ``(connect, read)``. The whole exchange is also bounded by their
+            sum (:func:`exchange_bound`).
         session: a ``requests.Session`` to reuse. smsgate mounts no retries on its own
             session; a session you pass is used as it is (keep urllib3 retries off POST).
+            The wall-clock bound of an exchange covers the reply body on any session, and
+            the whole exchange (headers included) on smsgate's own session, whose
+            connections the watchdog can interrupt.
+        max_reply_bytes: the largest decoded reply body read (:data:`MAX_REPLY_BYTES`).
     """
 
     def __init__(
@@ -169,10 +405,12 @@ class Transport:
         base_url: str,
         timeout: float | tuple[float, float],
         session: requests.Session | None = None,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
     ) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.max_reply_bytes = max_reply_bytes
         self._owns_session = session is None
         self.session = session if session is not None else _new_session()
 
@@ -188,15 +426,48 @@ class Transport:
 
         Raises:
             ConnectError: the request cannot have reached the provider.
-            DeliveryUnknown: it may have; no reply could be read.
+            DeliveryUnknown: it may have; no reply could be read in time.
+            InvalidResponse: the reply was larger than the limit.
+            ConfigurationError: a credential cannot be sent (a header value a minted token
+                made impossible); nothing was sent.
         """
         url = self.base_url + request.path
-        params, json_body, form, headers = _apply_auth(request)
+        started = time.monotonic()
+        _log.debug("%s %s (%s) ->", request.method, url, request.operation)
+        outcome = self._round_trip(request, url, timeout if timeout is not None else self.timeout)
+        elapsed = time.monotonic() - started
+        if isinstance(outcome, _ERRORS):
+            _log.debug(
+                "%s %s failed after %.0f ms: %s",
+                request.method, url, elapsed * 1000, type(outcome).__name__,
+            )
+            raise outcome
+        _log.debug("%s %s -> %s in %.0f ms", request.method, url, outcome.status, elapsed * 1000)
+        return attrs.evolve(outcome, elapsed=elapsed)
+
+    def _round_trip(
+        self, request: HttpRequest, url: str, timeout: float | tuple[float, float]
+    ) -> HttpResponse | ProviderError | ConfigurationError:
+        """The exchange itself; returns its error instead of raising it.
+
+        Credentials are revealed here and nowhere else: when this frame returns, the revealed
+        values and the ``requests`` objects that carry them are gone, so the frames left on
+        the traceback of the error :meth:`perform` raises hold none of them.
+        """
+        built = _apply_auth(request)
+        if isinstance(built, str):
+            return ConfigurationError(f"{self.provider}: {built}; nothing was sent")
+        params, json_body, form, headers = built
         headers.setdefault("User-Agent", USER_AGENT)
         headers.setdefault("Accept", "application/json, text/plain;q=0.9, */*;q=0.1")
-        started = time.monotonic()
+        headers["Accept-Encoding"] = _ACCEPT_ENCODING
+        bound = exchange_bound(timeout)
+        exchange = _Exchange(time.monotonic() + bound)
+        reply: requests.Response | None = None
         failure: ProviderError | None = None
-        _log.debug("%s %s (%s) ->", request.method, url, request.operation)
+        result: HttpResponse | None = None
+        token = _current.set(exchange)
+        _WATCHDOG.watch(exchange)
         try:
             reply = self.session.request(
                 request.method,
@@ -205,31 +476,88 @@ class Transport:
                 json=json_body,
                 data=form,
                 headers=headers,
-                timeout=_bounded(timeout if timeout is not None else self.timeout),
+                timeout=_bounded(timeout),
                 allow_redirects=False,
+                stream=True,
             )
-            content = reply.content
+            if reply.status_code < 200:
+                raise _Interim
+            if not exchange.began and not exchange.attach(_socket_of(reply), replied=True):
+                raise _TimeUp  # a caller's session: the headers came, but too late
+            content = _read_body(reply, self.max_reply_bytes)
+            result = HttpResponse(
+                status=reply.status_code,
+                headers=requests.structures.CaseInsensitiveDict(reply.headers),
+                content=content,
+            )
         except requests.RequestException as exc:
-            failure = self._classify(exc, request, url)
-        elapsed = time.monotonic() - started
-        if failure is not None:
-            _log.debug(
-                "%s %s failed after %.0f ms: %s",
-                request.method, url, elapsed * 1000, type(failure).__name__,
+            failure = self._classify(exc, request, url, exchange)
+        except _TimeUp:
+            pass  # reported below, as every exchange whose time ran out
+        except _Interim:
+            failure = self._unknown(
+                request, url, f"an interim HTTP {_status_of(reply)} reply came before the "
+                "final one, which could not be matched to this request",
             )
-            raise failure
-        _log.debug(
-            "%s %s -> %s in %.0f ms", request.method, url, reply.status_code, elapsed * 1000
-        )
-        return HttpResponse(
-            status=reply.status_code,
-            headers=requests.structures.CaseInsensitiveDict(reply.headers),
-            content=content,
-            elapsed=elapsed,
+        except _TooLarge:
+            failure = InvalidResponse(
+                f"reply larger than {self.max_reply_bytes} bytes (decoded): "
+                f"{request.method} {url}",
+                provider=self.provider,
+                http_status=_status_of(reply),
+                may_have_sent=request.sends_message,
+                retryable=False,
+            )
+        except urllib3.exceptions.ReadTimeoutError:
+            failure = self._unknown(request, url, "no reply within the read timeout")
+        except (urllib3.exceptions.HTTPError, OSError):
+            # Raised by the body stream itself (requests wraps only what it reads).
+            failure = self._unknown(request, url, "reply cut off while reading the body")
+        except (zlib.error, EOFError):
+            failure = self._unknown(request, url, "reply could not be decoded")
+        except UnicodeError:
+            # http.client encodes header values as Latin-1 before writing anything.
+            failure = ConnectError(
+                f"request could not be encoded: {request.method} {url}",
+                provider=self.provider, retryable=False, may_have_sent=False,
+            )
+        except (ValueError, TypeError) as exc:
+            # Raised by http.client or urllib3 outside requests' wrapping; its text may quote
+            # a header value (a key), so only its type is kept. Conservative: may have sent.
+            failure = self._unknown(request, url, f"unexpected {type(exc).__name__}")
+        finally:
+            exchange.finish()  # from here the watchdog leaves the socket alone
+            _current.reset(token)
+        if exchange.expired and exchange.began and not isinstance(failure, ConnectError):
+            failure = self._unknown(request, url, f"no complete reply within {bound:.3g} s")
+        if reply is not None:
+            if failure is None:
+                reply.raw.release_conn()  # read whole: the connection may serve the next one
+            else:
+                # Never pool a connection that was cut, saw an interim reply or holds unread
+                # bytes: what is left on it would answer the next request.
+                with contextlib.suppress(Exception):
+                    reply.raw.close()
+                with contextlib.suppress(Exception):
+                    reply.close()
+        if failure is not None or result is None:
+            return failure or self._unknown(request, url, "reply could not be read")
+        return result
+
+    def _unknown(self, request: HttpRequest, url: str, what: str) -> DeliveryUnknown:
+        return DeliveryUnknown(
+            scrub(f"{what}: {request.method} {url}"),
+            provider=self.provider,
+            retryable=request.idempotent or not request.sends_message,
+            may_have_sent=request.sends_message,
         )
 
     def _classify(
-        self, exc: requests.RequestException, request: HttpRequest, url: str
+        self,
+        exc: requests.RequestException,
+        request: HttpRequest,
+        url: str,
+        exchange: _Exchange | None = None,
     ) -> ProviderError:
         where = f"{request.method} {url}"
         reason = _reason(exc)
@@ -260,6 +588,10 @@ class Transport:
             error_type, what = DeliveryUnknown, "connection lost after the request was sent"
         else:  # ChunkedEncodingError, ContentDecodingError and anything new: be conservative
             error_type, what = DeliveryUnknown, "reply could not be read"
+        if error_type is ConnectError and exchange is not None and exchange.began:
+            # The request was started on an open connection: a TLS error or a cut now comes
+            # after (part of) it went out, so it may have been processed.
+            error_type, what, retryable = DeliveryUnknown, f"{what} after sending", None
         may_have_sent = error_type is DeliveryUnknown and request.sends_message
         if error_type is DeliveryUnknown and retryable is None:
             retryable = request.idempotent or not request.sends_message
@@ -269,10 +601,17 @@ class Transport:
         )
 
 
+_ERRORS: Final = (ProviderError, ConfigurationError)
+
+
+def _status_of(reply: requests.Response | None) -> int | None:
+    return None if reply is None else reply.status_code
+
+
 def _new_session() -> requests.Session:
     session = requests.Session()
     # No urllib3 retries at all: a retried POST is a duplicate SMS. Retrying is the Gateway's job.
-    adapter = requests.adapters.HTTPAdapter(max_retries=0, pool_maxsize=32)
+    adapter = _Adapter(max_retries=0, pool_maxsize=32)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     # Proxies and CA bundles from the environment still apply (trust_env stays True).
@@ -281,7 +620,8 @@ def _new_session() -> requests.Session:
 
 def _apply_auth(
     request: HttpRequest,
-) -> tuple[dict[str, str], Any, dict[str, str] | None, dict[str, str]]:
+) -> tuple[dict[str, str], Any, dict[str, str] | None, dict[str, str]] | str:
+    """The request's fields with credentials placed, or why a credential cannot be sent."""
     params = dict(request.params)
     json_body = request.json
     form = dict(request.form) if request.form is not None else None
@@ -289,6 +629,10 @@ def _apply_auth(
     for auth in request.auth:
         value = auth.prefix + auth.value.reveal()
         if auth.location == "header":
+            # Checked here too because a token_factory mints a new value per request.
+            problem = header_problem(value)
+            if problem is not None:
+                return f"the credential for the {auth.name} header cannot be sent: {problem}"
             headers[auth.name] = value
         elif auth.location == "query" or (auth.location == "param" and request.method == "GET"):
             params[auth.name] = value
@@ -301,6 +645,90 @@ def _apply_auth(
         else:
             params[auth.name] = value
     return params, json_body, form, headers
+
+
+def _socket_of(reply: requests.Response) -> socket.socket | None:
+    connection = getattr(reply.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def _read_body(reply: requests.Response, limit: int) -> bytes:
+    """The reply body, decoded, read piece by piece; :class:`_TooLarge` past ``limit`` bytes.
+
+    urllib3 is asked for the raw bytes and smsgate inflates them itself with a cap on every
+    step's output, so a small compressed body that would inflate to gigabytes costs at most
+    ``limit`` bytes of memory, whatever the urllib3 version.
+    """
+    coding = reply.headers.get("Content-Encoding", "").strip().lower()
+    declared = reply.headers.get("Content-Length", "").strip()
+    if coding in ("", "identity") and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge  # no need to read what is already known to be too much
+    inflater = _Inflater.for_coding(coding)
+    body = bytearray()
+    for piece in reply.raw.stream(_CHUNK, decode_content=False):
+        if inflater is None:
+            body += piece
+            if len(body) > limit:
+                raise _TooLarge
+        else:
+            inflater.feed(piece, body, limit)
+    if inflater is not None:
+        inflater.finish(body, limit)
+    return bytes(body)
+
+
+class _Inflater:
+    """gzip or deflate decoding whose output never passes the limit by more than one step."""
+
+    def __init__(self, wbits: int, *, gzip: bool) -> None:
+        self._wbits = wbits
+        self._gzip = gzip
+        self._started = False
+        self._pending = b""  # deflate: the first bytes, kept until the format is known
+        self._z = zlib.decompressobj(wbits)
+
+    @classmethod
+    def for_coding(cls, coding: str) -> _Inflater | None:
+        if coding in ("", "identity"):
+            return None
+        if coding in ("gzip", "x-gzip"):
+            return cls(16 + zlib.MAX_WBITS, gzip=True)
+        if coding == "deflate":
+            return cls(zlib.MAX_WBITS, gzip=False)
+        # Not asked for (smsgate sends "Accept-Encoding: gzip, deflate"): unreadable.
+        raise zlib.error(f"unsupported Content-Encoding {coding!r}")
+
+    def feed(self, data: bytes, body: bytearray, limit: int) -> None:
+        if not self._gzip and not self._started:
+            # "deflate" is zlib-wrapped by the RFC, raw in some servers: tell them apart by
+            # the two-byte zlib header, as urllib3 does by trial.
+            data = self._pending + data
+            if len(data) < 2:
+                self._pending = data
+                return
+            self._pending = b""
+            if data[0] & 0x0F != 8 or (data[0] * 256 + data[1]) % 31:
+                self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+        self._started = True
+        while data:
+            body += self._z.decompress(data, limit + 1 - len(body))
+            if len(body) > limit:
+                raise _TooLarge
+            data = self._z.unconsumed_tail
+            if not data and self._z.eof and self._z.unused_data and self._gzip:
+                # Another gzip member follows (concatenated members are one body).
+                data = self._z.unused_data
+                self._z = zlib.decompressobj(self._wbits)
+
+    def finish(self, body: bytearray, limit: int) -> None:
+        if self._pending:
+            raise zlib.error("truncated deflate body")
+        body += self._z.flush()
+        if len(body) > limit:
+            raise _TooLarge
+        if self._started and not self._z.eof:
+            raise zlib.error("truncated compressed body")
 
 
 def _walk(exc: BaseException) -> list[BaseException]:

@@ -12,19 +12,38 @@ Two layers keep an API key out of every log line, repr and error message:
 
 from __future__ import annotations
 
+import collections
 import logging
 import re
 import threading
 import urllib.parse
 from typing import Final
 
-__all__ = ["REDACTED", "ScrubbingFilter", "Secret", "install_filters", "register", "scrub"]
+__all__ = [
+    "REDACTED",
+    "TRANSIENT_LIMIT",
+    "ScrubbingFilter",
+    "Secret",
+    "header_problem",
+    "install_filters",
+    "register",
+    "registered_count",
+    "scrub",
+]
 
 REDACTED: Final = "***"
 
+#: How many per-request credentials (tokens minted by a ``token_factory``) stay registered for
+#: scrubbing. Each one is used for one request, so only the latest few can still turn up in a
+#: reply or a log line; keeping every one would grow memory and the cost of each scrub forever.
+TRANSIENT_LIMIT: Final = 64
+
 _lock = threading.Lock()
+# Credentials given at build time: kept for the life of the process (a handful per provider).
 _known: frozenset[str] = frozenset()
-# The same values, longest first, so that a key containing another is removed whole.
+# Per-request credentials, oldest first; at most TRANSIENT_LIMIT of them (each with its variants).
+_transient: collections.OrderedDict[str, frozenset[str]] = collections.OrderedDict()
+# Every value to scrub, longest first, so that a key containing another is removed whole.
 _ordered: tuple[str, ...] = ()
 # Credentials shorter than this are not scrubbed from free text: replacing "1" everywhere would
 # garble logs without protecting anything worth protecting.
@@ -37,11 +56,12 @@ class Secret:
     Call :meth:`reveal` at the one place the value goes on the wire.
     """
 
-    __slots__ = ("_value",)
+    __slots__ = ("_transient", "_value")
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str, *, transient: bool = False) -> None:
         self._value = value
-        register(value)
+        self._transient = transient
+        register(value, transient=transient)
 
     def reveal(self) -> str:
         """The credential itself; only the HTTP layer calls this."""
@@ -64,19 +84,68 @@ class Secret:
 
     def __reduce__(self) -> tuple[object, ...]:
         # Pickling keeps the value (a worker process needs it) but never prints it.
-        return (Secret, (self._value,))
+        return (_secret, (self._value, self._transient))
 
 
-def register(value: str) -> None:
-    """Remember ``value`` so that :func:`scrub` removes it from any text."""
+def _secret(value: str, transient: bool) -> Secret:
+    return Secret(value, transient=transient)
+
+
+def register(value: str, *, transient: bool = False) -> None:
+    """Remember ``value`` so that :func:`scrub` removes it from any text.
+
+    A ``transient`` value (a token minted for one request) joins a bounded set: once
+    :data:`TRANSIENT_LIMIT` newer ones are registered, the oldest is forgotten. The work per
+    registration and per :func:`scrub` call is therefore bounded, however many sends a
+    process makes.
+    """
     global _known, _ordered
     if len(value) < _MIN_SCRUB_LENGTH:
         return
-    variants = {value, urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value)}
+    variants = frozenset(
+        {value, urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value)}
+    )
     with _lock:
-        if not variants <= _known:
+        if transient:
+            if variants <= _known:
+                return
+            if value in _transient:
+                _transient.move_to_end(value)
+                return
+            _transient[value] = variants
+            while len(_transient) > TRANSIENT_LIMIT:
+                _transient.popitem(last=False)
+        elif variants <= _known:
+            return
+        else:
             _known = _known | variants
-            _ordered = tuple(sorted(_known, key=len, reverse=True))
+        every = set(_known)
+        for more in _transient.values():
+            every |= more
+        _ordered = tuple(sorted(every, key=len, reverse=True))
+
+
+def registered_count() -> int:
+    """How many values :func:`scrub` looks for (for tests of the bound)."""
+    return len(_ordered)
+
+
+# Control characters (but tab) and DEL end or corrupt an HTTP header line.
+_HEADER_BREAKERS: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def header_problem(value: str) -> str | None:
+    """Why ``value`` cannot be sent as an HTTP header value, or ``None`` when it can.
+
+    The answer never quotes the value: it describes a credential.
+    """
+    if _HEADER_BREAKERS.search(value):
+        return "it contains a line break or another control character"
+    if any(ord(c) > 0xFF for c in value):
+        return "it contains characters outside Latin-1, which HTTP headers cannot carry"
+    if value[:1] in (" ", "\t"):
+        return "it starts with whitespace"
+    return None
 
 
 def scrub(text: str) -> str:

@@ -38,12 +38,16 @@ idempotency key.
 
 Messages of these exceptions never contain a credential: the HTTP layer raises them outside
 of the ``except`` block that caught the transport error, so no chained cause carries a URL
-with a key in it.
+with a key in it, and :class:`ProviderError` scrubs every registered credential from the text
+it is given, because part of that text comes from the provider (a gateway that echoes the
+key in its error message would otherwise put it in ``str(exc)``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+from ._secrets import scrub
 
 __all__ = [
     "AllProvidersFailed",
@@ -139,10 +143,13 @@ class ProviderError(SmsGateError):
         may_have_sent: bool | None = None,
         retry_after: float | None = None,
     ) -> None:
+        # The one place provider-supplied text enters an error: scrub it here, so that a
+        # credential the provider echoes reaches neither str(), repr() nor args.
+        message = scrub(str(message))
         super().__init__(message)
         self.message = message
         self.provider = provider
-        self.code = code
+        self.code = scrub(code) if isinstance(code, str) else code
         self.http_status = http_status
         self.retryable = self.default_retryable if retryable is None else retryable
         self.may_have_sent = self.default_may_have_sent if may_have_sent is None else may_have_sent

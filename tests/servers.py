@@ -6,6 +6,7 @@ import contextlib
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 Handler = Callable[[socket.socket], None]
@@ -122,3 +123,91 @@ def closed_port() -> int:
     port = int(s.getsockname()[1])
     s.close()
     return port
+
+
+def trickle(*, head: bytes | None = None, interval: float = 0.05, seconds: float = 15.0,
+            in_headers: bool = False) -> Handler:
+    """Answer one byte at a time, each well within any read timeout, for ``seconds``.
+
+    With ``in_headers`` even the status line trickles; otherwise the headers come at once and
+    the body (announced as 100 kB) trickles.
+    """
+    stop = threading.Event()
+
+    def handler(conn: socket.socket) -> None:
+        reply = head if head is not None else (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100000\r\n\r\n"
+        )
+        started = time.monotonic()
+        if not in_headers:
+            conn.sendall(reply)
+            reply = b" " * 100_000
+        for byte in reply:
+            if stop.wait(interval) or time.monotonic() - started > seconds:
+                break
+            conn.sendall(bytes([byte]))
+        conn.close()
+
+    return handler
+
+
+def endless(*, chunk: bytes = b"x" * 65536, headers: bytes = b"", seconds: float = 20.0,
+            limit: int | None = None) -> Handler:
+    """Answer 200 with a body that goes on (chunked, no length) until the client stops
+    reading, ``limit`` bytes were sent, or ``seconds`` passed."""
+
+    def handler(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + headers
+                     + b"Transfer-Encoding: chunked\r\n\r\n")
+        sent = 0
+        started = time.monotonic()
+        while time.monotonic() - started < seconds and (limit is None or sent < limit):
+            piece = chunk if limit is None else chunk[: limit - sent]
+            conn.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+            sent += len(piece)
+        conn.sendall(b"0\r\n\r\n")
+        conn.close()
+
+    return handler
+
+
+def script(replies: list[bytes | list[bytes]], received: list[bytes], *,
+           gap: float = 0.3) -> Handler:
+    """Answer the requests the server gets, in order and on whatever connection, with
+    ``replies[0]``, ``replies[1]``...; a connection is kept open for further requests.
+
+    A reply may be a list of raw pieces sent ``gap`` seconds apart (an interim ``103`` and then
+    the final reply), so that the client reads the first piece before the rest arrives. Use
+    with ``serve(..., read_first=False)``; ``received`` gets every request.
+    """
+    lock = threading.Lock()
+    queue = list(replies)
+
+    def handler(conn: socket.socket) -> None:
+        while True:
+            request = read_request(conn)
+            if not request:
+                break
+            with lock:
+                received.append(request)
+                reply = queue.pop(0) if queue else http_reply(500, b"{}", close=True)
+            pieces = reply if isinstance(reply, list) else [reply]
+            for number, piece in enumerate(pieces):
+                if number:
+                    time.sleep(gap)
+                conn.sendall(piece)
+        conn.close()
+
+    return handler
+
+
+def http_reply(status: int, body: bytes, *, reason: str = "X", close: bool = False,
+               headers: dict[str, str] | None = None) -> bytes:
+    """One raw HTTP/1.1 reply with a Content-Length."""
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    connection = "Connection: close\r\n" if close else ""
+    return (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n{extra}{connection}\r\n"
+    ).encode() + body

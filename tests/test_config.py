@@ -138,7 +138,16 @@ def test_url_round_trip_of_credentials(secret: str) -> None:
 
     gosms = smsgate.from_url(f"gosms.ge://{quote(secret, safe='')}@?sender=Brand")
     assert gosms._credentials["api_key"].reveal() == secret
-    gist = smsgate.from_url(f"smsgist://{quote(secret, safe='')}:{quote(secret, safe='')}@")
+    gist_url = f"smsgist://{quote(secret, safe='')}:{quote(secret, safe='')}@"
+    if any(ord(c) > 0xFF for c in secret):
+        # SMSGist's credentials travel in headers, which cannot carry this: refused at build
+        # time, without the value (the wire round trip is proven over a real socket in
+        # tests/test_transport_credentials.py).
+        with pytest.raises(ConfigurationError, match="Latin-1") as info:
+            smsgate.from_url(gist_url)
+        assert secret not in str(info.value) and secret not in repr(info.value)
+        return
+    gist = smsgate.from_url(gist_url)
     with responses.RequestsMock() as rsps:
         rsps.post("https://api.smsgist.com/api/sms/send", status=201,
                   json={"status": "success", "message": "", "data": {"message_id": "m"}})

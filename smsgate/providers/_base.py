@@ -24,7 +24,7 @@ import attrs
 import requests
 
 from .._http import DEFAULT_TIMEOUT, AuthParam, HttpRequest, HttpResponse, Transport
-from .._secrets import Secret, get_logger
+from .._secrets import Secret, get_logger, header_problem
 from ..errors import (
     AuthenticationError,
     ConfigurationError,
@@ -427,9 +427,19 @@ _HTTP_STATUS_ERRORS: Final[Mapping[int, type[ProviderError]]] = {
     422: InvalidRequest,
     429: RateLimited,
 }
-# A 502 or 504 comes from a proxy in front of the provider: the provider itself may have
-# processed the request, so only these 5xx answers leave the outcome open.
-_GATEWAY_STATUSES: Final = frozenset({502, 504})
+# Answers of a proxy or CDN in front of the provider after the request went on to it: the
+# provider itself may have processed the request, so these 5xx answers leave the outcome open.
+#   502 bad gateway, 504 gateway timeout: the proxy's reading of the provider's reply failed;
+#   520 (Cloudflare) "the origin returned an empty, unknown or unexpected response";
+#   524 (Cloudflare) "connected to the origin, but the origin did not reply in time";
+#   527 (Cloudflare Railgun) the link to the origin broke, possibly after the request;
+#   530 (Cloudflare, with a 1xxx code) covers several causes, not all before the origin;
+#   598 (some proxies) network read timeout, after the request was forwarded.
+# Left out on purpose, because the proxy says it never reached the provider: 521 (origin
+# refused the connection), 522 (connect to the origin timed out), 523 (origin unreachable),
+# 525 (TLS handshake with the origin failed), 526 (invalid origin certificate). Where the
+# proxy's wording is silent (530), the reading that cannot duplicate is "may have sent".
+_GATEWAY_STATUSES: Final = frozenset({502, 504, 520, 524, 527, 530, 598})
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
@@ -512,6 +522,17 @@ class HttpProvider(ProviderBase):
         for key, secret in credentials.items():
             if not isinstance(secret, Secret) or not secret.reveal().strip():
                 raise ConfigurationError(f"{self.name}: {key} must be a non-empty string")
+        for spec in self.auth:
+            stored = credentials.get(spec.credential)
+            if spec.location == "header" and stored is not None:
+                # Refused now rather than at the first send, where http.client would raise
+                # an error quoting the value. The message names the credential, not its value.
+                problem = header_problem(spec.prefix + stored.reveal())
+                if problem is not None:
+                    raise ConfigurationError(
+                        f"{self.name}: {spec.credential} cannot be sent in the {spec.name} "
+                        f"header: {problem}"
+                    )
         url = base_url if base_url is not None else self.default_base_url
         if not isinstance(url, str) or not re.match(r"^https?://[^/\s?#]+", url):
             raise ConfigurationError(
@@ -690,6 +711,9 @@ class HttpProvider(ProviderBase):
             )
         )
         if refusal is not None:
+            # The reply may echo a credential (its text is scrubbed in the error): keep it out
+            # of this frame, which stays on the error's traceback.
+            del reply, body
             raise refusal
         return reply, body
 
@@ -840,7 +864,11 @@ def _unknown_outcome_message(message: str, handle: str | None) -> str:
 
 def _status_message(reply: HttpResponse) -> str:
     reason = {500: "internal server error", 502: "bad gateway", 503: "service unavailable",
-              504: "gateway timeout"}.get(reply.status, "error")
+              504: "gateway timeout", 520: "unknown error at the origin (CDN)",
+              521: "origin is down (CDN)", 522: "connection to the origin timed out (CDN)",
+              523: "origin is unreachable (CDN)", 524: "the origin did not reply in time (CDN)",
+              525: "TLS handshake with the origin failed (CDN)",
+              526: "invalid origin certificate (CDN)"}.get(reply.status, "error")
     return f"HTTP {reply.status} {reason}"
 
 

@@ -149,7 +149,8 @@ class SmsGist(HttpProvider):
             token = self._token_factory()
             if not isinstance(token, str) or not token.strip():
                 raise ConfigurationError("smsgist: token_factory returned no token")
-            return Secret(token)
+            # A fresh token per request: scrubbed while recent, then forgotten (bounded).
+            return Secret(token, transient=True)
         return super()._credential(name)
 
     # -- send ------------------------------------------------------------------------------
