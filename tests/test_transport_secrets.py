@@ -134,7 +134,10 @@ def _echo(conn: socket.socket) -> None:
     # Every key of the four canary sets that smsgate knows of by now (an unregistered string is
     # no secret of this process): the adapter under test has registered its own.
     message = "invalid key " + " / ".join(k for k in KEYS.values() if scrub(k) == "***")
+    # Each provider's own error shape: GOSMS.GE errorCode 100, SMSOffice.ge ErrorCode 80
+    # (both "invalid API key"), GoSMS.ro and SMSGist by HTTP status and text.
     body = json.dumps({"success": False, "Success": False, "status": "error",
+                       "errorCode": 100, "ErrorCode": 80,
                        "message": message, "Message": message, "error": message}).encode()
     conn.sendall(http_reply(401, body, close=True))
     conn.close()
