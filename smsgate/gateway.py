@@ -33,7 +33,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import attrs
 
@@ -49,6 +49,8 @@ from .errors import (
     InsufficientFunds,
     InvalidPhoneNumber,
     InvalidResponse,
+    InvalidSender,
+    MessageTooLong,
     NotFound,
     ProviderError,
     ProviderUnavailable,
@@ -60,7 +62,7 @@ from .errors import (
 )
 from .models import Attempt, Balance, RecipientResult, SendResult, StatusResult
 from .phone import mask_phone, normalize_phone, region_of
-from .providers._base import OPTION_CAPABILITIES
+from .providers._base import OPTION_CAPABILITIES, _is_unicode
 
 __all__ = ["BreakerPolicy", "CircuitBreaker", "Gateway", "RetryPolicy"]
 
@@ -127,6 +129,10 @@ class BreakerPolicy:
             raise ConfigurationError("BreakerPolicy needs a threshold >= 1 and a timeout > 0")
 
 
+#: How :meth:`CircuitBreaker.admit` let a call through.
+Permit = Literal["pass", "probe"]
+
+
 class CircuitBreaker:
     """One provider's breaker: closed, open (zero requests), half-open (exactly one probe).
 
@@ -152,13 +158,22 @@ class CircuitBreaker:
 
     def allow(self) -> bool:
         """Whether a request may go out now; in half-open, only to the one probe."""
+        return self.admit() is not None
+
+    def admit(self) -> Permit | None:
+        """Admit a call: ``"pass"`` (closed), ``"probe"`` (the one half-open probe) or
+        ``None`` (open, or another probe is in flight: make no request).
+
+        Every admitted call must end in :meth:`success`, :meth:`failure` or :meth:`release`,
+        whatever happens, or a probe slot stays taken and the breaker never closes again.
+        """
         with self._lock:
             if self._opened_at is None:
-                return True
+                return "pass"
             if self._clock() - self._opened_at < self.policy.reset_timeout or self._probing:
-                return False
+                return None
             self._probing = True
-            return True
+            return "probe"
 
     def success(self) -> None:
         with self._lock:
@@ -172,6 +187,18 @@ class CircuitBreaker:
             if self._probing or self._failures >= self.policy.failure_threshold:
                 self._opened_at = self._clock()
             self._probing = False
+
+    def release(self, permit: Permit | None) -> None:
+        """End an admitted call that said nothing about the provider's health.
+
+        A send refused before any request (a ``ValidationError``: nothing reached the
+        provider) or cut short by an exception that is not a provider's answer (a bug, an
+        interrupt) leaves the state as it was; only the probe slot it held is freed, so that
+        the next call can probe.
+        """
+        if permit == "probe":
+            with self._lock:
+                self._probing = False
 
 
 class _Budget:
@@ -198,6 +225,38 @@ class _CircuitOpen(ProviderUnavailable):
 
 class _DeadlineExceeded(ProviderUnavailable):
     """Recorded when the deadline left no time to try a provider."""
+
+
+class _Unexpected(ProviderError):
+    """A send raised an exception that is not an smsgate error (a bug, most likely).
+
+    Raising that exception as it is would discard what the call had already obtained (an
+    accepted route group, an outcome that may have been sent), so it is reported like any
+    other failure instead: its ``__cause__`` is the original exception, and it may have been
+    sent unless it provably happened before any request.
+    """
+
+
+def _unexpected(where: str, exc: Exception, *, may_have_sent: bool) -> _Unexpected:
+    # Only the exception's type goes into the message: its text is a bug's, and could hold
+    # anything (the message text, a number); the original stays reachable as __cause__.
+    consequence = "it may have been sent" if may_have_sent else "nothing was sent"
+    error = _Unexpected(
+        f"unexpected {type(exc).__name__} (not an smsgate error: a bug?); {consequence}",
+        provider=where, retryable=False, may_have_sent=may_have_sent,
+    )
+    error.__cause__ = exc
+    return error
+
+
+@attrs.define
+class _Call:
+    """What one :meth:`Gateway.send` has done so far (shared by its route groups)."""
+
+    #: ``provider.send`` invocations made (an exception after one may follow a request).
+    provider_calls: int = 0
+    #: Something the caller must hear about: an acceptance, or an outcome that may have sent.
+    obtained: bool = False
 
 
 class Gateway:
@@ -304,24 +363,37 @@ class Gateway:
             raise InvalidPhoneNumber("no recipients given")
         # Validate every number once, before any I/O: an impossible number never fails over.
         numbers = [_e164(number, self.region) for number in raw]
+        # What no provider can accept is refused here, before a route group goes out: a
+        # mixed-country send must not half-happen over a bad text or option.
+        _check_common(text, options)
         groups = self._route(numbers)
         started = self._clock()
         ends_at = None if self.deadline is None else started + self.deadline
+        call = _Call()
         if len(groups) == 1:
             (chain, members), = groups.items()
-            return self._send_chain(chain, [numbers[i] for i in members], text, options, ends_at)
+            return self._send_chain(
+                chain, [numbers[i] for i in members], text, options, ends_at, call
+            )
         parts: dict[int, RecipientResult] = {}
         results: list[SendResult] = []
         failures: list[SmsGateError] = []
         for chain, members in groups.items():
             group = [numbers[i] for i in members]
+            calls_before = call.provider_calls
             try:
-                result = self._send_chain(chain, group, text, options, ends_at)
-            except SmsGateError as error:
-                if isinstance(error, ValidationError) and not results and not failures:
+                result = self._send_chain(chain, group, text, options, ends_at, call)
+            except Exception as exc:
+                if not results and not failures and (
+                    isinstance(exc, ValidationError) or not isinstance(exc, SmsGateError)
+                ):
                     raise  # nothing was attempted yet: refusing the whole send is honest
                 # Reported per recipient, like a failed chunk: other groups may have gone out,
-                # and an exception would hide that from a caller deciding to resend.
+                # and an exception would hide that from a caller deciding to resend. An
+                # exception that is not smsgate's may have followed a request, unless no
+                # provider was even called for this group.
+                error = exc if isinstance(exc, SmsGateError) else _unexpected(
+                    "gateway", exc, may_have_sent=call.provider_calls > calls_before)
                 failures.append(error)
                 failed = RecipientResult.failed([numbers[i] for i in members], error)
                 parts.update(zip(members, failed, strict=True))
@@ -361,10 +433,11 @@ class Gateway:
 
     def _send_chain(
         self, chain: Sequence[SmsProvider], numbers: list[str], text: str,
-        options: dict[str, Any], ends_at: float | None,
+        options: dict[str, Any], ends_at: float | None, call: _Call,
     ) -> SendResult:
+        # Identity, not equality: an option of an odd type must not run its own __eq__ here.
         needed = {OPTION_CAPABILITIES[k] for k, v in options.items()
-                  if k in OPTION_CAPABILITIES and v not in (None, False)}
+                  if k in OPTION_CAPABILITIES and v is not None and v is not False}
         errors: list[SmsGateError] = []
         attempts: list[Attempt] = []
         key = options["idempotency_key"]
@@ -378,12 +451,12 @@ class Gateway:
             if provider not in capable:
                 errors.append(UnsupportedFeature(f"{provider.name} cannot express the options"))
                 continue
-            call = dict(options)
+            given = dict(options)
             if "idempotency" in provider.capabilities:
-                call["idempotency_key"] = key
+                given["idempotency_key"] = key
             else:
-                call.pop("idempotency_key")
-            outcome = self._try_provider(provider, numbers, text, call, ends_at, attempts)
+                given.pop("idempotency_key")
+            outcome = self._try_provider(provider, numbers, text, given, ends_at, attempts, call)
             if isinstance(outcome, SendResult):
                 self._remember(outcome, provider)
                 if not attempts:  # no earlier failure to report: the result as it came
@@ -398,7 +471,7 @@ class Gateway:
 
     def _try_provider(
         self, provider: SmsProvider, numbers: list[str], text: str, options: dict[str, Any],
-        ends_at: float | None, attempts: list[Attempt],
+        ends_at: float | None, attempts: list[Attempt], call: _Call,
     ) -> SendResult | SmsGateError:
         breaker = self._breakers.get(id(provider))
         policy = self.retry or RetryPolicy(attempts=1)
@@ -410,28 +483,48 @@ class Gateway:
             if ends_at is not None and self._clock() >= ends_at:
                 return unknown or error or _DeadlineExceeded(
                     "deadline reached before trying", provider=provider.name)
-            if breaker is not None and not breaker.allow():
+            bound = _to_monotonic(ends_at, self._clock)
+            permit = breaker.admit() if breaker is not None else "pass"
+            if permit is None:
                 return unknown or error or _CircuitOpen(
                     "circuit open: skipped", provider=provider.name)
             started = self._clock()
+            call.provider_calls += 1
             try:
-                with deadline_scope(_to_monotonic(ends_at, self._clock)):
+                with deadline_scope(bound):
                     result = provider.send(numbers, text, **options)
             except SmsGateError as exc:
                 error = exc
+            except BaseException as exc:
+                # Not a provider's answer (a bug, an interrupt): it says nothing about the
+                # provider's health, but the probe slot must be freed or the breaker wedges.
+                if breaker is not None:
+                    breaker.release(permit)
+                if not isinstance(exc, Exception) or not (call.obtained or unknown is not None):
+                    raise  # nothing obtained yet: the exception surfaces as itself
+                attempts.append(Attempt(provider=provider.name, operation="send",
+                                        elapsed=self._clock() - started,
+                                        error=type(exc).__name__))
+                return _unexpected(provider.name, exc, may_have_sent=True)
             else:
                 if breaker is not None:
                     breaker.success()
                 self._budget.earn()
+                call.obtained = True
                 return result
             if unknown is None and getattr(error, "may_have_sent", False):
                 unknown = error
+                call.obtained = True
             elapsed = self._clock() - started
             attempts.append(Attempt(provider=provider.name, operation="send", elapsed=elapsed,
                                     http_status=getattr(error, "http_status", None),
                                     error=type(error).__name__))
             if breaker is not None:
-                if isinstance(error, _SYSTEM_FAILURES):
+                if not isinstance(error, ProviderError):
+                    # Refused before any request (a ValidationError, a ConfigurationError):
+                    # nothing reached the provider, so its health is as unknown as before.
+                    breaker.release(permit)
+                elif isinstance(error, _SYSTEM_FAILURES):
                     breaker.failure()
                 else:
                     breaker.success()
@@ -511,6 +604,8 @@ class Gateway:
 
 
 def _stops_chain(error: SmsGateError, failover_on_unknown: bool) -> bool:
+    if isinstance(error, _Unexpected):
+        return True  # a bug is not an answer: failing over on it could send twice
     # The gateway validated every number already, so a provider's InvalidPhoneNumber means
     # "not a country I reach" and an UnsupportedFeature "not an option I have": skip it.
     if isinstance(error, (InvalidPhoneNumber, UnsupportedFeature)):
@@ -520,6 +615,31 @@ def _stops_chain(error: SmsGateError, failover_on_unknown: bool) -> bool:
     if getattr(error, "may_have_sent", False):
         return not failover_on_unknown
     return False
+
+
+def _check_common(text: object, options: Mapping[str, Any]) -> None:
+    """The checks every provider makes alike (each makes them again in ``prepare``)."""
+    if not isinstance(text, str):
+        raise MessageTooLong(f"text must be a string, not {type(text).__name__}")
+    if not _is_unicode(text):
+        raise ValidationError("text holds a lone surrogate: it is not valid Unicode text")
+    for flag in ("urgent", "flash", "priority"):
+        if not isinstance(options[flag], bool):
+            raise ValidationError(
+                f"{flag} must be True or False, not {type(options[flag]).__name__}"
+            )
+    for name in ("sender", "reference", "idempotency_key"):
+        value = options[name]
+        if value is None:
+            continue
+        refusal = InvalidSender if name == "sender" else ValidationError
+        if not isinstance(value, str):
+            raise refusal(f"{name} must be a string, not {type(value).__name__}")
+        if not _is_unicode(value):
+            raise refusal(f"{name} holds a lone surrogate: it is not valid Unicode text")
+    extra = options["extra"]
+    if extra is not None and not isinstance(extra, Mapping):
+        raise ValidationError("extra must be a mapping of raw provider fields")
 
 
 def _e164(number: str, region: str | None) -> str:
