@@ -95,6 +95,7 @@ class SmsOfficeGe(ApiKeyProvider):
     )
     auth: ClassVar[tuple[AuthSpec, ...]] = (AuthSpec("param", "key", "api_key"),)
     error_table: ClassVar[Mapping[int | str, ErrorSpec]] = SMSOFFICE_GE_ERRORS
+    extra_encoding = "form"  # the send is a form post: extra fields are text values
 
     def status(self, message_id: str, *, recipient: str | None = None) -> StatusResult:
         """Status of the message sent with reference ``message_id`` to ``recipient``.
