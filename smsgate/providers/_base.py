@@ -25,6 +25,7 @@ import requests
 
 from .._http import DEFAULT_TIMEOUT, AuthParam, HttpRequest, HttpResponse, Transport
 from .._secrets import Secret, get_logger
+from .._urls import check_base_url
 from ..errors import (
     AuthenticationError,
     ConfigurationError,
@@ -622,11 +623,8 @@ class HttpProvider(ProviderBase):
         for key, secret in credentials.items():
             if not isinstance(secret, Secret) or not secret.reveal().strip():
                 raise ConfigurationError(f"{self.name}: {key} must be a non-empty string")
-        url = base_url if base_url is not None else self.default_base_url
-        if not isinstance(url, str) or not re.match(r"^https?://[^/\s?#]+", url):
-            raise ConfigurationError(
-                f"{self.name}: base_url must be an http(s) URL, not {url!r}"
-            )
+        url = check_base_url(base_url if base_url is not None else self.default_base_url,
+                             self.name)
         if session is not None and not isinstance(session, requests.Session):
             raise ConfigurationError("session must be a requests.Session")
         self._credentials = dict(credentials)
