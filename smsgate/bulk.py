@@ -11,8 +11,8 @@ import attrs
 
 from ._protocol import SmsProvider
 from ._secrets import get_logger
+from ._unexpected import unexpected
 from .errors import ConfigurationError, SmsGateError
-from .gateway import _unexpected
 from .models import Message, SendResult
 
 __all__ = ["BulkReport", "send_many"]
@@ -107,7 +107,7 @@ def send_many(
         except SmsGateError as error:
             outcome = error
         except Exception as error:  # a bug must not cost the report of the other messages
-            outcome = _unexpected(getattr(provider, "name", "?"), error, may_have_sent=True)
+            outcome = unexpected(getattr(provider, "name", "?"), error, may_have_sent=True)
         results[index] = outcome
         with lock:
             done += 1

@@ -40,6 +40,7 @@ import attrs
 from ._http import deadline_scope
 from ._protocol import SmsProvider
 from ._secrets import get_logger
+from ._unexpected import UnexpectedError, unexpected
 from .errors import (
     AllProvidersFailed,
     AuthenticationError,
@@ -227,28 +228,6 @@ class _DeadlineExceeded(ProviderUnavailable):
     """Recorded when the deadline left no time to try a provider."""
 
 
-class _Unexpected(ProviderError):
-    """A send raised an exception that is not an smsgate error (a bug, most likely).
-
-    Raising that exception as it is would discard what the call had already obtained (an
-    accepted route group, an outcome that may have been sent), so it is reported like any
-    other failure instead: its ``__cause__`` is the original exception, and it may have been
-    sent unless it provably happened before any request.
-    """
-
-
-def _unexpected(where: str, exc: Exception, *, may_have_sent: bool) -> _Unexpected:
-    # Only the exception's type goes into the message: its text is a bug's, and could hold
-    # anything (the message text, a number); the original stays reachable as __cause__.
-    consequence = "it may have been sent" if may_have_sent else "nothing was sent"
-    error = _Unexpected(
-        f"unexpected {type(exc).__name__} (not an smsgate error: a bug?); {consequence}",
-        provider=where, retryable=False, may_have_sent=may_have_sent,
-    )
-    error.__cause__ = exc
-    return error
-
-
 @attrs.define
 class _Call:
     """What one :meth:`Gateway.send` has done so far (shared by its route groups)."""
@@ -392,7 +371,7 @@ class Gateway:
                 # and an exception would hide that from a caller deciding to resend. An
                 # exception that is not smsgate's may have followed a request, unless no
                 # provider was even called for this group.
-                error = exc if isinstance(exc, SmsGateError) else _unexpected(
+                error = exc if isinstance(exc, SmsGateError) else unexpected(
                     "gateway", exc, may_have_sent=call.provider_calls > calls_before)
                 failures.append(error)
                 failed = RecipientResult.failed([numbers[i] for i in members], error)
@@ -505,7 +484,7 @@ class Gateway:
                 attempts.append(Attempt(provider=provider.name, operation="send",
                                         elapsed=self._clock() - started,
                                         error=type(exc).__name__))
-                return _unexpected(provider.name, exc, may_have_sent=True)
+                return unexpected(provider.name, exc, may_have_sent=True)
             else:
                 if breaker is not None:
                     breaker.success()
@@ -604,7 +583,7 @@ class Gateway:
 
 
 def _stops_chain(error: SmsGateError, failover_on_unknown: bool) -> bool:
-    if isinstance(error, _Unexpected):
+    if isinstance(error, UnexpectedError):
         return True  # a bug is not an answer: failing over on it could send twice
     # The gateway validated every number already, so a provider's InvalidPhoneNumber means
     # "not a country I reach" and an UnsupportedFeature "not an option I have": skip it.

@@ -222,3 +222,57 @@ def test_a_raw_exception_never_fails_over_after_an_unknown_outcome() -> None:
         gateway.send(GE, "Hi")
     assert info.value.may_have_sent is True
     assert c.calls == []  # a bug is not an answer: no third send
+
+
+# -- item 5: chunks of one bulk send ----------------------------------------------------------
+CHUNKED = ["+995555000001", "+995555000002", "+995555000003", "+995555000004",
+           "+995555000005"]  # the toy adapter sends two numbers per request
+
+
+def chunked_toy(fail_at: str, exc: Exception) -> tuple[Any, list[int]]:
+    import responses
+
+    from .conftest import CANARY, ToyProvider
+
+    calls: list[int] = []
+
+    class Buggy(ToyProvider):
+        def _send_request(self, outgoing: Outgoing) -> Any:
+            calls.append(len(calls) + 1)
+            if fail_at == "build" and len(calls) == 2:
+                raise exc
+            return super()._send_request(outgoing)
+
+        def _exchange(self, request: Any, attempts: Any) -> Any:
+            if fail_at == "exchange" and len(calls) == 2:
+                raise exc
+            return super()._exchange(request, attempts)
+
+    mock = responses.RequestsMock(assert_all_requests_are_fired=False)
+    mock.start()
+    mock.post("https://toy.invalid/api/send", json={"ids": ["m1", "m2"]})
+    try:
+        result = Buggy(CANARY, sender="Shop").send(CHUNKED, "Hi")
+    finally:
+        mock.stop()
+        mock.reset()
+    return result, calls
+
+
+def test_a_raw_exception_in_a_later_chunk_keeps_the_accepted_chunk() -> None:
+    result, calls = chunked_toy("exchange", RuntimeError("adapter bug"))
+    assert [r.status for r in result.recipients] == [
+        Status.QUEUED, Status.QUEUED,  # the first request, accepted: kept
+        Status.UNKNOWN, Status.UNKNOWN,  # built and handed to the transport: may have gone
+        Status.REJECTED,  # never attempted
+    ]
+    assert not result.ok and calls == [1, 2]
+    assert "RuntimeError" in (result.recipients[2].error or "")
+
+
+def test_a_raw_exception_building_a_later_request_says_it_was_not_sent() -> None:
+    result, calls = chunked_toy("build", KeyError("token factory bug"))
+    assert [r.status for r in result.recipients] == [
+        Status.QUEUED, Status.QUEUED, Status.REJECTED, Status.REJECTED, Status.REJECTED]
+    assert calls == [1, 2]
+    assert "nothing was sent" in (result.recipients[2].error or "")

@@ -25,6 +25,7 @@ import requests
 
 from .._http import DEFAULT_TIMEOUT, AuthParam, HttpRequest, HttpResponse, Transport
 from .._secrets import Secret, get_logger
+from .._unexpected import unexpected
 from .._urls import check_base_url
 from ..errors import (
     AuthenticationError,
@@ -655,13 +656,20 @@ class HttpProvider(ProviderBase):
         parts: list[SendResult] = []
         chunks = outgoing.chunks(self.limits.bulk_size)
         for index, chunk in enumerate(chunks):
+            requested = False
             try:
                 request = self._send_request(chunk)
+                requested = True
                 reply, body = self._exchange(request, attempts)
                 parts.append(self._parsing(request, self._parse_send, reply, body, chunk))
-            except ProviderError as error:
+            except Exception as exc:
                 if index == 0:
                     raise
+                # A later chunk's failure must not discard the chunks already accepted. Any
+                # other exception (an adapter's or a token factory's bug) may have followed a
+                # request, unless the request was never built.
+                error = exc if isinstance(exc, (ProviderError, ValidationError)) else unexpected(
+                    self.name, exc, may_have_sent=requested)
                 parts.append(_failed_part(self.name, chunk, error, chunks[index + 1 :]))
                 break
         result = _merge(self.name, parts, attempts, outgoing)
@@ -909,7 +917,8 @@ def _status_message(reply: HttpResponse) -> str:
 
 
 def _failed_part(
-    provider: str, chunk: Outgoing, error: ProviderError, rest: Sequence[Outgoing]
+    provider: str, chunk: Outgoing, error: ProviderError | ValidationError,
+    rest: Sequence[Outgoing],
 ) -> SendResult:
     recipients = RecipientResult.failed(chunk.recipients, error)
     recipients += RecipientResult.not_attempted(
