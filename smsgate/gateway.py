@@ -32,7 +32,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Literal
 
 import attrs
@@ -337,11 +337,26 @@ class Gateway:
             "validity": validity, "reference": reference, "idempotency_key": idempotency_key,
             "flash": flash, "priority": priority, "extra": extra,
         }
-        raw = [to] if isinstance(to, str) else list(to)
+        given: object = to  # as typed by the caller, not as annotated
+        if isinstance(given, str):
+            raw: list[object] = [given]
+        elif isinstance(given, (bytes, bytearray)) or not isinstance(given, Iterable):
+            raise InvalidPhoneNumber(
+                f"to must be a number or a sequence of numbers, not {type(given).__name__}"
+            )
+        else:
+            raw = list(given)
         if not raw:
             raise InvalidPhoneNumber("no recipients given")
+        for number in raw:
+            if not isinstance(number, str):
+                raise InvalidPhoneNumber(
+                    f"a phone number must be a string, not {type(number).__name__}"
+                )
+            if not _is_unicode(number):
+                raise InvalidPhoneNumber("a phone number holds a lone surrogate")
         # Validate every number once, before any I/O: an impossible number never fails over.
-        numbers = [_e164(number, self.region) for number in raw]
+        numbers = [_e164(str(number), self.region) for number in raw]
         # What no provider can accept is refused here, before a route group goes out: a
         # mixed-country send must not half-happen over a bad text or option.
         _check_common(text, options)

@@ -238,10 +238,11 @@ class ProviderBase:
         return sender
 
     def _normalize_recipients(self, to: str | Sequence[str]) -> tuple[str, ...]:
-        if isinstance(to, str):
-            numbers: Sequence[object] = [to]
-        elif isinstance(to, Sequence):
-            numbers = to
+        given: object = to  # as typed by the caller, not as annotated
+        if isinstance(given, str):
+            numbers: Sequence[object] = [given]
+        elif isinstance(given, Sequence) and not isinstance(given, (bytes, bytearray)):
+            numbers = given
         else:
             raise InvalidPhoneNumber(
                 f"to must be a number or a sequence of numbers, not {type(to).__name__}"
@@ -254,6 +255,8 @@ class ProviderBase:
                 raise InvalidPhoneNumber(
                     f"a phone number must be a string, not {type(number).__name__}"
                 )
+            if not _is_unicode(number):
+                raise InvalidPhoneNumber("a phone number holds a lone surrogate")
             e164 = normalize_phone(number, self.home_region)
             if self.allowed_regions is not None and region_of(e164) not in self.allowed_regions:
                 allowed = ", ".join(sorted(self.allowed_regions))
@@ -330,10 +333,8 @@ class ProviderBase:
         for option, value in options.items():
             if value is not None and value is not False:
                 self._require(OPTION_CAPABILITIES[option], f"the {option} option")
-        if schedule_at is not None and (
-            not isinstance(schedule_at, dt.datetime) or schedule_at.utcoffset() is None
-        ):
-            raise ValidationError("schedule_at must be a timezone-aware datetime")
+        if schedule_at is not None:
+            _check_schedule(schedule_at)
         if validity is not None and (
             not isinstance(validity, dt.timedelta) or validity <= dt.timedelta(0)
         ):
@@ -415,6 +416,25 @@ class ProviderBase:
     def _deliver(self, outgoing: Outgoing) -> SendResult:
         """Send a message :meth:`prepare` has validated."""
         raise NotImplementedError  # pragma: no cover - every provider implements it
+
+
+def _check_schedule(schedule_at: object) -> None:
+    """An aware datetime that can be written as UTC and as Unix seconds (what adapters do)."""
+    if not isinstance(schedule_at, dt.datetime):
+        raise ValidationError("schedule_at must be a timezone-aware datetime")
+    problem = None
+    try:
+        if schedule_at.utcoffset() is None:
+            problem = "schedule_at must be a timezone-aware datetime"
+        else:
+            schedule_at.astimezone(dt.timezone.utc)
+            schedule_at.timestamp()
+    except (OverflowError, OSError, ValueError):
+        problem = "schedule_at is out of range once converted to UTC"
+    except Exception as exc:  # a tzinfo of the caller's that raises
+        problem = f"schedule_at's time zone could not be read ({type(exc).__name__})"
+    if problem is not None:
+        raise ValidationError(problem)
 
 
 def _is_unicode(text: str) -> bool:
