@@ -156,6 +156,14 @@ class _Unauthenticated(WebhookError):
     """A signature, token or timestamp check failed (the WSGI app answers 401)."""
 
 
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _hmac_hex(secret: str, message: bytes) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
@@ -338,11 +346,15 @@ def parse(
             f"no delivery callbacks for {provider_name!r}; known: {', '.join(PROVIDERS)}"
         )
     if isinstance(body, str):
+        if not _encodes(body):
+            raise WebhookError("body holds a lone surrogate; pass the raw request bytes")
         body = body.encode("utf-8")
     if not isinstance(body, (bytes, bytearray)):
         raise WebhookError("body must be the raw request bytes")
     if secret is not None and (not isinstance(secret, str) or not secret):
         raise WebhookError("secret must be a non-empty string")
+    if secret is not None and not _encodes(secret):
+        raise WebhookError("secret holds a lone surrogate: it cannot key a signature")
     return parser(bytes(body), _headers(headers), _query(query), secret, clock)
 
 

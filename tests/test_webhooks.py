@@ -8,6 +8,7 @@ import hmac
 import json
 import socket
 import threading
+import urllib.parse
 import wsgiref.simple_server
 from collections.abc import Iterator
 
@@ -190,16 +191,24 @@ text = st.text(max_size=40)
 @given(
     provider=st.sampled_from([*sorted(webhooks.PROVIDERS), "nope"]),
     body=st.one_of(st.binary(max_size=200), text.map(str.encode),
+                   st.text(st.characters(codec=None, exclude_categories=()), max_size=20),
+                   st.sampled_from(["\udc80", '{"id": "\ud800"}']),
+                   st.integers(1, 5000).map(lambda n: b"[" * n + b"]" * (n % 3)),
                    st.dictionaries(text, st.one_of(text, st.integers(), st.none(),
                                                    st.booleans()), max_size=6)
-                   .map(lambda d: json.dumps(d).encode())),
+                   .map(lambda d: json.dumps(d).encode()),
+                   st.dictionaries(st.sampled_from(["reference", "status", "token",
+                                                    "timestamp"]) | text, text, max_size=4)
+                   .map(lambda d: urllib.parse.urlencode(d).encode())),
     headers=st.dictionaries(st.sampled_from(["X-Signature", "X-SMSGist-Signature",
                                              "X-SMSGist-Timestamp", "Content-Type"]) | text,
-                            text, max_size=4),
+                            text | st.just("application/x-www-form-urlencoded"), max_size=4),
     query=st.one_of(text, st.dictionaries(st.sampled_from(
         ["reference", "status", "destination", "timestamp", "token", "reason"]) | text,
         text, max_size=6), st.none()),
-    secret=st.one_of(st.none(), st.just(SECRET)),
+    secret=st.one_of(st.none(), st.just(SECRET), st.sampled_from(["\ud800", "k\udfffey"]),
+                     st.text(st.characters(codec=None, exclude_categories=()), min_size=1,
+                             max_size=4)),
 )
 def test_anything_yields_reports_or_webhook_error(provider: str, body: bytes,
                                                   headers: dict[str, str], query: object,
