@@ -142,11 +142,25 @@ def from_config(source: Mapping[str, Any] | str | os.PathLike[str]) -> SmsProvid
     settings = data.get("gateway", {})
     if not isinstance(settings, Mapping):
         raise ConfigurationError("gateway: expected a table")
+    # A string would be read as a list of one-letter names: say what is expected instead.
+    if isinstance(settings.get("order"), str):
+        raise ConfigurationError("gateway.order: expected a list of provider names")
+    routes = settings.get("routes")
+    if isinstance(routes, Mapping):
+        for country, names in routes.items():
+            if isinstance(names, str):
+                raise ConfigurationError(
+                    f"gateway.routes.{country}: expected a list of provider names"
+                )
+    messages: list[str] = []
     try:
         gateway = _CONVERTER.structure(dict(settings), _GatewayConfig)
     except cattrs.BaseValidationError as exc:
         messages = cattrs.transform_error(exc, path="gateway")
-        raise ConfigurationError("; ".join(messages)) from None
+    except SmsGateError as exc:  # a policy's own check
+        messages = [f"gateway: {exc}"]
+    if messages:
+        raise ConfigurationError("; ".join(messages))
     if not settings and len(built) == 1:
         return next(iter(built.values()))
 
@@ -159,15 +173,21 @@ def from_config(source: Mapping[str, Any] | str | os.PathLike[str]) -> SmsProvid
         return [built[name] for name in names]
 
     order = gateway.order if gateway.order or gateway.routes else tuple(built)
-    return Gateway(
-        pick(order, "gateway.order"),
-        routes={k: pick(v, f"gateway.routes.{k}") for k, v in gateway.routes.items()},
-        retry=gateway.retry,
-        breaker=gateway.breaker,
-        failover_on_unknown=gateway.failover_on_unknown,
-        deadline=gateway.deadline,
-        region=gateway.region,
-    )
+    try:
+        return Gateway(
+            pick(order, "gateway.order"),
+            routes={k: pick(v, f"gateway.routes.{k}") for k, v in gateway.routes.items()},
+            retry=gateway.retry,
+            breaker=gateway.breaker,
+            failover_on_unknown=gateway.failover_on_unknown,
+            deadline=gateway.deadline,
+            region=gateway.region,
+        )
+    except ConfigurationError as exc:
+        if str(exc).startswith("gateway"):
+            raise
+        problem = str(exc)
+    raise ConfigurationError(f"gateway: {problem}")
 
 
 def _provider(entry: Any, path: str) -> SmsProvider:
@@ -214,12 +234,15 @@ def _build(name: str, options: dict[str, Any], path: str) -> SmsProvider:
             )
     if isinstance(options.get("timeout"), list):
         options["timeout"] = tuple(options["timeout"])
+    problem = None
     try:
         provider: SmsProvider = cls(**options)
-    except SmsGateError as exc:
-        raise ConfigurationError(f"{path or name}: {exc}") from None
-    except TypeError as exc:
-        raise ConfigurationError(f"{path or name}: {exc}") from None
+    except (SmsGateError, TypeError) as exc:
+        problem = str(exc)
+    except Exception as exc:  # a plug-in's constructor meeting a value of the wrong type
+        problem = f"the provider could not be built ({type(exc).__name__}); check the types"
+    if problem is not None:  # raised outside the except block: nothing chained to it
+        raise ConfigurationError(f"{path or name}: {problem}")
     return provider
 
 

@@ -27,7 +27,9 @@ error per provider in order.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
+import re
 import threading
 import time
 import uuid
@@ -82,6 +84,17 @@ _SYSTEM_FAILURES: Final = (
 )
 
 
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _seconds(value: object, *, zero: bool) -> bool:
+    """A finite, non-negative (or, without ``zero``, positive) number of seconds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value) and (value >= 0 if zero else value > 0)
+
+
 @attrs.frozen
 class RetryPolicy:
     """How a gateway retries on the same provider before failing over.
@@ -106,11 +119,14 @@ class RetryPolicy:
     budget_max: float = 100.0
 
     def __attrs_post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ConfigurationError("RetryPolicy.attempts must be at least 1")
-        if min(self.backoff, self.max_backoff, self.max_retry_after, self.budget_ratio,
-               self.budget_initial, self.budget_max) < 0:
-            raise ConfigurationError("RetryPolicy values cannot be negative")
+        if not _whole(self.attempts) or self.attempts < 1:
+            raise ConfigurationError("RetryPolicy.attempts must be a whole number >= 1")
+        for name in ("backoff", "max_backoff", "max_retry_after", "budget_ratio",
+                     "budget_initial", "budget_max"):
+            if not _seconds(getattr(self, name), zero=True):
+                raise ConfigurationError(
+                    f"RetryPolicy.{name} must be a finite number >= 0 (NaN would never compare)"
+                )
 
 
 @attrs.frozen
@@ -126,8 +142,12 @@ class BreakerPolicy:
     reset_timeout: float = 30.0
 
     def __attrs_post_init__(self) -> None:
-        if self.failure_threshold < 1 or self.reset_timeout <= 0:
-            raise ConfigurationError("BreakerPolicy needs a threshold >= 1 and a timeout > 0")
+        if not _whole(self.failure_threshold) or self.failure_threshold < 1 or not _seconds(
+            self.reset_timeout, zero=False
+        ):
+            raise ConfigurationError(
+                "BreakerPolicy needs a whole threshold >= 1 and a finite timeout > 0"
+            )
 
 
 #: How :meth:`CircuitBreaker.admit` let a call through.
@@ -275,6 +295,11 @@ class Gateway:
         rng: random.Random | None = None,
     ) -> None:
         self.providers = tuple(providers)
+        for key in routes or {}:
+            if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z]{2}", key):
+                raise ConfigurationError(
+                    f"route keys are two-letter ISO country codes (\"GE\"), not {key!r}"
+                )
         self.routes = {key.upper(): tuple(chain) for key, chain in (routes or {}).items()}
         if not self.providers and not self.routes:
             raise ConfigurationError("a Gateway needs providers, routes, or both")
@@ -282,8 +307,14 @@ class Gateway:
             for provider in chain:
                 if not isinstance(provider, SmsProvider):
                     raise ConfigurationError(f"{provider!r} is not an SmsProvider")
-        if deadline is not None and deadline <= 0:
-            raise ConfigurationError("deadline must be positive seconds")
+        if deadline is not None and not _seconds(deadline, zero=False):
+            # NaN would never compare as reached, infinity never be: both mean no bound.
+            raise ConfigurationError("deadline must be positive, finite seconds (or None)")
+        if region is not None and (
+            not isinstance(region, str) or not re.fullmatch(r"[A-Za-z]{2}", region)
+        ):
+            raise ConfigurationError("region must be a two-letter ISO country code (\"GE\")")
+
         self.retry = retry
         self.failover_on_unknown = failover_on_unknown
         self.deadline = deadline

@@ -5,9 +5,12 @@ from pathlib import Path
 
 import pytest
 import responses
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import smsgate
 from smsgate import ConfigurationError, Gateway, GoSmsGe, SmsGist, SmsOfficeGe
+from smsgate.testing import MemoryProvider
 
 KEY = "cfg-canary-key-1111"
 
@@ -319,3 +322,60 @@ def test_a_malformed_base_url_fails_when_the_provider_is_built(base_url: object,
 def test_direct_python_base_url_keeps_plain_http() -> None:
     # Code, not configuration: a test or a local sandbox passes http:// on purpose.
     assert GoSmsGe(CANARY, base_url="http://127.0.0.1:8025/api").base_url.startswith("http://")
+
+
+MEMORY = {"a": {"provider": "memory"}}
+
+
+@pytest.mark.parametrize(("gateway", "message"), [
+    ({"order": "a"}, "gateway.order: expected a list"),
+    ({"routes": {"GE": "a"}}, "gateway.routes.GE: expected a list"),
+    ({"routes": {"Georgia": ["a"]}}, "two-letter ISO country codes"),
+    ({"region": "Georgia"}, "region must be a two-letter"),
+    ({"deadline": float("nan")}, "deadline must be positive, finite"),
+    ({"deadline": float("inf")}, "deadline must be positive, finite"),
+    ({"retry": {"backoff": float("nan")}}, "RetryPolicy.backoff must be a finite number"),
+    ({"retry": {"max_backoff": float("inf")}}, "RetryPolicy.max_backoff"),
+    ({"breaker": {"reset_timeout": float("nan")}}, "finite timeout > 0"),
+])
+def test_odd_gateway_values_are_configuration_errors(gateway: dict[str, object],
+                                                     message: str) -> None:
+    # NaN never compares: a NaN deadline or reset_timeout would silently mean "never".
+    refused(lambda: smsgate.from_config({"providers": MEMORY, "gateway": gateway}), message)
+
+
+def test_policies_refuse_non_finite_and_fractional_values_in_python_too() -> None:
+    for build in (lambda: smsgate.RetryPolicy(attempts=2.5),  # type: ignore[arg-type]
+                  lambda: smsgate.RetryPolicy(backoff=float("nan")),
+                  lambda: smsgate.BreakerPolicy(failure_threshold=True),
+                  lambda: smsgate.BreakerPolicy(reset_timeout=float("inf")),
+                  lambda: Gateway([MemoryProvider()], deadline=float("nan")),
+                  lambda: Gateway([], routes={5: [MemoryProvider()]})):  # type: ignore[dict-item]
+        with pytest.raises(ConfigurationError):
+            build()
+
+
+def test_a_constructor_failing_on_an_odd_type_is_a_configuration_error() -> None:
+    refused(lambda: smsgate.from_config({"providers": {"a": {"provider": "memory",
+                                                               "region": 5}}}),
+            "providers.a: the provider could not be built")
+
+
+# -- any URL at all: a provider or a ConfigurationError, and never the key ----------------------
+_URL_PIECES = st.sampled_from([
+    "gosms.ge", "smsgist", "smsoffice.ge", "nope", "://", "@", ":", "/", "?", "#", "%", "%2",
+    "%zz", "%FF", "%40", "[", "]", "::1", "127.0.0.1", "host.example", ":8025", ":99999",
+    ":abc", "/api", "?sender=A", "&timeout=5", "&timeout=1,2,3", "&insecure_http=1",
+    "&base_url=http://x", " ", "\t", "\ud800", "é", CANARY, "=", "&", "+",
+])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_URL_PIECES | st.text(st.characters(codec=None, exclude_categories=()),
+                                      max_size=3), max_size=12).map("".join))
+def test_any_url_builds_or_is_a_configuration_error_without_the_key(url: str) -> None:
+    try:
+        smsgate.from_url(url)
+    except ConfigurationError as error:
+        for item in chain(error):
+            assert CANARY not in str(item) and CANARY not in repr(item)
