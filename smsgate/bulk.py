@@ -108,6 +108,10 @@ def send_many(
             outcome = error
         except Exception as error:  # a bug must not cost the report of the other messages
             outcome = unexpected(getattr(provider, "name", "?"), error, may_have_sent=True)
+        returned: object = outcome  # as returned, not as annotated
+        if not isinstance(returned, (SendResult, SmsGateError)):  # a custom provider's bug
+            outcome = unexpected(getattr(provider, "name", "?"), TypeError(
+                f"send returned {type(returned).__name__}, not a SendResult"), may_have_sent=True)
         results[index] = outcome
         with lock:
             done += 1

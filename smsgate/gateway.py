@@ -532,6 +532,15 @@ class Gateway:
                                         error=type(exc).__name__))
                 return unexpected(provider.name, exc, may_have_sent=True)
             else:
+                returned: object = result  # as returned, not as annotated
+                if not isinstance(returned, SendResult):
+                    # A custom provider's bug: something may have gone out, and failing over
+                    # could send it twice. Reported, never taken for a refusal.
+                    if breaker is not None:
+                        breaker.release(permit)
+                    return unexpected(provider.name, TypeError(
+                        f"send returned {type(returned).__name__}, not a SendResult"),
+                        may_have_sent=True)
                 if breaker is not None:
                     breaker.success()
                 self._budget.earn()

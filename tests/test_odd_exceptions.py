@@ -276,3 +276,27 @@ def test_a_raw_exception_building_a_later_request_says_it_was_not_sent() -> None
         Status.QUEUED, Status.QUEUED, Status.REJECTED, Status.REJECTED, Status.REJECTED]
     assert calls == [1, 2]
     assert "nothing was sent" in (result.recipients[2].error or "")
+
+
+# -- a custom provider returning something that is not a SendResult ----------------------------
+class ReturnsGarbage(MemoryProvider):
+    """Sends (the outbox has it), then returns what a buggy custom provider might."""
+
+    def send(self, *args: Any, **kwargs: Any) -> Any:
+        super().send(*args, **kwargs)
+        return {"status": "ok"}
+
+
+def test_a_non_result_is_not_taken_for_a_refusal_and_never_fails_over() -> None:
+    buggy, backup = ReturnsGarbage(), MemoryProvider()
+    gateway = Gateway([buggy, backup], retry=None)
+    with pytest.raises(smsgate.ProviderError) as info:
+        gateway.send(GE, "Hi")
+    assert info.value.may_have_sent is True and "dict" in str(info.value.__cause__)
+    assert len(buggy.outbox) == 1 and backup.calls == []  # no second send
+
+
+def test_send_many_records_a_non_result_as_an_error() -> None:
+    report = smsgate.send_many(ReturnsGarbage(), [Message(GE, "a"), Message(GE, "b")])
+    assert report.sent == 0 and [i for i, _ in report.errors] == [0, 1]
+    assert all(e.may_have_sent for _, e in report.errors)  # type: ignore[attr-defined]
