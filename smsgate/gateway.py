@@ -63,7 +63,7 @@ from .errors import (
     UnsupportedFeature,
     ValidationError,
 )
-from .models import Attempt, Balance, RecipientResult, SendResult, StatusResult
+from .models import Attempt, Balance, RecipientResult, SendResult, Status, StatusResult
 from .phone import mask_phone, normalize_phone, region_of
 from .providers._base import OPTION_CAPABILITIES, _is_unicode
 
@@ -426,6 +426,13 @@ class Gateway:
             results.append(result)
             for i, recipient in zip(members, result.recipients, strict=False):
                 parts[i] = recipient
+            for i in members[len(result.recipients):]:
+                # A reply that accounts for fewer recipients than were sent: neither lost
+                # from the report nor claimed as accepted.
+                parts[i] = RecipientResult(
+                    phone=numbers[i], status=Status.UNKNOWN,
+                    error=f"{result.provider} did not report on this recipient",
+                )
         if not results:
             raise AllProvidersFailed("no route group was accepted", failures)
         return SendResult(

@@ -300,3 +300,12 @@ def test_send_many_records_a_non_result_as_an_error() -> None:
     report = smsgate.send_many(ReturnsGarbage(), [Message(GE, "a"), Message(GE, "b")])
     assert report.sent == 0 and [i for i, _ in report.errors] == [0, 1]
     assert all(e.may_have_sent for _, e in report.errors)  # type: ignore[attr-defined]
+
+
+def test_a_group_reply_with_fewer_recipients_does_not_lose_the_report() -> None:
+    ge, ro = MemoryProvider(), MemoryProvider()
+    ro.script(lambda outgoing: smsgate.SendResult(provider="memory", message_id="x",
+                                                  recipients=[]))
+    gateway = Gateway([], routes={"GE": [ge], "RO": [ro]}, retry=None)
+    result = gateway.send([GE, RO], "Hi")
+    assert [r.status for r in result.recipients] == [Status.QUEUED, Status.UNKNOWN]
