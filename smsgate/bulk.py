@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import attrs
 
 from ._protocol import SmsProvider
+from ._secrets import get_logger
+from ._unexpected import unexpected
 from .errors import ConfigurationError, SmsGateError
 from .models import Message, SendResult
 
@@ -17,13 +19,18 @@ __all__ = ["BulkReport", "send_many"]
 
 Progress = Callable[[int, int], None]
 
+_log = get_logger("smsgate.bulk")
+
 
 @attrs.frozen
 class BulkReport:
     """The outcome of :func:`send_many`, in input order.
 
     Attributes:
-        results: for each message, its :class:`SendResult` or the error it raised.
+        results: for each message, its :class:`SendResult` or the error it raised. An
+            exception that is not an smsgate error (a bug in a custom provider, say) is
+            recorded as a :class:`~smsgate.ProviderError` with ``may_have_sent=True`` whose
+            ``__cause__`` is the original exception: the report is never lost to it.
     """
 
     results: tuple[SendResult | SmsGateError, ...]
@@ -72,8 +79,12 @@ def send_many(
         progress: ``True`` draws a bar on stderr; a callable receives ``(done, total)``.
 
     Returns:
-        A :class:`BulkReport` with one result or error per message, in input order. Errors
-        that are not smsgate errors (bugs) are raised, not collected.
+        A :class:`BulkReport` with one result or error per message, in input order. Every
+        exception a send raises is recorded for its message, never raised: raising would
+        discard the results of the messages already accepted, and a caller who then sent the
+        batch again would send them twice. One that is not an smsgate error (a bug) becomes a
+        ``ProviderError`` saying it may have been sent, with the original as ``__cause__``.
+        A ``progress`` callable that raises is logged and not called again.
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ConfigurationError("concurrency must be a whole number >= 1")
@@ -87,7 +98,7 @@ def send_many(
     lock = threading.Lock()
 
     def one(index: int) -> None:
-        nonlocal done
+        nonlocal done, report
         message = batch[index]
         try:
             outcome: SendResult | SmsGateError = provider.send(
@@ -95,11 +106,22 @@ def send_many(
             )
         except SmsGateError as error:
             outcome = error
+        except Exception as error:  # a bug must not cost the report of the other messages
+            outcome = unexpected(getattr(provider, "name", "?"), error, may_have_sent=True)
+        returned: object = outcome  # as returned, not as annotated
+        if not isinstance(returned, (SendResult, SmsGateError)):  # a custom provider's bug
+            outcome = unexpected(getattr(provider, "name", "?"), TypeError(
+                f"send returned {type(returned).__name__}, not a SendResult"), may_have_sent=True)
         results[index] = outcome
         with lock:
             done += 1
             if report is not None:
-                report(done, len(batch))
+                try:
+                    report(done, len(batch))
+                except Exception:
+                    _log.warning("send_many: the progress callback raised; not calling it again",
+                                 exc_info=True)
+                    report = None
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="smsgate") as pool:
         for future in [pool.submit(one, i) for i in range(len(batch))]:

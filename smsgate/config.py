@@ -44,6 +44,14 @@ import attrs
 import cattrs
 
 from ._protocol import SmsProvider
+from ._urls import (
+    check_base_url,
+    check_hostport,
+    check_path,
+    check_percent_encoding,
+    has_control,
+    split_userinfo,
+)
 from .errors import ConfigurationError, SmsGateError
 from .gateway import BreakerPolicy, Gateway, RetryPolicy
 from .registry import provider_class
@@ -58,6 +66,10 @@ __all__ = ["from_config", "from_env", "from_url"]
 _VARIABLE: Final = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 #: Options every provider constructor takes besides its credentials.
 _COMMON: Final = frozenset({"sender", "base_url", "timeout", "session"})
+#: A registry name as it may start a provider URL (``gosms.ge``, ``smsgist``, a plug-in's).
+_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9.+_-]*")
+_TRUE: Final = frozenset({"1", "true", "yes"})
+_FALSE: Final = frozenset({"0", "false", "no", ""})
 
 
 @attrs.frozen
@@ -130,11 +142,25 @@ def from_config(source: Mapping[str, Any] | str | os.PathLike[str]) -> SmsProvid
     settings = data.get("gateway", {})
     if not isinstance(settings, Mapping):
         raise ConfigurationError("gateway: expected a table")
+    # A string would be read as a list of one-letter names: say what is expected instead.
+    if isinstance(settings.get("order"), str):
+        raise ConfigurationError("gateway.order: expected a list of provider names")
+    routes = settings.get("routes")
+    if isinstance(routes, Mapping):
+        for country, names in routes.items():
+            if isinstance(names, str):
+                raise ConfigurationError(
+                    f"gateway.routes.{country}: expected a list of provider names"
+                )
+    messages: list[str] = []
     try:
         gateway = _CONVERTER.structure(dict(settings), _GatewayConfig)
     except cattrs.BaseValidationError as exc:
         messages = cattrs.transform_error(exc, path="gateway")
-        raise ConfigurationError("; ".join(messages)) from None
+    except SmsGateError as exc:  # a policy's own check
+        messages = [f"gateway: {exc}"]
+    if messages:
+        raise ConfigurationError("; ".join(messages))
     if not settings and len(built) == 1:
         return next(iter(built.values()))
 
@@ -147,15 +173,21 @@ def from_config(source: Mapping[str, Any] | str | os.PathLike[str]) -> SmsProvid
         return [built[name] for name in names]
 
     order = gateway.order if gateway.order or gateway.routes else tuple(built)
-    return Gateway(
-        pick(order, "gateway.order"),
-        routes={k: pick(v, f"gateway.routes.{k}") for k, v in gateway.routes.items()},
-        retry=gateway.retry,
-        breaker=gateway.breaker,
-        failover_on_unknown=gateway.failover_on_unknown,
-        deadline=gateway.deadline,
-        region=gateway.region,
-    )
+    try:
+        return Gateway(
+            pick(order, "gateway.order"),
+            routes={k: pick(v, f"gateway.routes.{k}") for k, v in gateway.routes.items()},
+            retry=gateway.retry,
+            breaker=gateway.breaker,
+            failover_on_unknown=gateway.failover_on_unknown,
+            deadline=gateway.deadline,
+            region=gateway.region,
+        )
+    except ConfigurationError as exc:
+        if str(exc).startswith("gateway"):
+            raise
+        problem = str(exc)
+    raise ConfigurationError(f"gateway: {problem}")
 
 
 def _provider(entry: Any, path: str) -> SmsProvider:
@@ -176,6 +208,17 @@ def _provider(entry: Any, path: str) -> SmsProvider:
     name = entry.pop("provider", None)
     if not isinstance(name, str):
         raise ConfigurationError(f"{where}'provider' must name a provider")
+    key = f"{path}." if path else ""
+    insecure = _flag(entry.pop("insecure_http", False), f"{key}insecure_http")
+    if "base_url" in entry:
+        base_url = check_base_url(entry["base_url"], path or name)
+        if base_url.lower().startswith("http://") and not insecure:
+            raise ConfigurationError(
+                f"{key}base_url: plain http needs insecure_http = true (the message and the "
+                "credential would cross the network unencrypted)"
+            )
+    elif insecure:
+        raise ConfigurationError(f"{key}insecure_http needs a base_url")
     return _build(name, entry, path)
 
 
@@ -191,12 +234,15 @@ def _build(name: str, options: dict[str, Any], path: str) -> SmsProvider:
             )
     if isinstance(options.get("timeout"), list):
         options["timeout"] = tuple(options["timeout"])
+    problem = None
     try:
         provider: SmsProvider = cls(**options)
-    except SmsGateError as exc:
-        raise ConfigurationError(f"{path or name}: {exc}") from None
-    except TypeError as exc:
-        raise ConfigurationError(f"{path or name}: {exc}") from None
+    except (SmsGateError, TypeError) as exc:
+        problem = str(exc)
+    except Exception as exc:  # a plug-in's constructor meeting a value of the wrong type
+        problem = f"the provider could not be built ({type(exc).__name__}); check the types"
+    if problem is not None:  # raised outside the except block: nothing chained to it
+        raise ConfigurationError(f"{path or name}: {problem}")
     return provider
 
 
@@ -207,53 +253,116 @@ def from_url(url: str) -> SmsProvider:
     the provider's production URL; a host means ``https://HOST[:PORT]/PATH`` (``http`` with
     ``insecure_http=1``). Other options are constructor keywords (``sender=MyBrand``,
     ``timeout=10`` or ``timeout=5,30``).
+
+    Raises:
+        ConfigurationError: for every malformed part (host, port, path, percent-escapes, an
+            unencoded ``@``, ``/``, ``?`` or ``#`` in the credential), naming the part and
+            never showing the credential.
     """
     if not isinstance(url, str) or "://" not in url:
         raise ConfigurationError("a provider URL looks like NAME://CREDENTIAL@[HOST]")
-    scheme, rest = url.split("://", 1)
-    # urlsplit lower-cases and validates schemes; provider names are matched as written.
-    parts = urllib.parse.urlsplit("x://" + rest)
-    name = scheme
-    options: dict[str, Any] = {}
-    for key, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
-        if key in options:
-            raise ConfigurationError(f"option {key!r} given twice in the provider URL")
-        options[key] = value
-    insecure = options.pop("insecure_http", "0").lower() in ("1", "true", "yes")
-    if "timeout" in options:
-        options["timeout"] = _timeout(options["timeout"])
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    if not _:
+    name, rest = url.split("://", 1)
+    if not _NAME.fullmatch(name):
+        raise ConfigurationError(
+            "a provider URL starts with a provider name (gosms.ge://, smsgist://...)"
+        )
+    cls = provider_class(name)  # an unknown name fails here, listing the known ones
+    if has_control(rest):
+        raise ConfigurationError(
+            f"{name}: the URL holds a space or a control character; percent-encode it in the "
+            "credential (a space is %20) and use '+' or %20 in option values"
+        )
+    # The authority ends at the first '/', '?' or '#'. A credential with one of those
+    # characters unencoded cuts the URL short: say so instead of misreading it.
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    tail = rest[len(authority):]
+    if "@" not in authority:
+        if "@" in tail:
+            raise ConfigurationError(
+                f"{name}: the credential holds an unencoded '/', '?' or '#'; percent-encode "
+                "it (%2F, %3F, %23)"
+            )
         raise ConfigurationError(
             f"{name}: the URL needs credentials before an '@' (NAME://CREDENTIAL@HOST)"
         )
-    user, colon, password = userinfo.partition(":")
-    user, password = urllib.parse.unquote(user), urllib.parse.unquote(password)
-    cls = provider_class(name)
+    if authority.count("@") > 1:
+        raise ConfigurationError(
+            f"{name}: the credential holds an unencoded '@'; percent-encode it as %40"
+        )
+    if "#" in tail:
+        raise ConfigurationError(f"{name}: a provider URL has no '#' fragment")
+    userinfo, _, hostport = authority.partition("@")
+    path, _, query = tail.partition("?")
+    check_percent_encoding(userinfo, f"{name}: the credential")
+    check_percent_encoding(query, f"{name}: the options")
+    user, password = split_userinfo(userinfo)
+    if hostport:
+        check_hostport(hostport, f"{name}: the host")
+    if path:
+        check_path(path, f"{name}: the path")
+
+    options: dict[str, Any] = {}
+    for key, value in _query_options(query, name):
+        if key in options:
+            raise ConfigurationError(f"option {key!r} given twice in the provider URL")
+        options[key] = value
     accepted = set(inspect.signature(cls).parameters)
-    credential_names = [p for p in ("api_key", "client_id") if p in accepted]
+    credential_names = {"api_key", "client_id", "token", "token_factory"} & accepted
+    for key in options:
+        if key in credential_names:
+            raise ConfigurationError(f"{name}: the credential goes before the '@', not in ?{key}=")
+        if key in ("base_url", "session"):
+            raise ConfigurationError(
+                f"{name}: {key} is not a URL option; give the host in the URL itself "
+                "(NAME://CREDENTIAL@HOST[:PORT]/PATH, with insecure_http=1 for plain http)"
+            )
+    insecure = _flag(options.pop("insecure_http", "0"), f"{name}: insecure_http")
+    if "timeout" in options:
+        options["timeout"] = _timeout(options["timeout"])
     if "client_id" in accepted:
         options["client_id"] = user
-        if colon:
+        if password is not None:
             options["token"] = password
     elif "api_key" in accepted:
-        if colon:
-            raise ConfigurationError(f"{name}: the credential is one API key (no ':')")
+        if password is not None:
+            raise ConfigurationError(
+                f"{name}: the credential is one API key (no ':'; percent-encode one as %3A)"
+            )
         options["api_key"] = user
     elif user:
         raise ConfigurationError(f"{name} takes no credential")
     if hostport:
         scheme_used = "http" if insecure else "https"
-        options["base_url"] = f"{scheme_used}://{hostport}{parts.path}".rstrip("/")
-    elif insecure or parts.path:
+        options["base_url"] = f"{scheme_used}://{hostport}{path}".rstrip("/")
+    elif insecure or path:
         raise ConfigurationError(f"{name}: a path or insecure_http needs a host")
     for key in options:
         if key not in accepted:
             raise ConfigurationError(
                 f"{name}: unknown URL option {key!r}; options: "
-                f"{', '.join(sorted(accepted - set(credential_names) - {'session'}))}"
+                f"{', '.join(sorted(accepted - credential_names - {'session', 'base_url'}))}"
             )
     return _build(name, options, "")
+
+
+def _query_options(query: str, name: str) -> list[tuple[str, str]]:
+    failed = False
+    try:
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        failed = True
+    if failed:
+        raise ConfigurationError(f"{name}: the options' percent-escapes are not UTF-8 text")
+    return pairs
+
+
+def _flag(value: object, where: str) -> bool:
+    """``insecure_http``: a bool, or (from a URL or an environment variable) its text."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ConfigurationError(f"{where} must be true or false (1/0, yes/no)")
 
 
 def _timeout(text: str) -> float | tuple[float, float]:

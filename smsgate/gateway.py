@@ -27,19 +27,22 @@ error per provider in order.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
+import re
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Final, Literal
 
 import attrs
 
 from ._http import deadline_scope
 from ._protocol import SmsProvider
 from ._secrets import get_logger
+from ._unexpected import UnexpectedError, unexpected
 from .errors import (
     AllProvidersFailed,
     AuthenticationError,
@@ -49,6 +52,8 @@ from .errors import (
     InsufficientFunds,
     InvalidPhoneNumber,
     InvalidResponse,
+    InvalidSender,
+    MessageTooLong,
     NotFound,
     ProviderError,
     ProviderUnavailable,
@@ -58,9 +63,9 @@ from .errors import (
     UnsupportedFeature,
     ValidationError,
 )
-from .models import Attempt, Balance, RecipientResult, SendResult, StatusResult
+from .models import Attempt, Balance, RecipientResult, SendResult, Status, StatusResult
 from .phone import mask_phone, normalize_phone, region_of
-from .providers._base import OPTION_CAPABILITIES
+from .providers._base import OPTION_CAPABILITIES, _is_unicode
 
 __all__ = ["BreakerPolicy", "CircuitBreaker", "Gateway", "RetryPolicy"]
 
@@ -77,6 +82,17 @@ _SYSTEM_FAILURES: Final = (
     AuthenticationError,
     InsufficientFunds,
 )
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _seconds(value: object, *, zero: bool) -> bool:
+    """A finite, non-negative (or, without ``zero``, positive) number of seconds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value) and (value >= 0 if zero else value > 0)
 
 
 @attrs.frozen
@@ -103,11 +119,14 @@ class RetryPolicy:
     budget_max: float = 100.0
 
     def __attrs_post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ConfigurationError("RetryPolicy.attempts must be at least 1")
-        if min(self.backoff, self.max_backoff, self.max_retry_after, self.budget_ratio,
-               self.budget_initial, self.budget_max) < 0:
-            raise ConfigurationError("RetryPolicy values cannot be negative")
+        if not _whole(self.attempts) or self.attempts < 1:
+            raise ConfigurationError("RetryPolicy.attempts must be a whole number >= 1")
+        for name in ("backoff", "max_backoff", "max_retry_after", "budget_ratio",
+                     "budget_initial", "budget_max"):
+            if not _seconds(getattr(self, name), zero=True):
+                raise ConfigurationError(
+                    f"RetryPolicy.{name} must be a finite number >= 0 (NaN would never compare)"
+                )
 
 
 @attrs.frozen
@@ -123,8 +142,16 @@ class BreakerPolicy:
     reset_timeout: float = 30.0
 
     def __attrs_post_init__(self) -> None:
-        if self.failure_threshold < 1 or self.reset_timeout <= 0:
-            raise ConfigurationError("BreakerPolicy needs a threshold >= 1 and a timeout > 0")
+        if not _whole(self.failure_threshold) or self.failure_threshold < 1 or not _seconds(
+            self.reset_timeout, zero=False
+        ):
+            raise ConfigurationError(
+                "BreakerPolicy needs a whole threshold >= 1 and a finite timeout > 0"
+            )
+
+
+#: How :meth:`CircuitBreaker.admit` let a call through.
+Permit = Literal["pass", "probe"]
 
 
 class CircuitBreaker:
@@ -152,13 +179,22 @@ class CircuitBreaker:
 
     def allow(self) -> bool:
         """Whether a request may go out now; in half-open, only to the one probe."""
+        return self.admit() is not None
+
+    def admit(self) -> Permit | None:
+        """Admit a call: ``"pass"`` (closed), ``"probe"`` (the one half-open probe) or
+        ``None`` (open, or another probe is in flight: make no request).
+
+        Every admitted call must end in :meth:`success`, :meth:`failure` or :meth:`release`,
+        whatever happens, or a probe slot stays taken and the breaker never closes again.
+        """
         with self._lock:
             if self._opened_at is None:
-                return True
+                return "pass"
             if self._clock() - self._opened_at < self.policy.reset_timeout or self._probing:
-                return False
+                return None
             self._probing = True
-            return True
+            return "probe"
 
     def success(self) -> None:
         with self._lock:
@@ -172,6 +208,18 @@ class CircuitBreaker:
             if self._probing or self._failures >= self.policy.failure_threshold:
                 self._opened_at = self._clock()
             self._probing = False
+
+    def release(self, permit: Permit | None) -> None:
+        """End an admitted call that said nothing about the provider's health.
+
+        A send refused before any request (a ``ValidationError``: nothing reached the
+        provider) or cut short by an exception that is not a provider's answer (a bug, an
+        interrupt) leaves the state as it was; only the probe slot it held is freed, so that
+        the next call can probe.
+        """
+        if permit == "probe":
+            with self._lock:
+                self._probing = False
 
 
 class _Budget:
@@ -198,6 +246,16 @@ class _CircuitOpen(ProviderUnavailable):
 
 class _DeadlineExceeded(ProviderUnavailable):
     """Recorded when the deadline left no time to try a provider."""
+
+
+@attrs.define
+class _Call:
+    """What one :meth:`Gateway.send` has done so far (shared by its route groups)."""
+
+    #: ``provider.send`` invocations made (an exception after one may follow a request).
+    provider_calls: int = 0
+    #: Something the caller must hear about: an acceptance, or an outcome that may have sent.
+    obtained: bool = False
 
 
 class Gateway:
@@ -237,6 +295,11 @@ class Gateway:
         rng: random.Random | None = None,
     ) -> None:
         self.providers = tuple(providers)
+        for key in routes or {}:
+            if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z]{2}", key):
+                raise ConfigurationError(
+                    f"route keys are two-letter ISO country codes (\"GE\"), not {key!r}"
+                )
         self.routes = {key.upper(): tuple(chain) for key, chain in (routes or {}).items()}
         if not self.providers and not self.routes:
             raise ConfigurationError("a Gateway needs providers, routes, or both")
@@ -244,8 +307,14 @@ class Gateway:
             for provider in chain:
                 if not isinstance(provider, SmsProvider):
                     raise ConfigurationError(f"{provider!r} is not an SmsProvider")
-        if deadline is not None and deadline <= 0:
-            raise ConfigurationError("deadline must be positive seconds")
+        if deadline is not None and not _seconds(deadline, zero=False):
+            # NaN would never compare as reached, infinity never be: both mean no bound.
+            raise ConfigurationError("deadline must be positive, finite seconds (or None)")
+        if region is not None and (
+            not isinstance(region, str) or not re.fullmatch(r"[A-Za-z]{2}", region)
+        ):
+            raise ConfigurationError("region must be a two-letter ISO country code (\"GE\")")
+
         self.retry = retry
         self.failover_on_unknown = failover_on_unknown
         self.deadline = deadline
@@ -299,29 +368,57 @@ class Gateway:
             "validity": validity, "reference": reference, "idempotency_key": idempotency_key,
             "flash": flash, "priority": priority, "extra": extra,
         }
-        raw = [to] if isinstance(to, str) else list(to)
+        given: object = to  # as typed by the caller, not as annotated
+        if isinstance(given, str):
+            raw: list[object] = [given]
+        elif isinstance(given, (bytes, bytearray)) or not isinstance(given, Iterable):
+            raise InvalidPhoneNumber(
+                f"to must be a number or a sequence of numbers, not {type(given).__name__}"
+            )
+        else:
+            raw = list(given)
         if not raw:
             raise InvalidPhoneNumber("no recipients given")
+        for number in raw:
+            if not isinstance(number, str):
+                raise InvalidPhoneNumber(
+                    f"a phone number must be a string, not {type(number).__name__}"
+                )
+            if not _is_unicode(number):
+                raise InvalidPhoneNumber("a phone number holds a lone surrogate")
         # Validate every number once, before any I/O: an impossible number never fails over.
-        numbers = [_e164(number, self.region) for number in raw]
+        numbers = [_e164(str(number), self.region) for number in raw]
+        # What no provider can accept is refused here, before a route group goes out: a
+        # mixed-country send must not half-happen over a bad text or option.
+        _check_common(text, options)
         groups = self._route(numbers)
         started = self._clock()
         ends_at = None if self.deadline is None else started + self.deadline
+        call = _Call()
         if len(groups) == 1:
             (chain, members), = groups.items()
-            return self._send_chain(chain, [numbers[i] for i in members], text, options, ends_at)
+            return self._send_chain(
+                chain, [numbers[i] for i in members], text, options, ends_at, call
+            )
         parts: dict[int, RecipientResult] = {}
         results: list[SendResult] = []
         failures: list[SmsGateError] = []
         for chain, members in groups.items():
             group = [numbers[i] for i in members]
+            calls_before = call.provider_calls
             try:
-                result = self._send_chain(chain, group, text, options, ends_at)
-            except SmsGateError as error:
-                if isinstance(error, ValidationError) and not results and not failures:
+                result = self._send_chain(chain, group, text, options, ends_at, call)
+            except Exception as exc:
+                if not results and not failures and (
+                    isinstance(exc, ValidationError) or not isinstance(exc, SmsGateError)
+                ):
                     raise  # nothing was attempted yet: refusing the whole send is honest
                 # Reported per recipient, like a failed chunk: other groups may have gone out,
-                # and an exception would hide that from a caller deciding to resend.
+                # and an exception would hide that from a caller deciding to resend. An
+                # exception that is not smsgate's may have followed a request, unless no
+                # provider was even called for this group.
+                error = exc if isinstance(exc, SmsGateError) else unexpected(
+                    "gateway", exc, may_have_sent=call.provider_calls > calls_before)
                 failures.append(error)
                 failed = RecipientResult.failed([numbers[i] for i in members], error)
                 parts.update(zip(members, failed, strict=True))
@@ -329,6 +426,13 @@ class Gateway:
             results.append(result)
             for i, recipient in zip(members, result.recipients, strict=False):
                 parts[i] = recipient
+            for i in members[len(result.recipients):]:
+                # A reply that accounts for fewer recipients than were sent: neither lost
+                # from the report nor claimed as accepted.
+                parts[i] = RecipientResult(
+                    phone=numbers[i], status=Status.UNKNOWN,
+                    error=f"{result.provider} did not report on this recipient",
+                )
         if not results:
             raise AllProvidersFailed("no route group was accepted", failures)
         return SendResult(
@@ -361,10 +465,11 @@ class Gateway:
 
     def _send_chain(
         self, chain: Sequence[SmsProvider], numbers: list[str], text: str,
-        options: dict[str, Any], ends_at: float | None,
+        options: dict[str, Any], ends_at: float | None, call: _Call,
     ) -> SendResult:
+        # Identity, not equality: an option of an odd type must not run its own __eq__ here.
         needed = {OPTION_CAPABILITIES[k] for k, v in options.items()
-                  if k in OPTION_CAPABILITIES and v not in (None, False)}
+                  if k in OPTION_CAPABILITIES and v is not None and v is not False}
         errors: list[SmsGateError] = []
         attempts: list[Attempt] = []
         key = options["idempotency_key"]
@@ -378,12 +483,12 @@ class Gateway:
             if provider not in capable:
                 errors.append(UnsupportedFeature(f"{provider.name} cannot express the options"))
                 continue
-            call = dict(options)
+            given = dict(options)
             if "idempotency" in provider.capabilities:
-                call["idempotency_key"] = key
+                given["idempotency_key"] = key
             else:
-                call.pop("idempotency_key")
-            outcome = self._try_provider(provider, numbers, text, call, ends_at, attempts)
+                given.pop("idempotency_key")
+            outcome = self._try_provider(provider, numbers, text, given, ends_at, attempts, call)
             if isinstance(outcome, SendResult):
                 self._remember(outcome, provider)
                 if not attempts:  # no earlier failure to report: the result as it came
@@ -398,7 +503,7 @@ class Gateway:
 
     def _try_provider(
         self, provider: SmsProvider, numbers: list[str], text: str, options: dict[str, Any],
-        ends_at: float | None, attempts: list[Attempt],
+        ends_at: float | None, attempts: list[Attempt], call: _Call,
     ) -> SendResult | SmsGateError:
         breaker = self._breakers.get(id(provider))
         policy = self.retry or RetryPolicy(attempts=1)
@@ -410,28 +515,57 @@ class Gateway:
             if ends_at is not None and self._clock() >= ends_at:
                 return unknown or error or _DeadlineExceeded(
                     "deadline reached before trying", provider=provider.name)
-            if breaker is not None and not breaker.allow():
+            bound = _to_monotonic(ends_at, self._clock)
+            permit = breaker.admit() if breaker is not None else "pass"
+            if permit is None:
                 return unknown or error or _CircuitOpen(
                     "circuit open: skipped", provider=provider.name)
             started = self._clock()
+            call.provider_calls += 1
             try:
-                with deadline_scope(_to_monotonic(ends_at, self._clock)):
+                with deadline_scope(bound):
                     result = provider.send(numbers, text, **options)
             except SmsGateError as exc:
                 error = exc
+            except BaseException as exc:
+                # Not a provider's answer (a bug, an interrupt): it says nothing about the
+                # provider's health, but the probe slot must be freed or the breaker wedges.
+                if breaker is not None:
+                    breaker.release(permit)
+                if not isinstance(exc, Exception) or not (call.obtained or unknown is not None):
+                    raise  # nothing obtained yet: the exception surfaces as itself
+                attempts.append(Attempt(provider=provider.name, operation="send",
+                                        elapsed=self._clock() - started,
+                                        error=type(exc).__name__))
+                return unexpected(provider.name, exc, may_have_sent=True)
             else:
+                returned: object = result  # as returned, not as annotated
+                if not isinstance(returned, SendResult):
+                    # A custom provider's bug: something may have gone out, and failing over
+                    # could send it twice. Reported, never taken for a refusal.
+                    if breaker is not None:
+                        breaker.release(permit)
+                    return unexpected(provider.name, TypeError(
+                        f"send returned {type(returned).__name__}, not a SendResult"),
+                        may_have_sent=True)
                 if breaker is not None:
                     breaker.success()
                 self._budget.earn()
+                call.obtained = True
                 return result
             if unknown is None and getattr(error, "may_have_sent", False):
                 unknown = error
+                call.obtained = True
             elapsed = self._clock() - started
             attempts.append(Attempt(provider=provider.name, operation="send", elapsed=elapsed,
                                     http_status=getattr(error, "http_status", None),
                                     error=type(error).__name__))
             if breaker is not None:
-                if isinstance(error, _SYSTEM_FAILURES):
+                if not isinstance(error, ProviderError):
+                    # Refused before any request (a ValidationError, a ConfigurationError):
+                    # nothing reached the provider, so its health is as unknown as before.
+                    breaker.release(permit)
+                elif isinstance(error, _SYSTEM_FAILURES):
                     breaker.failure()
                 else:
                     breaker.success()
@@ -511,6 +645,8 @@ class Gateway:
 
 
 def _stops_chain(error: SmsGateError, failover_on_unknown: bool) -> bool:
+    if isinstance(error, UnexpectedError):
+        return True  # a bug is not an answer: failing over on it could send twice
     # The gateway validated every number already, so a provider's InvalidPhoneNumber means
     # "not a country I reach" and an UnsupportedFeature "not an option I have": skip it.
     if isinstance(error, (InvalidPhoneNumber, UnsupportedFeature)):
@@ -520,6 +656,31 @@ def _stops_chain(error: SmsGateError, failover_on_unknown: bool) -> bool:
     if getattr(error, "may_have_sent", False):
         return not failover_on_unknown
     return False
+
+
+def _check_common(text: object, options: Mapping[str, Any]) -> None:
+    """The checks every provider makes alike (each makes them again in ``prepare``)."""
+    if not isinstance(text, str):
+        raise MessageTooLong(f"text must be a string, not {type(text).__name__}")
+    if not _is_unicode(text):
+        raise ValidationError("text holds a lone surrogate: it is not valid Unicode text")
+    for flag in ("urgent", "flash", "priority"):
+        if not isinstance(options[flag], bool):
+            raise ValidationError(
+                f"{flag} must be True or False, not {type(options[flag]).__name__}"
+            )
+    for name in ("sender", "reference", "idempotency_key"):
+        value = options[name]
+        if value is None:
+            continue
+        refusal = InvalidSender if name == "sender" else ValidationError
+        if not isinstance(value, str):
+            raise refusal(f"{name} must be a string, not {type(value).__name__}")
+        if not _is_unicode(value):
+            raise refusal(f"{name} holds a lone surrogate: it is not valid Unicode text")
+    extra = options["extra"]
+    if extra is not None and not isinstance(extra, Mapping):
+        raise ValidationError("extra must be a mapping of raw provider fields")
 
 
 def _e164(number: str, region: str | None) -> str:

@@ -12,9 +12,10 @@ malformed body) is a :class:`~smsgate.WebhookError`; nothing else is ever raised
 =============  ======================================  ==========================================
 provider       how it calls                             how it is verified
 =============  ======================================  ==========================================
-smsoffice.ge   GET with query parameters                unsigned: give it a secret URL
-                                                        (``?token=SECRET``, checked when
-                                                        ``secret=`` is set); answer exactly ``OK``
+smsoffice.ge   GET with query parameters (a form body   unsigned: give it a secret URL
+               posted to the URL is read too)           (``?token=SECRET``, compared exactly
+                                                        when ``secret=`` is set); answer
+                                                        exactly ``OK``
 gosms.ro       POST JSON                                ``X-Signature``: hex HMAC-SHA256 of the
                                                         raw body with the webhook secret
 smsgist        POST JSON                                ``X-SMSGist-Signature: sha256=<hex>`` of
@@ -39,17 +40,46 @@ from .errors import WebhookError
 from .models import DeliveryReport, Status
 from .phone import try_normalize
 
-__all__ = ["PROVIDERS", "REPLAY_WINDOW", "parse", "wsgi_app"]
+__all__ = [
+    "MAX_BODY",
+    "MAX_DEPTH",
+    "PROVIDERS",
+    "REPLAY_WINDOW",
+    "SMSOFFICE_TIMESTAMP_FORMAT",
+    "SMSOFFICE_TIMEZONE",
+    "parse",
+    "wsgi_app",
+]
 
 _log = get_logger("smsgate.webhooks")
 
 #: SMSGist: "reject if older than 5 minutes".
 REPLAY_WINDOW: Final = 300.0
-#: Largest callback body read (a delivery report is a few hundred bytes).
+#: Largest callback body the WSGI app reads, in bytes (a delivery report is a few hundred);
+#: a longer ``Content-Length`` is answered ``413`` without reading the body.
 MAX_BODY: Final = 1 << 20
-#: SMSOffice.ge's callback timestamp (``yyyyMMddhhmmss``) carries no zone; it is read as
-#: Georgian time (UTC+4, no daylight saving since 2005).
-GEORGIA: Final = dt.timezone(dt.timedelta(hours=4), "GET")
+#: Deepest JSON nesting accepted in a callback (a delivery report is two levels deep); deeper
+#: is a ``WebhookError``, never a ``RecursionError``.
+MAX_DEPTH: Final = 32
+
+#: How smsgate reads SMSOffice.ge's callback ``timestamp``: 24-hour Georgian time.
+#:
+#: The document says only "timestamp Delivery date in format yyyyMMddhhmmss" (example
+#: ``20130501120202``). Two things are not stated, so smsgate assumes them:
+#:
+#: - the clock: in .NET notation ``hh`` is a 12-hour clock, but the value has no AM/PM marker,
+#:   so a 12-hour reading could not tell 08:00 from 20:00. Reading ``HH`` (24-hour) is the only
+#:   reading that can represent an afternoon at all, and it agrees with the example either way.
+#: - the zone (:data:`SMSOFFICE_TIMEZONE`).
+#:
+#: The raw value always stays in ``DeliveryReport.raw["timestamp"]``; a value this format
+#: cannot read gives ``timestamp=None``.
+SMSOFFICE_TIMESTAMP_FORMAT: Final = "%Y%m%d%H%M%S"
+#: The zone smsgate assumes for SMSOffice.ge's callback ``timestamp``, which states none:
+#: Georgian time, UTC+4 (no daylight saving since 2005), where SMSOffice.ge operates.
+SMSOFFICE_TIMEZONE: Final = dt.timezone(dt.timedelta(hours=4), "GET")
+#: The former name of :data:`SMSOFFICE_TIMEZONE`, kept working.
+GEORGIA: Final = SMSOFFICE_TIMEZONE
 
 Clock = Callable[[], float]
 Query = Mapping[str, str] | str | None
@@ -76,10 +106,31 @@ def _query(query: Query) -> dict[str, str]:
 
 
 def _json(body: bytes) -> Any:
+    failure = None
     try:
-        return json.loads(body)
+        data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        raise WebhookError("the callback body is not JSON") from None
+        failure = "the callback body is not JSON"
+    except RecursionError:  # "[[[[..." deeper than the parser's stack
+        failure = f"the callback body is nested deeper than {MAX_DEPTH} levels"
+    if failure is not None:
+        raise WebhookError(failure)
+    if _deeper_than(data, MAX_DEPTH):
+        raise WebhookError(f"the callback body is nested deeper than {MAX_DEPTH} levels")
+    return data
+
+
+def _deeper_than(data: Any, limit: int) -> bool:
+    """Whether JSON ``data`` nests deeper than ``limit`` (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _timestamp(value: object) -> dt.datetime | None:
@@ -105,29 +156,66 @@ class _Unauthenticated(WebhookError):
     """A signature, token or timestamp check failed (the WSGI app answers 401)."""
 
 
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _hmac_hex(secret: str, message: bytes) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 def _verify(expected: str, given: str | None, what: str) -> None:
+    """A hex digest: compared in constant time; hex case and surrounding spaces do not count."""
     if not given:
         raise _Unauthenticated(f"missing {what}")
     if not hmac.compare_digest(expected.encode(), given.strip().lower().encode()):
         raise _Unauthenticated(f"bad {what}")
 
 
+def _verify_exactly(expected: str, given: str | None, what: str) -> None:
+    """A shared secret: compared in constant time, byte for byte (no case folding, no strip):
+    a token is not a digest, and any normalisation would accept values that differ from it."""
+    if given is None or given == "":
+        raise _Unauthenticated(f"missing {what}")
+    if not hmac.compare_digest(expected.encode("utf-8", "surrogatepass"),
+                               given.encode("utf-8", "surrogatepass")):
+        raise _Unauthenticated(f"bad {what}")
+
+
 # -- SMSOffice.ge ------------------------------------------------------------------------------
+_FORM: Final = "application/x-www-form-urlencoded"
+
+
+def _form(body: bytes) -> dict[str, str]:
+    failed = False
+    try:
+        pairs = urllib.parse.parse_qsl(body.decode("utf-8"), keep_blank_values=True,
+                                       errors="strict")
+    except UnicodeDecodeError:
+        failed = True
+    if failed:
+        raise WebhookError("the callback body is not a UTF-8 form")
+    return dict(pairs)
+
+
 def _smsoffice(body: bytes, headers: dict[str, str], query: dict[str, str],
                secret: str | None, clock: Clock) -> list[DeliveryReport]:
-    # A GET with the parameters in the query string; accept them in a form body too.
+    # A GET with the parameters in the query string. The parameters may also arrive as a
+    # form posted to the (secret) URL: then the token is in the query and the rest in the
+    # body, and both are read. A body of another declared type is not a form: ignored.
     params = dict(query)
-    if not params and body:
-        try:
-            params = dict(urllib.parse.parse_qsl(body.decode("utf-8"), keep_blank_values=True))
-        except UnicodeDecodeError:
-            raise WebhookError("the callback body is not a form") from None
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if body and content_type in ("", _FORM):
+        for key, value in _form(body).items():
+            if key in params and params[key] != value:
+                raise WebhookError(f"{key} is given twice, with different values")
+            params[key] = value
     if secret is not None:
-        _verify(secret.lower(), params.pop("token", None), "token (the callback URL's secret)")
+        _verify_exactly(secret, params.pop("token", None), "token (the callback URL's secret)")
     else:
         params.pop("token", None)
     reference, word = params.get("reference"), params.get("status")
@@ -137,7 +225,9 @@ def _smsoffice(body: bytes, headers: dict[str, str], query: dict[str, str],
     stamp = params.get("timestamp", "")
     if stamp:
         try:
-            when = dt.datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=GEORGIA)
+            when = dt.datetime.strptime(stamp, SMSOFFICE_TIMESTAMP_FORMAT).replace(
+                tzinfo=SMSOFFICE_TIMEZONE
+            )
         except ValueError:
             when = None  # the raw value stays in raw
     reason = params.get("reason") or None
@@ -256,11 +346,15 @@ def parse(
             f"no delivery callbacks for {provider_name!r}; known: {', '.join(PROVIDERS)}"
         )
     if isinstance(body, str):
+        if not _encodes(body):
+            raise WebhookError("body holds a lone surrogate; pass the raw request bytes")
         body = body.encode("utf-8")
     if not isinstance(body, (bytes, bytearray)):
         raise WebhookError("body must be the raw request bytes")
     if secret is not None and (not isinstance(secret, str) or not secret):
         raise WebhookError("secret must be a non-empty string")
+    if secret is not None and not _encodes(secret):
+        raise WebhookError("secret holds a lone surrogate: it cannot key a signature")
     return parser(bytes(body), _headers(headers), _query(query), secret, clock)
 
 
@@ -274,8 +368,10 @@ def wsgi_app(
     """A WSGI application that verifies callbacks and calls ``handler(report)`` for each.
 
     It answers ``200 OK`` with the body ``OK`` (what SMSOffice.ge requires), ``401`` for a
-    signature problem, ``400`` for a malformed callback, ``413`` for an oversized body and
-    ``500`` when ``handler`` raises (the provider will call again).
+    signature problem, ``400`` for a malformed callback (a ``Content-Length`` that is not a
+    plain number of bytes included), ``413`` for a body over :data:`MAX_BODY` bytes (refused
+    from its ``Content-Length``, before reading it) and ``500`` when ``handler`` raises (the
+    provider will call again). It never reads more than :data:`MAX_BODY` bytes.
     """
     if provider_name not in PROVIDERS:
         raise WebhookError(f"no delivery callbacks for {provider_name!r}")
@@ -287,10 +383,12 @@ def wsgi_app(
                                     ("Content-Length", str(len(payload)))])
             return [payload]
 
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
+        declared = str(environ.get("CONTENT_LENGTH") or "0").strip()
+        # Digits only: int() would take "-1" (and read(-1) reads until the client hangs up),
+        # "+5", "1_000" or " 7 ".
+        if not (declared.isascii() and declared.isdigit()):
             return reply("400 Bad Request", "bad Content-Length")
+        length = int(declared) if len(declared) <= 20 else MAX_BODY + 1
         if length > MAX_BODY:
             return reply("413 Payload Too Large", "too large")
         body = environ["wsgi.input"].read(length) if length else b""

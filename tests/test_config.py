@@ -5,9 +5,12 @@ from pathlib import Path
 
 import pytest
 import responses
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import smsgate
 from smsgate import ConfigurationError, Gateway, GoSmsGe, SmsGist, SmsOfficeGe
+from smsgate.testing import MemoryProvider
 
 KEY = "cfg-canary-key-1111"
 
@@ -197,3 +200,191 @@ def test_switching_provider_is_a_config_change() -> None:
         provider = smsgate.from_url(url)
         assert isinstance(provider, smsgate.SmsProvider)
         assert provider.sender == "MyShop"
+
+
+# -- malformed URLs, hosts and ports: ConfigurationError at build time, never the key ----------
+CANARY = "Cfg-Canary-9z8y7x"
+
+
+def chain(error: BaseException | None) -> list[BaseException]:
+    found: list[BaseException] = []
+    while error is not None and error not in found:
+        found.append(error)
+        error = error.__cause__ or error.__context__
+    return found
+
+
+def refused(build: object, message: str) -> ConfigurationError:
+    with pytest.raises(ConfigurationError) as info:
+        build()  # type: ignore[operator]
+    assert message in str(info.value), str(info.value)
+    for error in chain(info.value):  # not in the message, nor in anything chained to it
+        assert CANARY not in str(error) and CANARY not in repr(error), repr(error)
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (f"gosms.ge://{CANARY}@host.example:99999", "between 1 and 65535"),
+        (f"gosms.ge://{CANARY}@host.example:0", "between 1 and 65535"),
+        (f"gosms.ge://{CANARY}@host.example:abc", "port must be a number"),
+        (f"gosms.ge://{CANARY}@host.example:", "port must be a number"),
+        (f"gosms.ge://{CANARY}@:8025", "a port needs a host"),
+        (f"gosms.ge://{CANARY}@::1:8025/api?insecure_http=1", "IPv6 address goes in brackets"),
+        (f"gosms.ge://{CANARY}@[::1:8025/api", "closing ']'"),
+        (f"gosms.ge://{CANARY}@[::zz]:8025", "not a valid IPv6"),
+        (f"gosms.ge://{CANARY}@[::1]x", "after the IPv6"),
+        (f"gosms.ge://{CANARY}@999.1.1.1", "not a valid IPv4"),
+        (f"gosms.ge://{CANARY}@-bad-.example", "not a valid host name"),
+        (f"gosms.ge://{CANARY}@bad..example", "not a valid host name"),
+        (f"gosms.ge://{CANARY}@hôst.example", "not a valid host name"),
+        (f"gosms.ge://{CANARY}@ho st.example", "space"),
+        (f"gosms.ge://{CANARY} x@", "space"),
+        (f"gosms.ge://{CANARY}@?sender=My Brand", "space"),
+        (f"gosms.ge://{CANARY}\t@", "control character"),
+        (f"gosms.ge://{CANARY}%zz@", "not a percent-escape"),
+        (f"gosms.ge://{CANARY}%4@", "not a percent-escape"),
+        (f"gosms.ge://{CANARY}%FF@", "not UTF-8"),
+        (f"gosms.ge://{CANARY}@?sender=%g0", "not a percent-escape"),
+        (f"gosms.ge://{CANARY}@?sender=%FF", "not UTF-8"),
+        (f"gosms.ge://{CANARY}@host.example/a%2", "not a percent-escape"),
+        (f"gosms.ge://{CANARY}@host.example/a\"b", "path"),
+        (f"gosms.ge://{CANARY}@host.example/api#top", "fragment"),
+        (f"gosms.ge://ab@{CANARY}@host.example", "percent-encode it as %40"),
+        (f"gosms.ge://ab/{CANARY}@host.example", "%2F"),
+        (f"gosms.ge://ab?{CANARY}@", "%3F"),
+        (f"gosms.ge://ab#{CANARY}@", "%23"),
+        (f"gosms.ge://{CANARY}:more@", "%3A"),
+        (f"nope://{CANARY}@", "unknown provider"),
+        (f"://{CANARY}@", "provider name"),
+        (f"1x://{CANARY}@", "provider name"),
+        (f"gosms.ge://{CANARY}@?insecure_http=maybe&sender=a", "insecure_http must be true"),
+        (f"gosms.ge://{CANARY}@?api_key={CANARY}", "goes before the '@'"),
+    ],
+)
+def test_malformed_urls_fail_at_build_time_without_the_key(url: str, message: str) -> None:
+    refused(lambda: smsgate.from_url(url), message)
+
+
+@pytest.mark.parametrize("url", [
+    f"gosms.ge://{CANARY}@?base_url=http://sms.example.net",
+    f"gosms.ge://{CANARY}@?base_url=https://sms.example.net",
+    f"gosms.ge://{CANARY}@sms.example.net?base_url=http://other.example.net",
+])
+def test_no_url_option_gets_around_the_plain_http_opt_in(url: str) -> None:
+    refused(lambda: smsgate.from_url(url), "not a URL option")
+    refused(lambda: smsgate.from_env({"SMSGATE_URL": url}), "not a URL option")
+    refused(lambda: smsgate.from_config({"providers": {"a": {"url": url}}}), "providers.a")
+
+
+def test_well_formed_hosts_still_work() -> None:
+    for url, base in [
+        ("gosms.ge://K@[::1]:8025/api?insecure_http=1", "http://[::1]:8025/api"),
+        ("gosms.ge://K@10.0.0.7:8443", "https://10.0.0.7:8443"),
+        ("gosms.ge://K@sms_proxy.internal./v1%2Fx", "https://sms_proxy.internal./v1%2Fx"),
+        ("gosms.ge://K%20with%20spaces@?sender=My%20Brand", "https://api.gosms.ge/api"),
+    ]:
+        assert smsgate.from_url(url).base_url == base
+
+
+def test_plain_http_needs_the_opt_in_in_a_config_table_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = {"provider": "gosms.ge", "api_key": CANARY, "base_url": "http://sms.example.net"}
+    refused(lambda: smsgate.from_config(entry), "plain http needs insecure_http = true")
+    refused(lambda: smsgate.from_config({"providers": {"a": entry}}),
+            "providers.a.base_url: plain http")
+    refused(lambda: smsgate.from_config({**entry, "insecure_http": "${NO_SUCH_VAR_X:-0}"}),
+            "plain http")
+    refused(lambda: smsgate.from_config({**entry, "base_url": "HTTP://sms.example.net"}),
+            "plain http")
+    opted_in = smsgate.from_config({**entry, "insecure_http": True})
+    assert opted_in.base_url == "http://sms.example.net"
+    refused(lambda: smsgate.from_config({"provider": "gosms.ge", "api_key": CANARY,
+                                         "insecure_http": True}), "needs a base_url")
+    path = tmp_path / "c.toml"
+    path.write_text(f'provider = "gosms.ge"\napi_key = "{CANARY}"\n'
+                    'base_url = "http://127.0.0.1:8025/api"\n')
+    refused(lambda: smsgate.from_env({"SMSGATE_CONFIG": str(path)}), "insecure_http")
+    path.write_text(path.read_text() + "insecure_http = true\n")
+    assert smsgate.from_env({"SMSGATE_CONFIG": str(path)}).base_url.startswith("http://")
+
+
+@pytest.mark.parametrize(("base_url", "message"), [
+    ("https://sms.example.net:99999", "between 1 and 65535"),
+    ("https://sms.example.net:https", "port must be a number"),
+    ("https://user:pass@sms.example.net", "user name or password"),
+    ("https://sms.example.net/api?key=1", "query string"),
+    ("https:// sms.example.net", "space"),
+    ("ftp://sms.example.net", "http(s) URL"),
+    ("https://", "no host given"),
+    (7, "must be a string"),
+])
+def test_a_malformed_base_url_fails_when_the_provider_is_built(base_url: object,
+                                                               message: str) -> None:
+    refused(lambda: GoSmsGe(CANARY, base_url=base_url), message)  # type: ignore[arg-type]
+    refused(lambda: smsgate.from_config({"provider": "gosms.ge", "api_key": CANARY,
+                                         "base_url": base_url, "insecure_http": True}), message)
+
+
+def test_direct_python_base_url_keeps_plain_http() -> None:
+    # Code, not configuration: a test or a local sandbox passes http:// on purpose.
+    assert GoSmsGe(CANARY, base_url="http://127.0.0.1:8025/api").base_url.startswith("http://")
+
+
+MEMORY = {"a": {"provider": "memory"}}
+
+
+@pytest.mark.parametrize(("gateway", "message"), [
+    ({"order": "a"}, "gateway.order: expected a list"),
+    ({"routes": {"GE": "a"}}, "gateway.routes.GE: expected a list"),
+    ({"routes": {"Georgia": ["a"]}}, "two-letter ISO country codes"),
+    ({"region": "Georgia"}, "region must be a two-letter"),
+    ({"deadline": float("nan")}, "deadline must be positive, finite"),
+    ({"deadline": float("inf")}, "deadline must be positive, finite"),
+    ({"retry": {"backoff": float("nan")}}, "RetryPolicy.backoff must be a finite number"),
+    ({"retry": {"max_backoff": float("inf")}}, "RetryPolicy.max_backoff"),
+    ({"breaker": {"reset_timeout": float("nan")}}, "finite timeout > 0"),
+])
+def test_odd_gateway_values_are_configuration_errors(gateway: dict[str, object],
+                                                     message: str) -> None:
+    # NaN never compares: a NaN deadline or reset_timeout would silently mean "never".
+    refused(lambda: smsgate.from_config({"providers": MEMORY, "gateway": gateway}), message)
+
+
+def test_policies_refuse_non_finite_and_fractional_values_in_python_too() -> None:
+    for build in (lambda: smsgate.RetryPolicy(attempts=2.5),  # type: ignore[arg-type]
+                  lambda: smsgate.RetryPolicy(backoff=float("nan")),
+                  lambda: smsgate.BreakerPolicy(failure_threshold=True),
+                  lambda: smsgate.BreakerPolicy(reset_timeout=float("inf")),
+                  lambda: Gateway([MemoryProvider()], deadline=float("nan")),
+                  lambda: Gateway([], routes={5: [MemoryProvider()]})):  # type: ignore[dict-item]
+        with pytest.raises(ConfigurationError):
+            build()
+
+
+def test_a_constructor_failing_on_an_odd_type_is_a_configuration_error() -> None:
+    refused(lambda: smsgate.from_config({"providers": {"a": {"provider": "memory",
+                                                               "region": 5}}}),
+            "providers.a: the provider could not be built")
+
+
+# -- any URL at all: a provider or a ConfigurationError, and never the key ----------------------
+_URL_PIECES = st.sampled_from([
+    "gosms.ge", "smsgist", "smsoffice.ge", "nope", "://", "@", ":", "/", "?", "#", "%", "%2",
+    "%zz", "%FF", "%40", "[", "]", "::1", "127.0.0.1", "host.example", ":8025", ":99999",
+    ":abc", "/api", "?sender=A", "&timeout=5", "&timeout=1,2,3", "&insecure_http=1",
+    "&base_url=http://x", " ", "\t", "\ud800", "é", CANARY, "=", "&", "+",
+])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_URL_PIECES | st.text(st.characters(codec=None, exclude_categories=()),
+                                      max_size=3), max_size=12).map("".join))
+def test_any_url_builds_or_is_a_configuration_error_without_the_key(url: str) -> None:
+    try:
+        smsgate.from_url(url)
+    except ConfigurationError as error:
+        for item in chain(error):
+            assert CANARY not in str(item) and CANARY not in repr(item)

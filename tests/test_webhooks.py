@@ -6,7 +6,9 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import socket
 import threading
+import urllib.parse
 import wsgiref.simple_server
 from collections.abc import Iterator
 
@@ -189,16 +191,24 @@ text = st.text(max_size=40)
 @given(
     provider=st.sampled_from([*sorted(webhooks.PROVIDERS), "nope"]),
     body=st.one_of(st.binary(max_size=200), text.map(str.encode),
+                   st.text(st.characters(codec=None, exclude_categories=()), max_size=20),
+                   st.sampled_from(["\udc80", '{"id": "\ud800"}']),
+                   st.integers(1, 5000).map(lambda n: b"[" * n + b"]" * (n % 3)),
                    st.dictionaries(text, st.one_of(text, st.integers(), st.none(),
                                                    st.booleans()), max_size=6)
-                   .map(lambda d: json.dumps(d).encode())),
+                   .map(lambda d: json.dumps(d).encode()),
+                   st.dictionaries(st.sampled_from(["reference", "status", "token",
+                                                    "timestamp"]) | text, text, max_size=4)
+                   .map(lambda d: urllib.parse.urlencode(d).encode())),
     headers=st.dictionaries(st.sampled_from(["X-Signature", "X-SMSGist-Signature",
                                              "X-SMSGist-Timestamp", "Content-Type"]) | text,
-                            text, max_size=4),
+                            text | st.just("application/x-www-form-urlencoded"), max_size=4),
     query=st.one_of(text, st.dictionaries(st.sampled_from(
         ["reference", "status", "destination", "timestamp", "token", "reason"]) | text,
         text, max_size=6), st.none()),
-    secret=st.one_of(st.none(), st.just(SECRET)),
+    secret=st.one_of(st.none(), st.just(SECRET), st.sampled_from(["\ud800", "k\udfffey"]),
+                     st.text(st.characters(codec=None, exclude_categories=()), min_size=1,
+                             max_size=4)),
 )
 def test_anything_yields_reports_or_webhook_error(provider: str, body: bytes,
                                                   headers: dict[str, str], query: object,
@@ -278,3 +288,153 @@ def test_wsgi_app_unknown_provider() -> None:
 
 def test_webhooks_reachable_from_the_package() -> None:
     assert smsgate.webhooks.parse is webhooks.parse
+
+
+# -- SMSOffice.ge timestamp: the assumption, as visible constants ------------------------------
+def test_smsoffice_timestamp_is_read_as_24_hour_georgian_time() -> None:
+    """The document: "timestamp Delivery date in format yyyyMMddhhmmss", example
+    "timestamp=20130501120202". No zone is given, and ``hh`` is a 12-hour clock in .NET
+    notation with no AM/PM marker: smsgate reads 24-hour Georgian time (UTC+4), the only
+    reading that can represent an afternoon, and keeps the raw value."""
+    assert webhooks.SMSOFFICE_TIMESTAMP_FORMAT == "%Y%m%d%H%M%S"
+    assert webhooks.SMSOFFICE_TIMEZONE.utcoffset(None) == dt.timedelta(hours=4)
+    assert webhooks.GEORGIA is webhooks.SMSOFFICE_TIMEZONE  # the former name still works
+    (example,) = webhooks.parse("smsoffice.ge", query="reference=12345678&status=delivered"
+                                "&reason=&destination=995577123456&timestamp=20130501120202")
+    assert example.timestamp == dt.datetime(2013, 5, 1, 12, 2, 2,
+                                            tzinfo=webhooks.SMSOFFICE_TIMEZONE)
+    (afternoon,) = webhooks.parse("smsoffice.ge", query={
+        "reference": "r", "status": "Delivered", "timestamp": "20260301154500"})
+    assert afternoon.timestamp == dt.datetime(2026, 3, 1, 11, 45, tzinfo=dt.timezone.utc)
+    assert afternoon.raw["timestamp"] == "20260301154500"  # the raw value is kept
+
+
+# -- SMSOffice.ge token: exact, constant time; form bodies -------------------------------------
+MIXED_SECRET = "Tok-EN_s3cret"
+
+
+@pytest.mark.parametrize("given", [MIXED_SECRET.lower(), MIXED_SECRET.upper(),
+                                   f" {MIXED_SECRET}", f"{MIXED_SECRET} ", f"{MIXED_SECRET}\n",
+                                   MIXED_SECRET[:-1], MIXED_SECRET + "x", ""])
+def test_smsoffice_token_is_compared_exactly(given: str) -> None:
+    query = {"reference": "r", "status": "Delivered", "token": given}
+    with pytest.raises(WebhookError, match="token"):
+        webhooks.parse("smsoffice.ge", query=query, secret=MIXED_SECRET)
+    (report,) = webhooks.parse("smsoffice.ge", query={**query, "token": MIXED_SECRET},
+                               secret=MIXED_SECRET)
+    assert report.message_id == "r"
+
+
+def test_smsoffice_token_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    compared: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(webhooks.hmac, "compare_digest", spy)
+    webhooks.parse("smsoffice.ge", query={"reference": "r", "status": "Delivered",
+                                          "token": MIXED_SECRET}, secret=MIXED_SECRET)
+    assert compared == [(MIXED_SECRET.encode(), MIXED_SECRET.encode())]
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def test_smsoffice_form_body_posted_to_a_token_url_is_read() -> None:
+    body = "reference=ref-7&status=Undelivered&reason=Absent&destination=995577123456"
+    (report,) = webhooks.parse("smsoffice.ge", query=f"token={SECRET}", body=body,
+                               headers=FORM, secret=SECRET)
+    assert (report.message_id, report.status, report.recipient, report.error) == (
+        "ref-7", Status.FAILED, "+995577123456", "Absent")
+    with pytest.raises(WebhookError, match="twice"):  # query and form disagree
+        webhooks.parse("smsoffice.ge", query=f"token={SECRET}&reference=other", body=body,
+                       headers=FORM, secret=SECRET)
+    with pytest.raises(WebhookError, match="reference and status"):  # JSON is not a form
+        webhooks.parse("smsoffice.ge", query=f"token={SECRET}", body=body,
+                       headers={"Content-Type": "application/json"}, secret=SECRET)
+    with pytest.raises(WebhookError, match="form"):
+        webhooks.parse("smsoffice.ge", query=f"token={SECRET}", body=b"reference=\xff",
+                       headers=FORM, secret=SECRET)
+
+
+# -- hostile bodies: deep JSON -----------------------------------------------------------------
+def nest(levels: int) -> object:
+    """A list ``levels`` deep."""
+    nested: object = 1
+    for _ in range(levels):
+        nested = [nested]
+    return nested
+
+
+@pytest.mark.parametrize("provider", ["gosms.ro", "smsgist"])
+@pytest.mark.parametrize("body", [
+    b"[" * 200_000,
+    b"[" * 5_000 + b"]" * 5_000,
+    json.dumps({"id": "1", "status": "delivered", "event": "message.delivered",
+                "message_id": "m", "nested": nest(webhooks.MAX_DEPTH)}).encode(),
+], ids=["unclosed", "balanced", "just-over-the-limit"])
+def test_deeply_nested_json_is_a_webhook_error(provider: str, body: bytes) -> None:
+    with pytest.raises(WebhookError, match="nested deeper"):
+        webhooks.parse(provider, body=body)
+
+
+def test_json_at_the_depth_limit_is_read() -> None:
+    body = json.dumps({"id": "1", "status": "delivered",
+                       "extra": nest(webhooks.MAX_DEPTH - 1)}).encode()
+    (report,) = webhooks.parse("gosms.ro", body=body)
+    assert report.message_id == "1"
+
+
+# -- the WSGI app against hostile requests, over real sockets ---------------------------------
+def raw_request(base: str, head: str, body: bytes = b"") -> int:
+    """Send a hand-written HTTP/1.0 request; the status code of the reply (bounded wait)."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(f"POST /hook?x=1 HTTP/1.0\r\nHost: hooks\r\n{head}\r\n".encode() + body)
+        reply = b""
+        while chunk := sock.recv(65536):  # HTTP/1.0: the server closes when it is done
+            reply += chunk
+    return int(reply.split(b" ", 2)[1])
+
+
+ODD_LENGTHS = [
+    ("-1", 400), ("-99999", 400), ("abc", 400), ("1e3", 400), ("+5", 400), ("1_0", 400),
+    ("0x10", 400), ("99999999999999999999999999", 413), (str(webhooks.MAX_BODY + 1), 413),
+]
+
+
+def test_wsgi_app_refuses_odd_content_length_without_reading(serve_app: object) -> None:
+    received: list[DeliveryReport] = []
+    url = serve_app(webhooks.wsgi_app("gosms.ro", received.append))  # type: ignore[operator]
+    # A body follows but the connection stays open: an app that trusted "-1" would read
+    # until the client hung up, and the request would time out instead of being answered.
+    answers = [(length, raw_request(url, f"Content-Length: {length}\r\n", RO_BODY))
+               for length, _ in ODD_LENGTHS]
+    assert answers == ODD_LENGTHS
+    assert received == []
+    assert raw_request(url, f"Content-Length: {len(RO_BODY)}\r\n", RO_BODY) == 200
+
+
+def test_wsgi_app_answers_deep_json_with_400_not_500(serve_app: object) -> None:
+    received: list[DeliveryReport] = []
+    url = serve_app(webhooks.wsgi_app("gosms.ro", received.append, SECRET))  # type: ignore[operator]
+    deep = b"[" * 500_000  # under MAX_BODY, far over any parser's stack
+    reply = requests.post(url, data=deep, headers=sign_ro(deep), timeout=10)
+    assert reply.status_code == 400
+    assert "nested" in reply.text
+    assert received == []
+
+
+def test_wsgi_app_reads_a_form_posted_to_the_token_url(serve_app: object) -> None:
+    office: list[DeliveryReport] = []
+    url = serve_app(webhooks.wsgi_app("smsoffice.ge", office.append, SECRET))  # type: ignore[operator]
+    form = {"reference": "r9", "status": "Delivered", "destination": "995577123456",
+            "timestamp": "20260101153000"}
+    reply = requests.post(f"{url}/cb?token={SECRET}", data=form, timeout=5)
+    assert (reply.status_code, reply.text) == (200, "OK")
+    assert office[0].message_id == "r9"
+    assert office[0].timestamp == dt.datetime(2026, 1, 1, 11, 30, tzinfo=dt.timezone.utc)
+    wrong = requests.post(f"{url}/cb?token={SECRET.upper()}", data=form, timeout=5)
+    assert wrong.status_code == 401 and len(office) == 1

@@ -25,6 +25,8 @@ import requests
 
 from .._http import DEFAULT_TIMEOUT, AuthParam, HttpRequest, HttpResponse, Transport
 from .._secrets import Secret, get_logger, header_problem
+from .._unexpected import unexpected
+from .._urls import check_base_url
 from ..errors import (
     AuthenticationError,
     ConfigurationError,
@@ -204,6 +206,9 @@ class ProviderBase:
     capabilities: frozenset[str] = frozenset()
     #: Documented limits.
     limits: ClassVar[Limits] = Limits()
+    #: How ``extra`` fields travel: ``"json"`` (any JSON value) or ``"form"`` (one text
+    #: value per field). ``prepare`` refuses what this encoding cannot carry, before any I/O.
+    extra_encoding: ClassVar[Literal["json", "form"]] = "json"
 
     def __init__(self, *, sender: str | None = None) -> None:
         if sender is not None:
@@ -227,6 +232,8 @@ class ProviderBase:
     def _check_sender(self, sender: object) -> str:
         if not isinstance(sender, str) or not sender.strip():
             raise InvalidSender("sender must be a non-empty string")
+        if not _is_unicode(sender):
+            raise InvalidSender("sender holds a lone surrogate: it is not valid Unicode text")
         limit = self.limits.max_sender_length
         if limit is not None and len(sender) > limit:
             raise InvalidSender(
@@ -238,10 +245,11 @@ class ProviderBase:
         return sender
 
     def _normalize_recipients(self, to: str | Sequence[str]) -> tuple[str, ...]:
-        if isinstance(to, str):
-            numbers: Sequence[object] = [to]
-        elif isinstance(to, Sequence):
-            numbers = to
+        given: object = to  # as typed by the caller, not as annotated
+        if isinstance(given, str):
+            numbers: Sequence[object] = [given]
+        elif isinstance(given, Sequence) and not isinstance(given, (bytes, bytearray)):
+            numbers = given
         else:
             raise InvalidPhoneNumber(
                 f"to must be a number or a sequence of numbers, not {type(to).__name__}"
@@ -254,6 +262,8 @@ class ProviderBase:
                 raise InvalidPhoneNumber(
                     f"a phone number must be a string, not {type(number).__name__}"
                 )
+            if not _is_unicode(number):
+                raise InvalidPhoneNumber("a phone number holds a lone surrogate")
             e164 = normalize_phone(number, self.home_region)
             if self.allowed_regions is not None and region_of(e164) not in self.allowed_regions:
                 allowed = ", ".join(sorted(self.allowed_regions))
@@ -269,6 +279,13 @@ class ProviderBase:
             raise MessageTooLong(f"text must be a string, not {type(text).__name__}")
         if not text.strip():
             raise MessageTooLong("text is empty")
+        if not _is_unicode(text):
+            # Python strings may hold lone surrogates (from a bad decode, or JSON "\ud800");
+            # no encoding on the wire can carry them, and the encoder would fail mid-send.
+            raise ValidationError(
+                f"text holds a lone surrogate at position {_first_surrogate(text)}: it is not "
+                "valid Unicode text"
+            )
         info = segments(text)
         max_chars = self.limits.max_chars
         if max_chars is not None and len(text) > max_chars:
@@ -307,6 +324,10 @@ class ProviderBase:
         Raises:
             ValidationError: a subclass naming exactly what is wrong.
         """
+        # Types first: nothing below may run an odd object's own __eq__, __str__ or encoder.
+        for flag, given in (("urgent", urgent), ("flash", flash), ("priority", priority)):
+            if not isinstance(given, bool):
+                raise ValidationError(f"{flag} must be True or False, not {type(given).__name__}")
         options = {
             "urgent": urgent,
             "schedule_at": schedule_at,
@@ -317,18 +338,18 @@ class ProviderBase:
             "priority": priority,
         }
         for option, value in options.items():
-            if value not in (None, False):
+            if value is not None and value is not False:
                 self._require(OPTION_CAPABILITIES[option], f"the {option} option")
-        if schedule_at is not None and (
-            not isinstance(schedule_at, dt.datetime) or schedule_at.utcoffset() is None
-        ):
-            raise ValidationError("schedule_at must be a timezone-aware datetime")
+        if schedule_at is not None:
+            _check_schedule(schedule_at)
         if validity is not None and (
             not isinstance(validity, dt.timedelta) or validity <= dt.timedelta(0)
         ):
             raise ValidationError("validity must be a positive timedelta")
         if reference is not None and (not isinstance(reference, str) or not reference):
             raise ValidationError("reference must be a non-empty string")
+        if reference is not None and not _is_unicode(reference):
+            raise ValidationError("reference holds a lone surrogate: it is not valid Unicode text")
         if idempotency_key is not None and (
             not isinstance(idempotency_key, str)
             or not _HEADER_SAFE.fullmatch(idempotency_key)
@@ -337,8 +358,7 @@ class ProviderBase:
             raise ValidationError(
                 "idempotency_key must be 1-255 visible ASCII characters (spaces only inside)"
             )
-        if extra is not None and not isinstance(extra, Mapping):
-            raise ValidationError("extra must be a mapping of raw provider fields")
+        fields = _check_extra(extra, self.extra_encoding)
         chosen_sender = sender if sender is not None else self.sender
         if chosen_sender is not None:
             self._check_sender(chosen_sender)
@@ -363,7 +383,7 @@ class ProviderBase:
             idempotency_key=idempotency_key,
             flash=flash,
             priority=priority,
-            extra=dict(extra or {}),
+            extra=fields,
         )
 
     def send(
@@ -404,6 +424,135 @@ class ProviderBase:
     def _deliver(self, outgoing: Outgoing) -> SendResult:
         """Send a message :meth:`prepare` has validated."""
         raise NotImplementedError  # pragma: no cover - every provider implements it
+
+
+def _check_schedule(schedule_at: object) -> None:
+    """An aware datetime that can be written as UTC and as Unix seconds (what adapters do)."""
+    if not isinstance(schedule_at, dt.datetime):
+        raise ValidationError("schedule_at must be a timezone-aware datetime")
+    problem = None
+    try:
+        if schedule_at.utcoffset() is None:
+            problem = "schedule_at must be a timezone-aware datetime"
+        else:
+            schedule_at.astimezone(dt.timezone.utc)
+            schedule_at.timestamp()
+    except (OverflowError, OSError, ValueError):
+        problem = "schedule_at is out of range once converted to UTC"
+    except Exception as exc:  # a tzinfo of the caller's that raises
+        problem = f"schedule_at's time zone could not be read ({type(exc).__name__})"
+    if problem is not None:
+        raise ValidationError(problem)
+
+
+def _is_unicode(text: str) -> bool:
+    """Whether ``text`` can be encoded at all (it holds no lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _first_surrogate(text: str) -> int:
+    return next(i for i, char in enumerate(text) if "\ud800" <= char <= "\udfff")
+
+
+#: ``extra`` values nested deeper than this are refused (a provider field is rarely two deep;
+#: the bound also stops a structure that contains itself).
+EXTRA_MAX_DEPTH: Final = 16
+# JSON numbers beyond 64 bits lose precision in most parsers (and Python refuses to write
+# integers of more than 4,300 digits): no provider field needs one.
+_INT_RANGE: Final = range(-(2**63), 2**64)
+
+
+def _check_extra(extra: object, encoding: Literal["json", "form"]) -> dict[str, Any]:
+    """``extra`` as a plain dict, or a ``ValidationError`` naming the field the encoding cannot
+    carry: non-string or invalid keys, NaN or infinite numbers, lone surrogates, objects with
+    no JSON form, and (for a form) anything but text and numbers.
+
+    Checked before any I/O so that an unencodable field never surfaces as a ``TypeError`` or
+    ``UnicodeEncodeError`` from the HTTP library halfway through a send.
+    """
+    if extra is None:
+        return {}
+    if not isinstance(extra, Mapping):
+        raise ValidationError("extra must be a mapping of raw provider fields")
+    try:
+        fields = dict(extra.items())
+    except Exception as exc:  # a custom Mapping that cannot even be read
+        raise ValidationError(f"extra could not be read ({type(exc).__name__})") from None
+    for key, value in fields.items():
+        _check_extra_key(key, "extra")
+        where = f"extra[{key!r}]"
+        if encoding == "form":
+            _check_form_value(value, where)
+        else:
+            _check_json_value(value, where, 1)
+    if encoding == "json":
+        # The walk above names the field; this proves the whole of it really encodes.
+        try:
+            json.dumps(fields, allow_nan=False, ensure_ascii=False).encode("utf-8")
+        except (ValueError, TypeError, RecursionError, UnicodeEncodeError) as exc:
+            raise ValidationError(f"extra cannot be encoded as JSON ({type(exc).__name__})") \
+                from None
+    return fields
+
+
+def _check_extra_key(key: object, where: str) -> None:
+    if not isinstance(key, str) or not key:
+        raise ValidationError(
+            f"{where}: field names must be non-empty strings, not {type(key).__name__}"
+        )
+    if not _is_unicode(key):
+        raise ValidationError(f"{where}: a field name holds a lone surrogate")
+
+
+def _check_form_value(value: object, where: str) -> None:
+    # A form field is one text value: the adapter writes str(value) on the wire, so only
+    # values whose text is unambiguous are taken (True would go out as "True").
+    if isinstance(value, str):
+        if not _is_unicode(value):
+            raise ValidationError(f"{where} holds a lone surrogate: it is not valid Unicode text")
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise ValidationError(
+            f"{where} is a {type(value).__name__}; a form field takes text or a number "
+            "(give the exact text the provider expects)"
+        )
+    _check_number(value, where)
+
+
+def _check_json_value(value: object, where: str, depth: int) -> None:
+    if depth > EXTRA_MAX_DEPTH:
+        raise ValidationError(f"{where} is nested deeper than {EXTRA_MAX_DEPTH} levels")
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        if not _is_unicode(value):
+            raise ValidationError(f"{where} holds a lone surrogate: it is not valid Unicode text")
+    elif isinstance(value, (int, float)):
+        _check_number(value, where)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_json_value(item, f"{where}[{index}]", depth + 1)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_extra_key(key, where)
+            _check_json_value(item, f"{where}[{key!r}]", depth + 1)
+    else:
+        raise ValidationError(
+            f"{where} is a {type(value).__name__}, which JSON cannot carry; give a string, "
+            "number, bool, None, list or dict"
+        )
+
+
+def _check_number(value: int | float | Decimal, where: str) -> None:
+    if isinstance(value, int):
+        if value not in _INT_RANGE:
+            raise ValidationError(f"{where} is an integer beyond 64 bits")
+    elif not (value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)):
+        raise ValidationError(f"{where} is not a finite number ({value})")
 
 
 # A value fit for an HTTP header: visible ASCII, inner spaces allowed, at most 255 characters.
@@ -533,11 +682,8 @@ class HttpProvider(ProviderBase):
                         f"{self.name}: {spec.credential} cannot be sent in the {spec.name} "
                         f"header: {problem}"
                     )
-        url = base_url if base_url is not None else self.default_base_url
-        if not isinstance(url, str) or not re.match(r"^https?://[^/\s?#]+", url):
-            raise ConfigurationError(
-                f"{self.name}: base_url must be an http(s) URL, not {url!r}"
-            )
+        url = check_base_url(base_url if base_url is not None else self.default_base_url,
+                             self.name)
         if session is not None and not isinstance(session, requests.Session):
             raise ConfigurationError("session must be a requests.Session")
         self._credentials = dict(credentials)
@@ -569,13 +715,20 @@ class HttpProvider(ProviderBase):
         parts: list[SendResult] = []
         chunks = outgoing.chunks(self.limits.bulk_size)
         for index, chunk in enumerate(chunks):
+            requested = False
             try:
                 request = self._send_request(chunk)
+                requested = True
                 reply, body = self._exchange(request, attempts)
                 parts.append(self._parsing(request, self._parse_send, reply, body, chunk))
-            except ProviderError as error:
+            except Exception as exc:
                 if index == 0:
                     raise
+                # A later chunk's failure must not discard the chunks already accepted. Any
+                # other exception (an adapter's or a token factory's bug) may have followed a
+                # request, unless the request was never built.
+                error = exc if isinstance(exc, (ProviderError, ValidationError)) else unexpected(
+                    self.name, exc, may_have_sent=requested)
                 parts.append(_failed_part(self.name, chunk, error, chunks[index + 1 :]))
                 break
         result = _merge(self.name, parts, attempts, outgoing)
@@ -873,7 +1026,8 @@ def _status_message(reply: HttpResponse) -> str:
 
 
 def _failed_part(
-    provider: str, chunk: Outgoing, error: ProviderError, rest: Sequence[Outgoing]
+    provider: str, chunk: Outgoing, error: ProviderError | ValidationError,
+    rest: Sequence[Outgoing],
 ) -> SendResult:
     recipients = RecipientResult.failed(chunk.recipients, error)
     recipients += RecipientResult.not_attempted(

@@ -115,6 +115,7 @@ class SmsOfficeGe(ApiKeyProvider):
     })
     # A reply whose outcome is unknown (-100) names the reference to look the send up by.
     handle_field: ClassVar[str | None] = "reference"
+    extra_encoding = "form"  # the send is a form post: extra fields are text values
 
     def status(self, message_id: str, *, recipient: str | None = None) -> StatusResult:
         """Status of the message sent with reference ``message_id`` to ``recipient``.
