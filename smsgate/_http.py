@@ -532,7 +532,11 @@ class Transport:
             failure = self._unknown(request, url, f"no complete reply within {bound:.3g} s")
         if reply is not None:
             if failure is None:
-                reply.raw.release_conn()  # read whole: the connection may serve the next one
+                # Read whole: the connection may serve the next request. (An adapter on a
+                # caller's session may hand back a reply without a urllib3 connection.)
+                release = getattr(reply.raw, "release_conn", None)
+                if release is not None:
+                    release()
             else:
                 # Never pool a connection that was cut, saw an interim reply or holds unread
                 # bytes: what is left on it would answer the next request.
@@ -664,6 +668,13 @@ def _read_body(reply: requests.Response, limit: int) -> bytes:
     declared = reply.headers.get("Content-Length", "").strip()
     if coding in ("", "identity") and declared.isdigit() and int(declared) > limit:
         raise _TooLarge  # no need to read what is already known to be too much
+    if not hasattr(reply.raw, "stream"):
+        # A transport adapter mounted on a caller's session that hands back a body already
+        # read (no urllib3 stream to bound while reading): the limit still applies to it.
+        content = reply.content
+        if len(content) > limit:
+            raise _TooLarge
+        return content
     inflater = _Inflater.for_coding(coding)
     body = bytearray()
     for piece in reply.raw.stream(_CHUNK, decode_content=False):

@@ -709,7 +709,7 @@ class HttpProvider(ProviderBase):
         (it was not), the chunks after it as :attr:`Status.REJECTED` (not attempted), and
         ``ok`` is ``False``; an error in the first chunk is raised as is.
         """
-        self._check_extra(outgoing.extra)
+        self._check_owned_fields(outgoing.extra)
         outgoing = self._complete(outgoing)
         attempts: list[Attempt] = []
         parts: list[SendResult] = []
@@ -764,7 +764,7 @@ class HttpProvider(ProviderBase):
         reply, body = self._exchange(request, [])
         return self._parsing(request, self._parse_balance, reply, body)
 
-    def _check_extra(self, extra: Mapping[str, Any]) -> None:
+    def _check_owned_fields(self, extra: Mapping[str, Any]) -> None:
         """Refuse ``extra`` fields that would replace a field smsgate writes itself."""
         if any(not isinstance(key, str) for key in extra):
             raise ValidationError("extra field names must be strings")
