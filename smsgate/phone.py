@@ -1,17 +1,26 @@
 """Phone numbers: one normal form (E.164) in, each provider's wire form out.
 
 Users write numbers as ``+995555123456``, ``00995555123456``, ``995555123456`` or, for a
-provider's home region, nationally (``555 12 34 56``). smsgate parses each number once with
-Google's libphonenumber (``phonenumberslite``), refuses anything that is not a valid number,
-and keeps E.164 everywhere; adapters only re-format E.164 for their wire.
+provider's home region, nationally (``555 12 34 56``). smsgate checks each number once against
+Google's libphonenumber (``phonenumberslite``) metadata, refuses anything that is not a valid
+number, and keeps E.164 everywhere; adapters only re-format E.164 for their wire.
+
+Numbers already written ``+digits`` (the common case for bulk sends) take a fast path that
+applies libphonenumber's own metadata without its general-purpose parser; it answers only
+where its answer is provably the parser's (see :func:`_fast_e164_region`) and otherwise
+hands the number to the full parse.
 """
 
 from __future__ import annotations
 
 import enum
 import functools
+import re
+from collections.abc import Callable
+from typing import Any, Final
 
 import phonenumbers
+from phonenumbers.phonemetadata import PhoneMetadata
 
 from .errors import InvalidPhoneNumber
 
@@ -45,6 +54,11 @@ def normalize_phone(number: str, region: str | None = None) -> str:
         raise InvalidPhoneNumber(f"a phone number must be a string, not {type(number).__name__}")
     if number in _VALIDATED:  # already E.164 and validated (a gateway hands providers these)
         return number
+    if _E164_SHAPE.fullmatch(number) is not None:
+        found = _fast_e164_region(number)
+        if found is not None:
+            _remember(number, found)
+            return number
     return _normalize(number, region.upper() if region else None)
 
 
@@ -80,6 +94,11 @@ def _normalize(number: str, region: str | None) -> str:
     for text, reg in candidates:
         if not text.lstrip("+").isdigit():
             continue
+        if reg is None and _E164_SHAPE.fullmatch(text) is not None:
+            found = _fast_e164_region(text)
+            if found is not None:
+                _remember(text, found)
+                return text
         try:
             parsed = phonenumbers.parse(text, reg)
         except phonenumbers.NumberParseException:
@@ -92,8 +111,6 @@ def _normalize(number: str, region: str | None) -> str:
     raise InvalidPhoneNumber(f"not a valid phone number: {mask_phone(number)}{hint}")
 
 
-# Regions of numbers normalised recently: adapters ask for the region of every number they
-# just normalised, and a second parse would double the cost of a large bulk send.
 # Numbers validated recently, E.164 -> region: adapters ask for the region of every number they
 # just normalised, and a gateway hands its providers numbers it already validated; a second
 # parse would double the cost of a large bulk send. Only validated numbers are kept here.
@@ -112,6 +129,10 @@ def region_of(e164: str) -> str:
     known = _VALIDATED.get(e164)
     if known is not None:
         return known
+    if _E164_SHAPE.fullmatch(e164) is not None:
+        found = _fast_e164_region(e164)
+        if found is not None:
+            return found
     try:
         parsed = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
@@ -123,6 +144,165 @@ def clear_caches() -> None:
     """Forget cached parses (for benchmarks that must start cold)."""
     _normalize.cache_clear()
     _VALIDATED.clear()
+    _PLANS.clear()
+
+
+# The fast path for "+digits" input.
+#
+# For such input, libphonenumber's parse() (phonenumberutil.parse) does this and nothing else:
+# it takes the country calling code as the shortest 1-3 digit prefix that is a known code, and
+# the rest as the national number; it tries to strip a national prefix from that rest when the
+# main region's national_prefix_for_parsing matches at its start; it refuses a national number
+# shorter than 2 or longer than 17 digits; and a national number starting with 0 keeps its
+# zeros in "italian_leading_zero" (and their count), so that national_significant_number()
+# gives back exactly the digits that followed the code. is_valid_number() then picks the
+# region (the only one for the code, or the first of a shared code's regions whose
+# leading_digits match or, lacking leading_digits, whose number types accept the number) and
+# asks whether the number matches the region's general description and at least one number
+# type, each description gated by its possible lengths. E.164 formatting writes "+", the code
+# and the national significant number back: the input itself.
+#
+# The fast path accepts a number only when no prefix strip can apply (the pattern does not
+# match at all), the national number has 2-17 digits, and the same region choice and the same
+# descriptions (compiled once per code, the type patterns of one length joined into one
+# alternation) accept it. For such a number parse() builds exactly (code, national number),
+# so is_valid_number() sees what the fast path saw. Anything else is declined, never refused:
+# the full parse decides. tests/test_phone_fast_path.py checks this against libphonenumber.
+_E164_SHAPE: Final = re.compile(r"\+[1-9][0-9]{2,19}", re.ASCII)
+_MAX_CODE_LENGTH: Final = 3
+_NSN_MIN, _NSN_MAX = 2, 17
+# The number types of _number_type_helper, in its order; mobile joins them only when its
+# pattern differs from fixed_line's (same_mobile_and_fixed_line_pattern), as there.
+_TYPE_FIELDS: Final = (
+    "premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
+    "voicemail", "fixed_line",
+)
+
+
+class _RegionCheck:
+    """One region's validity test, compiled from its libphonenumber metadata."""
+
+    __slots__ = ("_by_length", "_descs", "_general", "_general_lengths", "leading_digits",
+                 "region")
+
+    def __init__(self, region: str, metadata: Any) -> None:
+        self.region = region
+        leading = metadata.leading_digits
+        self.leading_digits: Callable[[str], object] | None = (
+            re.compile(leading).match if leading is not None else None
+        )
+        general = metadata.general_desc
+        pattern = general.national_number_pattern if general is not None else None
+        self._general: Callable[[str], object] | None = (
+            re.compile(pattern).fullmatch if pattern else None
+        )
+        self._general_lengths = frozenset(general.possible_length) if general is not None \
+            else frozenset()
+        fields = list(_TYPE_FIELDS)
+        if not metadata.same_mobile_and_fixed_line_pattern:
+            fields.append("mobile")
+        self._descs = [desc for desc in (getattr(metadata, f) for f in fields)
+                       if desc is not None and desc.national_number_pattern]
+        self._by_length: dict[int, Callable[[str], object] | None] = {}
+
+    def _types_for(self, length: int) -> Callable[[str], object] | None:
+        matcher = self._by_length.get(length, _UNBUILT)
+        if matcher is _UNBUILT:
+            patterns = [desc.national_number_pattern for desc in self._descs
+                        if not desc.possible_length or length in desc.possible_length]
+            matcher = (re.compile("|".join(f"(?:{p})" for p in patterns)).fullmatch
+                       if patterns else None)
+            self._by_length[length] = matcher
+        return matcher  # type: ignore[return-value]
+
+    def accepts(self, nsn: str) -> bool:
+        """_number_type_helper(nsn, metadata) != UNKNOWN."""
+        if self._general is None:
+            return False
+        if self._general_lengths and len(nsn) not in self._general_lengths:
+            return False
+        if self._general(nsn) is None:
+            return False
+        types = self._types_for(len(nsn))
+        return types is not None and types(nsn) is not None
+
+
+_UNBUILT: Final = object()
+
+
+class _CodePlan:
+    """Everything the fast path needs for one country calling code."""
+
+    __slots__ = ("national_prefix", "regions")
+
+    def __init__(self, code: int, regions: tuple[str, ...]) -> None:
+        main = PhoneMetadata.metadata_for_region_or_calling_code(code, regions[0])
+        prefix = main.national_prefix_for_parsing if main is not None else None
+        self.national_prefix: Callable[[str], object] | None = (
+            re.compile(prefix).match if prefix else None
+        )
+        self.regions: list[_RegionCheck] = []
+        for region in regions:
+            metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+            # A region whose metadata names another code is never valid for this one
+            # (is_valid_number_for_region); the full parse handles such a region.
+            if metadata is not None and (region == "001" or metadata.country_code == code):
+                self.regions.append(_RegionCheck(region, metadata))
+            elif len(regions) > 1 and metadata is None:
+                continue  # skipped by _region_code_for_number_from_list too
+            else:
+                self.regions = []
+                break
+
+    def region_of_valid(self, nsn: str) -> str | None:
+        """The number's region when libphonenumber deems it valid, else None."""
+        if len(self.regions) == 1:
+            check = self.regions[0]
+            return check.region if check.accepts(nsn) else None
+        for check in self.regions:  # _region_code_for_number_from_list
+            if check.leading_digits is not None:
+                if check.leading_digits(nsn):
+                    return check.region if check.accepts(nsn) else None
+            elif check.accepts(nsn):
+                return check.region
+        return None
+
+
+_PLANS: dict[int, _CodePlan | None] = {}
+
+
+def _plan(code: int) -> _CodePlan | None:
+    plan = _PLANS.get(code, _UNBUILT)
+    if plan is _UNBUILT:
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code)
+        plan = _CodePlan(code, tuple(regions)) if regions else None
+        if plan is not None and not plan.regions:
+            plan = None
+        _PLANS[code] = plan  # at most one entry per country calling code
+    return plan  # type: ignore[return-value]
+
+
+def _fast_e164_region(number: str) -> str | None:
+    """The region of ``number`` (``+`` and ASCII digits) when it is valid; None to decline.
+
+    None means "ask the full parse", not "invalid".
+    """
+    digits = number[1:]
+    for size in range(1, _MAX_CODE_LENGTH + 1):
+        code = int(digits[:size])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return None
+    nsn = digits[size:]
+    if not _NSN_MIN <= len(nsn) <= _NSN_MAX:
+        return None
+    plan = _plan(code)
+    if plan is None:
+        return None
+    if plan.national_prefix is not None and plan.national_prefix(nsn):
+        return None
+    return plan.region_of_valid(nsn)
 
 
 def mask_phone(number: str) -> str:
