@@ -57,7 +57,9 @@ def normalize_phone(number: str, region: str | None = None) -> str:
     if _E164_SHAPE.fullmatch(number) is not None:
         found = _fast_e164_region(number)
         if found is not None:
-            _remember(number, found)
+            if len(_VALIDATED) >= _VALIDATED_MAX:  # _remember, inlined for bulk sends
+                _VALIDATED.clear()
+            _VALIDATED[number] = found
             return number
     return _normalize(number, region.upper() if region else None)
 
@@ -179,6 +181,9 @@ _TYPE_FIELDS: Final = (
 )
 
 
+_Matcher = Callable[[str], object]
+
+
 class _RegionCheck:
     """One region's validity test, compiled from its libphonenumber metadata."""
 
@@ -188,14 +193,12 @@ class _RegionCheck:
     def __init__(self, region: str, metadata: Any) -> None:
         self.region = region
         leading = metadata.leading_digits
-        self.leading_digits: Callable[[str], object] | None = (
+        self.leading_digits: _Matcher | None = (
             re.compile(leading).match if leading is not None else None
         )
         general = metadata.general_desc
-        pattern = general.national_number_pattern if general is not None else None
-        self._general: Callable[[str], object] | None = (
-            re.compile(pattern).fullmatch if pattern else None
-        )
+        self._general: str | None = general.national_number_pattern if general is not None \
+            else None
         self._general_lengths = frozenset(general.possible_length) if general is not None \
             else frozenset()
         fields = list(_TYPE_FIELDS)
@@ -203,43 +206,43 @@ class _RegionCheck:
             fields.append("mobile")
         self._descs = [desc for desc in (getattr(metadata, f) for f in fields)
                        if desc is not None and desc.national_number_pattern]
-        self._by_length: dict[int, Callable[[str], object] | None] = {}
+        self._by_length: dict[int, _Matcher | None] = {}
 
-    def _types_for(self, length: int) -> Callable[[str], object] | None:
-        matcher = self._by_length.get(length, _UNBUILT)
-        if matcher is _UNBUILT:
+    def matcher(self, length: int) -> _Matcher | None:
+        """A fullmatch that is true exactly when _number_type_helper(nsn) != UNKNOWN for an
+        ``nsn`` of this length; None when no number of this length can be valid."""
+        if length in self._by_length:
+            return self._by_length[length]
+        found: _Matcher | None = None
+        if self._general and (not self._general_lengths or length in self._general_lengths):
             patterns = [desc.national_number_pattern for desc in self._descs
                         if not desc.possible_length or length in desc.possible_length]
-            matcher = (re.compile("|".join(f"(?:{p})" for p in patterns)).fullmatch
-                       if patterns else None)
-            self._by_length[length] = matcher
-        return matcher  # type: ignore[return-value]
+            if patterns:
+                # The lookahead is the general description's own full match; the alternation
+                # then needs one type's pattern to match the whole number as well.
+                types = "|".join(f"(?:{pattern})" for pattern in patterns)
+                found = re.compile(f"(?=(?:{self._general})\\Z)(?:{types})").fullmatch
+        self._by_length[length] = found  # at most one entry per possible length
+        return found
 
     def accepts(self, nsn: str) -> bool:
         """_number_type_helper(nsn, metadata) != UNKNOWN."""
-        if self._general is None:
-            return False
-        if self._general_lengths and len(nsn) not in self._general_lengths:
-            return False
-        if self._general(nsn) is None:
-            return False
-        types = self._types_for(len(nsn))
-        return types is not None and types(nsn) is not None
-
-
-_UNBUILT: Final = object()
+        matcher = self.matcher(len(nsn))
+        return matcher is not None and matcher(nsn) is not None
 
 
 class _CodePlan:
     """Everything the fast path needs for one country calling code."""
 
-    __slots__ = ("national_prefix", "regions")
+    __slots__ = ("by_length", "national_prefix", "prefix_literal", "regions", "single")
 
     def __init__(self, code: int, regions: tuple[str, ...]) -> None:
         main = PhoneMetadata.metadata_for_region_or_calling_code(code, regions[0])
         prefix = main.national_prefix_for_parsing if main is not None else None
-        self.national_prefix: Callable[[str], object] | None = (
-            re.compile(prefix).match if prefix else None
+        # A prefix pattern of plain digits ("0", "8") matches exactly where startswith does.
+        self.prefix_literal: str | None = prefix if prefix and prefix.isdigit() else None
+        self.national_prefix: _Matcher | None = (
+            re.compile(prefix).match if prefix and self.prefix_literal is None else None
         )
         self.regions: list[_RegionCheck] = []
         for region in regions:
@@ -251,14 +254,22 @@ class _CodePlan:
             elif len(regions) > 1 and metadata is None:
                 continue  # skipped by _region_code_for_number_from_list too
             else:
-                self.regions = []
+                self.regions = []  # declines every number of this code
                 break
+        # The common case: one region for the code, so no region choice to make.
+        self.single = self.regions[0] if len(regions) == 1 and self.regions else None
+        self.by_length: dict[int, _Matcher | None] = {}
 
     def region_of_valid(self, nsn: str) -> str | None:
         """The number's region when libphonenumber deems it valid, else None."""
-        if len(self.regions) == 1:
-            check = self.regions[0]
-            return check.region if check.accepts(nsn) else None
+        single = self.single
+        if single is not None:
+            length = len(nsn)
+            if length in self.by_length:
+                matcher = self.by_length[length]
+            else:
+                matcher = self.by_length[length] = single.matcher(length)
+            return single.region if matcher is not None and matcher(nsn) else None
         for check in self.regions:  # _region_code_for_number_from_list
             if check.leading_digits is not None:
                 if check.leading_digits(nsn):
@@ -268,39 +279,46 @@ class _CodePlan:
         return None
 
 
-_PLANS: dict[int, _CodePlan | None] = {}
+def _code_by_prefix() -> dict[str, tuple[int, int]]:
+    """(code, its length) for every 3-digit start of a "+digits" number, as libphonenumber's
+    _extract_country_code picks it: the first of 1, 2 and 3 digits that is a known code."""
+    known = phonenumbers.COUNTRY_CODE_TO_REGION_CODE
+    table = {}
+    for start in range(100, 1000):
+        digits = str(start)
+        for size in (1, 2, 3):
+            if int(digits[:size]) in known:
+                table[digits] = (int(digits[:size]), size)
+                break
+    return table
 
 
-def _plan(code: int) -> _CodePlan | None:
-    plan = _PLANS.get(code, _UNBUILT)
-    if plan is _UNBUILT:
-        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code)
-        plan = _CodePlan(code, tuple(regions)) if regions else None
-        if plan is not None and not plan.regions:
-            plan = None
-        _PLANS[code] = plan  # at most one entry per country calling code
-    return plan  # type: ignore[return-value]
+_CODE_BY_PREFIX: Final = _code_by_prefix()
+# One plan per country calling code, built on first use; a code the fast path cannot handle
+# gets a plan without regions, which declines every number.
+_PLANS: dict[int, _CodePlan] = {}
+
+
+def _plan(code: int) -> _CodePlan:
+    plan = _PLANS[code] = _CodePlan(code, tuple(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[code]))
+    return plan
 
 
 def _fast_e164_region(number: str) -> str | None:
-    """The region of ``number`` (``+`` and ASCII digits) when it is valid; None to decline.
-
-    None means "ask the full parse", not "invalid".
-    """
-    digits = number[1:]
-    for size in range(1, _MAX_CODE_LENGTH + 1):
-        code = int(digits[:size])
-        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
-            break
-    else:
+    """The region of ``number`` (``+`` and 3-20 ASCII digits) when it is valid; None to
+    decline, which means "ask the full parse", not "invalid"."""
+    found = _CODE_BY_PREFIX.get(number[1:4])
+    if found is None:
         return None
-    nsn = digits[size:]
+    code, size = found
+    nsn = number[1 + size:]
     if not _NSN_MIN <= len(nsn) <= _NSN_MAX:
         return None
-    plan = _plan(code)
-    if plan is None:
-        return None
-    if plan.national_prefix is not None and plan.national_prefix(nsn):
+    plan = _PLANS.get(code) or _plan(code)
+    if plan.prefix_literal is not None:
+        if nsn.startswith(plan.prefix_literal):
+            return None
+    elif plan.national_prefix is not None and plan.national_prefix(nsn):
         return None
     return plan.region_of_valid(nsn)
 
