@@ -348,11 +348,11 @@ class PhoneFormat(enum.Enum):
 
 def format_phone(e164: str, fmt: PhoneFormat, home_region: str | None = None) -> str:
     """Write an E.164 number in a provider's wire format."""
-    digits = e164.lstrip("+")
+    if fmt is PhoneFormat.DIGITS:  # the bulk providers' form, first
+        return e164.lstrip("+")
     if fmt is PhoneFormat.E164:
         return e164
-    if fmt is PhoneFormat.DIGITS:
-        return digits
+    digits = e164.lstrip("+")
     if home_region is not None and region_of(e164) == home_region:
         return digits
     return "00" + digits
