@@ -45,6 +45,9 @@ def reply_for(path: str, body: bytes) -> tuple[int, bytes]:
             "message_id": "m-1", "status": "queued", "recipients_count": len(listed),
             "segments": 1, "recipients": listed}}
         return 201, json.dumps(payload, separators=(",", ":")).encode()
+    if path.endswith("/Messages.json"):  # Twilio, for the peer comparison
+        return 201, (b'{"sid":"SM00000000000000000000000000000001","account_sid":'
+                     b'"AC00000000000000000000000000000001","status":"queued","num_segments":"1"}')
     return 404, b'{"success":false}'
 
 

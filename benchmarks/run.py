@@ -17,6 +17,8 @@ How the figures are made honest (issue 22):
 * The machine, its load (os.getloadavg at the start and end) and Python are printed.
 * The in-process sandbox is used only for the end-to-end figures (send_many, failover), and
   they are labelled so.
+* A peer, twilio-python's client, is measured against the same floor when it is installed
+  (``pip install twilio``; it is not one of smsgate's dependencies).
 """
 
 from __future__ import annotations
@@ -212,6 +214,54 @@ def per_send(runs: int, blocks: int, sends: int) -> dict[str, Any]:
     return results
 
 
+# -- a peer: twilio-python against the same floor ----------------------------------------------
+TWILIO_SID = "AC00000000000000000000000000000001"
+
+
+def peer_twilio(runs: int, blocks: int, sends: int) -> dict[str, Any]:
+    """twilio-python's ``messages.create`` against the identical raw requests call, so that
+    readers can place smsgate's per-send ratio. Optional: ``pip install twilio``."""
+    try:
+        from twilio.rest import Client  # type: ignore[import-not-found]
+    except ImportError:
+        return {"skipped": "twilio is not installed (pip install twilio)"}
+    import twilio
+
+    with FakeProvider() as fake:
+        client = Client(TWILIO_SID, "bench-token")
+        client.api.base_url = fake.url  # the Domain all of its URLs are built from
+        url = f"{fake.url}/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
+        session = requests.Session()
+
+        def raw(number: str) -> Any:
+            form = {"To": number, "From": "+15005550006", "Body": TEXT}
+            return session.post(url, data=form, auth=(TWILIO_SID, "bench-token"),
+                                timeout=(5, 30)).json()
+
+        for number in fresh_ge(20):  # warm both pools
+            client.messages.create(to=number, from_="+15005550006", body=TEXT)
+            raw(number)
+
+        def theirs_lib() -> tuple[float, float]:
+            batch = fresh_ge(sends)
+            with Clock() as clock:
+                for number in batch:
+                    client.messages.create(to=number, from_="+15005550006", body=TEXT)
+            return clock.wall / sends, clock.cpu / sends
+
+        def theirs_raw() -> tuple[float, float]:
+            batch = fresh_ge(sends)
+            with Clock() as clock:
+                for number in batch:
+                    raw(number)
+            return clock.wall / sends, clock.cpu / sends
+
+        result = interleaved(theirs_lib, theirs_raw, runs, blocks)
+        session.close()
+    result["version"] = twilio.__version__
+    return result
+
+
 # -- cold bulk ---------------------------------------------------------------------------------
 def cold_bulk(recipients: int, runs: int, blocks: int) -> dict[str, Any]:
     """GOSMS.GE, ``recipients`` numbers never seen before, against the same chunks by hand."""
@@ -244,6 +294,42 @@ def cold_bulk(recipients: int, runs: int, blocks: int) -> dict[str, Any]:
     result["recipients"] = recipients
     result["requests_per_send"] = -(-recipients // 1000)
     return result
+
+
+def per_number_costs(count: int) -> dict[str, float]:
+    """Client CPU per number (µs) of the steps a bulk send repeats, new numbers each time:
+    where the bulk ratio above comes from. Best of five."""
+    import phonenumbers
+
+    from smsgate.models import RecipientResult, Status
+    from smsgate.phone import PhoneFormat, format_phone, normalize_phone
+
+    def best(step: Callable[[list[str]], object]) -> float:
+        times = []
+        for _ in range(5):
+            numbers = fresh_ge(count)
+            started = time.process_time()
+            step(numbers)
+            times.append(time.process_time() - started)
+        return min(times) / count * 1e6
+
+    def full_parse(numbers: list[str]) -> None:  # what every number cost before the fast path
+        for number in numbers:
+            parsed = phonenumbers.parse(number, None)
+            phonenumbers.is_valid_number(parsed)
+            phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            phonenumbers.region_code_for_number(parsed)
+
+    return {
+        "libphonenumber parse + validate + format": best(full_parse),
+        "normalize_phone (the +digits fast path)": best(
+            lambda numbers: [normalize_phone(n, "GE") for n in numbers]),
+        "format_phone (wire form)": best(
+            lambda numbers: [format_phone(n, PhoneFormat.DIGITS, "GE") for n in numbers]),
+        "RecipientResult (one per number)": best(
+            lambda numbers: [RecipientResult(phone=n, status=Status.QUEUED, message_id="1")
+                             for n in numbers]),
+    }
 
 
 # -- import time -------------------------------------------------------------------------------
@@ -389,11 +475,20 @@ def render(r: dict[str, Any]) -> str:
         out.append(f"| one send, {name}, a new number each; fake provider in its own process | "
                    f"{_pair(row, 1e3, 'ms', 'a')} | {_pair(row, 1e3, 'ms', 'b')} raw requests | "
                    f"{_ratio(row)} | {_ratio(row, 'cpu_')} | ≤ 0.95x |")
+    t = r["peer_twilio"]
+    if "skipped" in t:
+        out.append(f"| peer: twilio-python, one send | {t['skipped']} | | | | - |")
+    else:
+        out.append(f"| peer: twilio-python {t['version']} `messages.create`, one send; same fake "
+                   f"provider | {_pair(t, 1e3, 'ms', 'a')} | {_pair(t, 1e3, 'ms', 'b')} raw "
+                   f"requests | {_ratio(t)} | {_ratio(t, 'cpu_')} | - |")
     b = r["cold_bulk"]
     out.append(f"| cold bulk, gosms.ge, {b['recipients']:,} numbers never seen before, "
                f"{b['requests_per_send']} requests; fake provider in its own process | "
                f"{_pair(b, 1e3, 'ms', 'a')} | {_pair(b, 1e3, 'ms', 'b')} raw requests | "
                f"{_ratio(b)} | {_ratio(b, 'cpu_')} | ≤ 2x |")
+    costs = ", ".join(f"{step} {us:.2f} µs" for step, us in r["per_number_costs"].items())
+    out.append(f"| per number, client CPU, new numbers: {costs} | | | | | - |")
     for stmt, row in r["import"].items():
         target = "≤ 1.3x" if stmt == "import smsgate" else "-"
         out.append(f"| `{stmt}`, fresh interpreter | {_pair(row, 1e3, 'ms', 'a')} | "
@@ -426,7 +521,9 @@ def main() -> None:
     results: dict[str, Any] = {"machine_start": machine()}
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("per_send", lambda: per_send(3, 4 if q else 8, 50 if q else 200)),
+        ("peer_twilio", lambda: peer_twilio(3, 4 if q else 8, 50 if q else 200)),
         ("cold_bulk", lambda: cold_bulk(2_000 if q else 10_000, 3, 2 if q else 4)),
+        ("per_number_costs", lambda: per_number_costs(2_000 if q else 10_000)),
         ("import", lambda: import_time(3, 4 if q else 10)),
         ("segments", lambda: segments_speed(3, 4 if q else 8, 200 if q else 1_000)),
         ("sandbox_failover", lambda: sandbox_failover(50 if q else 300)),
