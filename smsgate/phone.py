@@ -171,7 +171,6 @@ def clear_caches() -> None:
 # so is_valid_number() sees what the fast path saw. Anything else is declined, never refused:
 # the full parse decides. tests/test_phone_fast_path.py checks this against libphonenumber.
 _E164_SHAPE: Final = re.compile(r"\+[1-9][0-9]{2,19}", re.ASCII)
-_MAX_CODE_LENGTH: Final = 3
 _NSN_MIN, _NSN_MAX = 2, 17
 # The number types of _number_type_helper, in its order; mobile joins them only when its
 # pattern differs from fixed_line's (same_mobile_and_fixed_line_pattern), as there.
