@@ -1,15 +1,30 @@
-"""smsgate's benchmarks: prints a table and writes benchmarks/results.json.
+"""smsgate's benchmarks: prints a report and writes benchmarks/results.json.
 
-    python benchmarks/run.py            # everything (about two minutes)
+    python benchmarks/run.py            # everything (a few minutes)
     python benchmarks/run.py --quick    # smaller counts, for a smoke run
 
-Every figure is a ratio against a baseline measured in the same process on the same machine:
-raw ``requests`` to the same local endpoint, concurrency 1, or a direct send.
+How the figures are made honest (issue 22):
+
+* The provider is ``benchmarks/fake_provider.py`` in its **own process**: it validates nothing,
+  answers each provider's minimal success reply, and shares no cache with the client. Both
+  sides of every comparison talk to it the same way and get byte-identical replies.
+* The baseline is a default ``requests.Session().post`` of the identical request, written by
+  hand (the body a user would pass as ``json=`` or ``data=``).
+* Cold figures use numbers never seen before in this process: a new one for every send.
+* A and B run in interleaved blocks (A B, then B A, ...), so drift and load hit both; each run
+  gives the ratio of the two block medians, and the report gives the median and the minimum
+  over at least three runs.
+* The machine, its load (os.getloadavg at the start and end) and Python are printed.
+* The in-process sandbox is used only for the end-to-end figures (send_many, failover), and
+  they are labelled so.
+* A peer, twilio-python's client, is measured against the same floor when it is installed
+  (``pip install twilio``; it is not one of smsgate's dependencies).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -24,137 +39,380 @@ from typing import Any
 
 import requests
 
-import smsgate
-from smsgate.phone import clear_caches
-from smsgate.sandbox import Sandbox
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tests/segments_reference.py: the old segment counter
 
-NUMBERS = {
-    "gosms.ge": "+995555123456",
-    "smsoffice.ge": "+995577123456",
-    "gosms.ro": "+40712345678",
-    "smsgist": "+233245972246",
+import smsgate  # noqa: E402
+from smsgate.phone import clear_caches  # noqa: E402
+
+TEXT = "Hello, benchmark"
+API_KEY = "bench-key-0123456789abcdef"
+
+
+# -- the fake provider in its own process ----------------------------------------------------
+class FakeProvider:
+    """``benchmarks/fake_provider.py`` as a child process; it stops when we close its stdin."""
+
+    def __enter__(self) -> FakeProvider:
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("fake_provider.py"))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().split()
+        assert line[:1] == ["PORT"], line
+        self.url = f"http://127.0.0.1:{line[1]}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+# -- numbers never seen before -----------------------------------------------------------------
+_fresh = itertools.count(1_000_000)
+
+
+def fresh_ge(count: int) -> list[str]:
+    """Valid Georgian mobile numbers (+995 55x xxx xxx) that this process has not used yet."""
+    return [f"+99555{next(_fresh):07d}" for _ in range(count)]
+
+
+# -- interleaved A/B ---------------------------------------------------------------------------
+Block = Callable[[], "tuple[float, float]"]
+
+
+class Clock:
+    """Wall time and this process's CPU time (the client's own cost) of one block."""
+
+    def __enter__(self) -> Clock:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+
+
+def interleaved(a: Block, b: Block, runs: int, blocks: int) -> dict[str, Any]:
+    """Run ``a`` and ``b`` (each returns wall and CPU seconds per operation for one block) in
+    alternating order; per run, the ratio of the block medians; over runs, median and min."""
+    out: dict[str, Any] = {"runs": runs, "blocks_per_run": blocks}
+    samples: dict[Block, list[list[tuple[float, float]]]] = {a: [], b: []}
+    for _ in range(runs):
+        for side in (a, b):
+            samples[side].append([])
+        for block in range(blocks):
+            for side in ((a, b) if block % 2 == 0 else (b, a)):
+                samples[side][-1].append(side())
+    for index, clock in ((0, ""), (1, "cpu_")):
+        ratios = []
+        medians: dict[str, list[float]] = {"a": [], "b": []}
+        for run in range(runs):
+            for key, side in (("a", a), ("b", b)):
+                medians[key].append(statistics.median(x[index] for x in samples[side][run]))
+            ratios.append(medians["a"][-1] / medians["b"][-1] if medians["b"][-1] else 0.0)
+        for key, side in (("a", a), ("b", b)):
+            out[f"{clock}{key}_median"] = statistics.median(medians[key])
+            out[f"{clock}{key}_min"] = min(x[index] for run in samples[side] for x in run)
+        out[f"{clock}ratio_median"] = statistics.median(ratios)
+        out[f"{clock}ratio_min"] = min(ratios)
+        out[f"{clock}ratio_max"] = max(ratios)
+    return out
+
+
+# -- one send ----------------------------------------------------------------------------------
+def provider_for(name: str, url: str) -> Any:
+    if name == "gosms.ge":
+        return smsgate.GoSmsGe(API_KEY, sender="Bench", base_url=url)
+    if name == "smsoffice.ge":
+        return smsgate.SmsOfficeGe(API_KEY, sender="Bench", base_url=url)
+    if name == "gosms.ro":
+        return smsgate.GoSmsRo(API_KEY, sender="Bench", base_url=url)
+    return smsgate.SmsGist("bench-client", "bench-token", sender="Bench", base_url=url)
+
+
+def raw_send(name: str, url: str, session: requests.Session, numbers: list[str], text: str
+             ) -> Any:
+    """The identical HTTP request, written by hand with requests (reply parsed as JSON)."""
+    digits = [n[1:] for n in numbers]
+    if name == "gosms.ge":
+        if len(numbers) == 1:
+            body: dict[str, Any] = {"from": "Bench", "to": digits[0], "text": text,
+                                    "urgent": False, "api_key": API_KEY}
+            return session.post(url + "/sendsms", json=body, timeout=(5, 30)).json()
+        body = {"from": "Bench", "to": digits, "text": text, "urgent": False,
+                "api_key": API_KEY}
+        return session.post(url + "/sendbulk", json=body, timeout=(5, 120)).json()
+    if name == "smsoffice.ge":
+        form = {"destination": ",".join(digits), "sender": "Bench", "content": text,
+                "reference": uuid.uuid4().hex[:20], "key": API_KEY}
+        return session.post(url + "/v2/send/", data=form, timeout=(5, 30)).json()
+    if name == "gosms.ro":
+        return session.post(url + "/message/send", timeout=(5, 30),
+                            headers={"X-Authorization": API_KEY},
+                            json={"recipient": digits[0], "message": text, "sender": "Bench"}
+                            ).json()
+    headers = {"X-Client-Id": "bench-client", "Authorization": "Bearer bench-token",
+               "X-Idempotency-Key": uuid.uuid4().hex}
+    return session.post(url + "/api/sms/send", headers=headers, timeout=(5, 30), json={
+        "recipients": numbers, "message": text, "route": "regular", "sender_id": "Bench"}
+    ).json()
+
+
+def gosms_ro_numbers(count: int) -> list[str]:
+    return [f"+4072{next(_fresh) % 10_000_000:07d}" for _ in range(count)]
+
+
+def gist_numbers(count: int) -> list[str]:
+    return [f"+23324{next(_fresh) % 10_000_000:07d}" for _ in range(count)]
+
+
+NUMBERS: dict[str, Callable[[int], list[str]]] = {
+    "gosms.ge": fresh_ge, "smsoffice.ge": fresh_ge, "gosms.ro": gosms_ro_numbers,
+    "smsgist": gist_numbers,
 }
 
 
-def raw_request(sandbox: Sandbox, name: str, numbers: list[str], text: str
-                ) -> Callable[[requests.Session], Any]:
-    """The identical HTTP request smsgate makes, written by hand with requests."""
-    base, creds = sandbox.base_url(name), sandbox.credentials(name)
-    digits = [n.lstrip("+") for n in numbers]
-    if name == "gosms.ge":
-        path = "/sendsms" if len(numbers) == 1 else "/sendbulk"
-        to: Any = digits[0] if len(numbers) == 1 else digits
-        body = {"api_key": creds["api_key"], "from": "Bench", "to": to, "text": text,
-                "urgent": False}
-        return lambda s: s.post(base + path, json=body, timeout=(5, 30)).json()
-    if name == "smsoffice.ge":
-        form = {"key": creds["api_key"], "destination": ",".join(digits), "sender": "Bench",
-                "content": text, "reference": "bench-ref"}
-        return lambda s: s.post(base + "/v2/send/", data=form, timeout=(5, 30)).json()
-    if name == "gosms.ro":
-        headers = {"X-Authorization": creds["api_key"]}
-        return lambda s: s.post(base + "/message/send", headers=headers, timeout=(5, 30),
-                                json={"recipient": digits[0], "message": text}).json()
-
-    def gist(s: requests.Session) -> Any:
-        headers = {"X-Client-Id": creds["client_id"],
-                   "Authorization": f"Bearer {creds['token']}",
-                   "X-Idempotency-Key": uuid.uuid4().hex}
-        return s.post(base + "/api/sms/send", headers=headers, timeout=(5, 30), json={
-            "recipients": numbers, "message": text, "route": "regular",
-            "sender_id": "Bench"}).json()
-
-    return gist
-
-
-def per_send_overhead(rounds: int, distinct: bool = False) -> dict[str, Any]:
-    """Median smsgate send time over median raw-requests time, interleaved.
-
-    With ``distinct``, every send goes to a new number (no parse cache helps smsgate).
-    """
+def per_send(runs: int, blocks: int, sends: int) -> dict[str, Any]:
+    """One send through smsgate against the identical raw requests call, a new number each."""
     results = {}
-    with Sandbox(delivery_delay=3600, balance=10**9) as sandbox:
-        for name, number in NUMBERS.items():
-            provider = sandbox.provider(name, sender="Bench")
+    for name, numbers in NUMBERS.items():
+        with FakeProvider() as fake:
+            provider = provider_for(name, fake.url)
             session = requests.Session()
-            ours, theirs = [], []
-            for _ in range(20):  # warm both connection pools
-                provider.send(number, "Hello, benchmark")
-                raw_request(sandbox, name, [number], "Hello, benchmark")(session)
-            for i in range(rounds):
-                to = f"{number[:-6]}{200_001 + i:06d}" if distinct else number
-                raw = raw_request(sandbox, name, [to], "Hello, benchmark")
-                started = time.perf_counter()
-                raw(session)
-                theirs.append(time.perf_counter() - started)
-                if distinct:
-                    to = f"{number[:-6]}{400_001 + i:06d}"
-                started = time.perf_counter()
-                provider.send(to, "Hello, benchmark")
-                ours.append(time.perf_counter() - started)
-            results[name] = {
-                "smsgate_ms": statistics.median(ours) * 1000,
-                "requests_ms": statistics.median(theirs) * 1000,
-                "ratio": statistics.median(ours) / statistics.median(theirs),
-            }
+            for number in numbers(20):  # warm both connection pools and the metadata
+                assert provider.send(number, TEXT).ok
+                raw_send(name, fake.url, session, [number], TEXT)
+
+            def ours(provider: Any = provider, numbers: Callable[[int], list[str]] = numbers
+                     ) -> tuple[float, float]:
+                batch = numbers(sends)
+                with Clock() as clock:
+                    for number in batch:
+                        provider.send(number, TEXT)
+                return clock.wall / sends, clock.cpu / sends
+
+            def theirs(name: str = name, url: str = fake.url, session: requests.Session = session,
+                       numbers: Callable[[int], list[str]] = numbers) -> tuple[float, float]:
+                batch = numbers(sends)
+                with Clock() as clock:
+                    for number in batch:
+                        raw_send(name, url, session, [number], TEXT)
+                return clock.wall / sends, clock.cpu / sends
+
+            results[name] = interleaved(ours, theirs, runs, blocks)
             provider.close()
             session.close()
     return results
 
 
-def bulk(recipients: int) -> dict[str, Any]:
-    """A list of distinct numbers through each adapter, against hand-made requests."""
-    results = {}
-    with Sandbox(delivery_delay=3600, balance=10**9) as sandbox:
-        for name, number in NUMBERS.items():
-            prefix = number[:-6]
-            numbers = [f"{prefix}{i:06d}" for i in range(100_000, 100_000 + recipients)]
-            numbers = [n for n in numbers if not n.endswith(("0000", "9999"))][:recipients]
-            provider = sandbox.provider(name, sender="Bench", timeout=(5, 120))
-            clear_caches()  # the in-process sandbox shares the parse cache: start cold
-            before = sandbox.requests(name)
-            started = time.perf_counter()
-            result = provider.send(numbers, "Bulk benchmark")
-            ours = time.perf_counter() - started
-            made = sandbox.requests(name) - before
+# -- a peer: twilio-python against the same floor ----------------------------------------------
+TWILIO_SID = "AC00000000000000000000000000000001"
+
+
+def peer_twilio(runs: int, blocks: int, sends: int) -> dict[str, Any]:
+    """twilio-python's ``messages.create`` against the identical raw requests call, so that
+    readers can place smsgate's per-send ratio. Optional: ``pip install twilio``."""
+    try:
+        from twilio.rest import Client  # type: ignore[import-not-found]
+    except ImportError:
+        return {"skipped": "twilio is not installed (pip install twilio)"}
+    import twilio
+
+    with FakeProvider() as fake:
+        client = Client(TWILIO_SID, "bench-token")
+        client.api.base_url = fake.url  # the Domain all of its URLs are built from
+        url = f"{fake.url}/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
+        session = requests.Session()
+
+        def raw(number: str) -> Any:
+            form = {"To": number, "From": "+15005550006", "Body": TEXT}
+            return session.post(url, data=form, auth=(TWILIO_SID, "bench-token"),
+                                timeout=(5, 30)).json()
+
+        for number in fresh_ge(20):  # warm both pools
+            client.messages.create(to=number, from_="+15005550006", body=TEXT)
+            raw(number)
+
+        def theirs_lib() -> tuple[float, float]:
+            batch = fresh_ge(sends)
+            with Clock() as clock:
+                for number in batch:
+                    client.messages.create(to=number, from_="+15005550006", body=TEXT)
+            return clock.wall / sends, clock.cpu / sends
+
+        def theirs_raw() -> tuple[float, float]:
+            batch = fresh_ge(sends)
+            with Clock() as clock:
+                for number in batch:
+                    raw(number)
+            return clock.wall / sends, clock.cpu / sends
+
+        result = interleaved(theirs_lib, theirs_raw, runs, blocks)
+        session.close()
+    result["version"] = twilio.__version__
+    return result
+
+
+# -- cold bulk ---------------------------------------------------------------------------------
+def cold_bulk(recipients: int, runs: int, blocks: int) -> dict[str, Any]:
+    """GOSMS.GE, ``recipients`` numbers never seen before, against the same chunks by hand."""
+    with FakeProvider() as fake:
+        provider = smsgate.GoSmsGe(API_KEY, sender="Bench", base_url=fake.url,
+                                   timeout=(5, 120))
+        session = requests.Session()
+        assert provider.send(fresh_ge(1_000), "warm-up").ok  # metadata, pools: not cold
+        raw_send("gosms.ge", fake.url, session, fresh_ge(1_000), "warm-up")
+
+        def ours() -> tuple[float, float]:
+            numbers = fresh_ge(recipients)
+            with Clock() as clock:
+                result = provider.send(numbers, "Bulk benchmark")
             assert result.ok
-            assert len(result.recipients) == len(numbers)
-            size = {"gosms.ge": 1000, "smsoffice.ge": 1000, "gosms.ro": 1}.get(name)
-            chunks = [numbers[i:i + size] for i in range(0, len(numbers), size)] if size \
-                else [numbers]
-            session = requests.Session()
-            clear_caches()
-            started = time.perf_counter()
-            for chunk in chunks:
-                raw_request(sandbox, name, chunk, "Bulk benchmark")(session)
-            theirs = time.perf_counter() - started
-            results[name] = {"recipients": len(numbers), "requests": made,
-                             "smsgate_s": ours, "requests_s": theirs, "ratio": ours / theirs}
-            provider.close()
-    return results
+            assert len(result.recipients) == recipients
+            return clock.wall, clock.cpu
+
+        def theirs() -> tuple[float, float]:
+            numbers = fresh_ge(recipients)
+            with Clock() as clock:
+                for i in range(0, recipients, 1000):  # GOSMS.GE takes at most 1,000 a request
+                    raw_send("gosms.ge", fake.url, session, numbers[i:i + 1000],
+                             "Bulk benchmark")
+            return clock.wall, clock.cpu
+
+        result = interleaved(ours, theirs, runs, blocks)
+        provider.close()
+        session.close()
+    result["recipients"] = recipients
+    result["requests_per_send"] = -(-recipients // 1000)
+    return result
 
 
-def concurrency(messages: int, latency: float) -> dict[str, Any]:
-    """send_many against a sandbox answering after ``latency`` seconds."""
+def per_number_costs(count: int) -> dict[str, float]:
+    """Client CPU per number (µs) of the steps a bulk send repeats, new numbers each time:
+    where the bulk ratio above comes from. Best of five."""
+    import phonenumbers
+
+    from smsgate.models import RecipientResult, Status
+    from smsgate.phone import PhoneFormat, format_phone, normalize_phone
+
+    def best(step: Callable[[list[str]], object]) -> float:
+        times = []
+        for _ in range(5):
+            numbers = fresh_ge(count)
+            started = time.process_time()
+            step(numbers)
+            times.append(time.process_time() - started)
+        return min(times) / count * 1e6
+
+    def full_parse(numbers: list[str]) -> None:  # what every number cost before the fast path
+        for number in numbers:
+            parsed = phonenumbers.parse(number, None)
+            phonenumbers.is_valid_number(parsed)
+            phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            phonenumbers.region_code_for_number(parsed)
+
+    return {
+        "libphonenumber parse + validate + format": best(full_parse),
+        "normalize_phone (the +digits fast path)": best(
+            lambda numbers: [normalize_phone(n, "GE") for n in numbers]),
+        "format_phone (wire form)": best(
+            lambda numbers: [format_phone(n, PhoneFormat.DIGITS, "GE") for n in numbers]),
+        "RecipientResult (one per number)": best(
+            lambda numbers: [RecipientResult(phone=n, status=Status.QUEUED, message_id="1")
+                             for n in numbers]),
+    }
+
+
+# -- import time -------------------------------------------------------------------------------
+IMPORT_CODE = ("import time; t, c = time.perf_counter(), time.process_time(); {stmt}; "
+               "print(time.perf_counter() - t, time.process_time() - c)")
+
+
+def _import_seconds(stmt: str) -> tuple[float, float]:
+    done = subprocess.run([sys.executable, "-c", IMPORT_CODE.format(stmt=stmt)],
+                          capture_output=True, text=True, check=True, cwd=ROOT)
+    wall, cpu = done.stdout.split()
+    return float(wall), float(cpu)
+
+
+def import_time(runs: int, blocks: int) -> dict[str, Any]:
+    """Fresh interpreters, interleaved: the import alone, timed inside the child."""
+    baseline = "import requests"
+    return {
+        "import smsgate": interleaved(lambda: _import_seconds("import smsgate"),
+                                      lambda: _import_seconds(baseline), runs, blocks),
+        # What a send needs: the adapter, and with it requests, attrs and libphonenumber.
+        "import smsgate; smsgate.GoSmsGe": interleaved(
+            lambda: _import_seconds("import smsgate; smsgate.GoSmsGe"),
+            lambda: _import_seconds(baseline), runs, blocks),
+    }
+
+
+# -- segments ----------------------------------------------------------------------------------
+SEGMENT_MIX = [
+    "Your code is 482916", "Your order #1234 has shipped and arrives tomorrow. " * 3,
+    "გამარჯობა! თქვენი შეკვეთა მზადაა.", "Price: 10€ {promo} [today]",
+    "Programarea dvs. este mâine la 10:00", "Welcome! 🎉🎉", "x" * 900,
+    "€" * 81, "я" * 66 + "😀" + "я" * 67,
+]
+
+
+def segments_speed(runs: int, blocks: int, rounds: int) -> dict[str, Any]:
+    from tests.segments_reference import reference_segments
+
+    for text in SEGMENT_MIX:
+        assert smsgate.segments(text) == reference_segments(text)
+
+    def timed(count: Callable[[str], object]) -> Block:
+        def block() -> tuple[float, float]:
+            with Clock() as clock:
+                for _ in range(rounds):
+                    for text in SEGMENT_MIX:
+                        count(text)
+            texts = rounds * len(SEGMENT_MIX)
+            return clock.wall / texts, clock.cpu / texts
+        return block
+
+    result = interleaved(timed(smsgate.segments), timed(reference_segments), runs, blocks)
+    result["texts"] = len(SEGMENT_MIX)
+    return result
+
+
+# -- end to end, in-process sandbox ------------------------------------------------------------
+def sandbox_send_many(messages: int, latency: float) -> dict[str, Any]:
+    """END TO END against the in-process sandbox: send_many with a 50 ms provider."""
+    from smsgate.sandbox import Sandbox
+
     results: dict[str, Any] = {}
     with Sandbox(delivery_delay=3600, balance=10**9) as sandbox:
         sandbox.fault("gosms.ge", "latency", seconds=latency)
         provider = sandbox.provider("gosms.ge", sender="Bench")
-        batch = [smsgate.Message("+995555123456", f"message {i}") for i in range(messages)]
+        batch = [smsgate.Message(n, f"message {i}") for i, n in enumerate(fresh_ge(messages))]
         baseline = None
-        for workers in (1, 8, 16, 32):
+        for workers in (1, 8, 32, 64):
             started = time.perf_counter()
             report = smsgate.send_many(provider, batch, concurrency=workers)
             elapsed = time.perf_counter() - started
             assert report.sent == messages, report.errors[:3]
             baseline = baseline or elapsed
-            results[str(workers)] = {"seconds": elapsed, "speedup": baseline / elapsed,
-                                     "target_speedup": 0.7 * workers}
+            results[str(workers)] = {"seconds": elapsed, "speedup": baseline / elapsed}
+        provider.close()
     return results
 
 
-def failover_cost(rounds: int) -> dict[str, Any]:
-    """Primary hard down with its breaker open, against sending to the secondary directly."""
+def sandbox_failover(rounds: int) -> dict[str, Any]:
+    """END TO END against the in-process sandbox: primary down, breaker open."""
+    from smsgate.sandbox import Sandbox
+
     with Sandbox(delivery_delay=3600, balance=10**9) as sandbox:
         primary = sandbox.provider("gosms.ge", sender="Bench")
         secondary = sandbox.provider("smsoffice.ge", sender="Bench")
@@ -163,94 +421,121 @@ def failover_cost(rounds: int) -> dict[str, Any]:
         for _ in range(10):  # opens the breaker
             gateway.send("+995555123456", "Failover")
         assert gateway.breaker_state(primary) == "open"
-        via, direct = [], []
-        for _ in range(rounds):
-            started = time.perf_counter()
-            secondary.send("+995555123456", "Failover")
-            direct.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            gateway.send("+995555123456", "Failover")
-            via.append(time.perf_counter() - started)
+
+        def via() -> tuple[float, float]:
+            with Clock() as clock:
+                for _ in range(rounds):
+                    gateway.send("+995555123456", "Failover")
+            return clock.wall / rounds, clock.cpu / rounds
+
+        def direct() -> tuple[float, float]:
+            with Clock() as clock:
+                for _ in range(rounds):
+                    secondary.send("+995555123456", "Failover")
+            return clock.wall / rounds, clock.cpu / rounds
+
+        result = interleaved(via, direct, 3, 6)
         sandbox.clear_faults()
-    return {"gateway_ms": statistics.median(via) * 1000,
-            "direct_ms": statistics.median(direct) * 1000,
-            "ratio": statistics.median(via) / statistics.median(direct)}
+    return result
 
 
-def segments_throughput(rounds: int) -> dict[str, Any]:
-    mix = ["Your code is 482916", "Your order #1234 has shipped and arrives tomorrow. " * 3,
-           "გამარჯობა! თქვენი შეკვეთა მზადაა.", "Price: 10€ {promo} [today]",
-           "Programarea dvs. este mâine la 10:00", "Welcome! 🎉🎉", "x" * 900]
-    started = time.perf_counter()
-    for _ in range(rounds):
-        for text in mix:
-            smsgate.segments(text)
-    elapsed = time.perf_counter() - started
-    return {"texts_per_second": rounds * len(mix) / elapsed}
+# -- report ------------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    return {"python": platform.python_version(), "implementation": platform.python_implementation(),
+            "platform": platform.platform(), "cpus": os.cpu_count(),
+            "loadavg": [round(x, 2) for x in os.getloadavg()],
+            "smsgate": smsgate.__version__, "requests": requests.__version__}
 
 
-def import_time() -> dict[str, Any]:
-    def median_ms(code: str) -> float:
-        runs = []
-        for _ in range(7):
-            started = time.perf_counter()
-            subprocess.run([sys.executable, "-c", code], check=True)
-            runs.append(time.perf_counter() - started)
-        return statistics.median(runs) * 1000
-
-    bare = median_ms("pass")
-    return {"import_smsgate_ms": median_ms("import smsgate") - bare,
-            "import_requests_ms": median_ms("import requests") - bare}
+def _ratio(row: dict[str, Any], clock: str = "") -> str:
+    return (f"{row[clock + 'ratio_median']:.2f}x ({row[clock + 'ratio_min']:.2f}-"
+            f"{row[clock + 'ratio_max']:.2f})")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="smaller counts")
-    parser.add_argument("--output", default=str(Path(__file__).with_name("results.json")))
-    args = parser.parse_args()
-    quick = args.quick
-    results = {
-        "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "processor": platform.machine(), "cpus": os.cpu_count()},
-        "smsgate": smsgate.__version__,
-        "per_send_overhead": per_send_overhead(100 if quick else 500),
-        "per_send_overhead_distinct": per_send_overhead(100 if quick else 500, distinct=True),
-        "bulk": bulk(1_000 if quick else 10_000),
-        "concurrency": concurrency(100 if quick else 1_000, 0.05),
-        "failover_cost": failover_cost(100 if quick else 500),
-        "segments": segments_throughput(2_000 if quick else 20_000),
-        "import": import_time(),
-    }
-    Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
-    print(render(results))
+def _pair(row: dict[str, Any], scale: float, unit: str, side: str) -> str:
+    median, low = row[side + "_median"] * scale, row[side + "_min"] * scale
+    digits = 3 if median < 10 else 1
+    return f"{median:.{digits}f} {unit} ({low:.{digits}f})"
 
 
 def render(r: dict[str, Any]) -> str:
-    lines = ["| benchmark | measured | target |", "|---|---|---|"]
-    for name, row in r["per_send_overhead"].items():
-        lines.append(f"| per-send overhead, {name} | {row['ratio']:.2f}x raw requests "
-                     f"({row['smsgate_ms']:.2f} vs {row['requests_ms']:.2f} ms) | ≤ 1.10x |")
-    for name, row in r["per_send_overhead_distinct"].items():
-        lines.append(f"| per-send overhead, {name}, a new number each time | "
-                     f"{row['ratio']:.2f}x raw requests "
-                     f"({row['smsgate_ms']:.2f} vs {row['requests_ms']:.2f} ms) | ≤ 1.10x |")
-    for name, row in r["bulk"].items():
-        lines.append(f"| bulk {row['recipients']:,} recipients, {name} | "
-                     f"{row['smsgate_s']:.2f} s in {row['requests']} requests; "
-                     f"{row['ratio']:.2f}x raw requests | - |")
-    for workers, row in r["concurrency"].items():
-        lines.append(f"| send_many, concurrency {workers} | {row['seconds']:.2f} s, "
-                     f"{row['speedup']:.1f}x | ≥ {row['target_speedup']:.1f}x |")
-    f = r["failover_cost"]
-    lines.append(f"| failover, primary down, breaker open | {f['ratio']:.2f}x direct "
-                 f"({f['gateway_ms']:.2f} vs {f['direct_ms']:.2f} ms) | ≤ 1.05x |")
-    lines.append(f"| segments() | {r['segments']['texts_per_second']:,.0f} texts/s | - |")
-    i = r["import"]
-    lines.append(f"| import time | smsgate {i['import_smsgate_ms']:.0f} ms, requests "
-                 f"{i['import_requests_ms']:.0f} ms | - |")
-    m = r["machine"]
-    lines.append(f"\nPython {m['python']} on {m['platform']} ({m['cpus']} CPUs)")
-    return "\n".join(lines)
+    m = r["machine_start"]
+    out = [
+        f"Python {m['python']} ({m['implementation']}) on {m['platform']}, {m['cpus']} CPUs; "
+        f"smsgate {m['smsgate']}, requests {m['requests']}",
+        f"load average (1, 5, 15 min): at start {m['loadavg']}, at end "
+        f"{r['machine_end']['loadavg']}",
+        "Times: median of per-run medians (minimum block). Ratios: median over runs of "
+        "smsgate / baseline (range over runs); wall clock and the client process's CPU.",
+        "",
+        "| benchmark | smsgate | baseline | wall ratio | client CPU ratio | target |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in r["per_send"].items():
+        out.append(f"| one send, {name}, a new number each; fake provider in its own process | "
+                   f"{_pair(row, 1e3, 'ms', 'a')} | {_pair(row, 1e3, 'ms', 'b')} raw requests | "
+                   f"{_ratio(row)} | {_ratio(row, 'cpu_')} | ≤ 0.95x |")
+    t = r["peer_twilio"]
+    if "skipped" in t:
+        out.append(f"| peer: twilio-python, one send | {t['skipped']} | | | | - |")
+    else:
+        out.append(f"| peer: twilio-python {t['version']} `messages.create`, one send; same fake "
+                   f"provider | {_pair(t, 1e3, 'ms', 'a')} | {_pair(t, 1e3, 'ms', 'b')} raw "
+                   f"requests | {_ratio(t)} | {_ratio(t, 'cpu_')} | - |")
+    b = r["cold_bulk"]
+    out.append(f"| cold bulk, gosms.ge, {b['recipients']:,} numbers never seen before, "
+               f"{b['requests_per_send']} requests; fake provider in its own process | "
+               f"{_pair(b, 1e3, 'ms', 'a')} | {_pair(b, 1e3, 'ms', 'b')} raw requests | "
+               f"{_ratio(b)} | {_ratio(b, 'cpu_')} | ≤ 2x |")
+    costs = ", ".join(f"{step} {us:.2f} µs" for step, us in r["per_number_costs"].items())
+    out.append(f"| per number, client CPU, new numbers: {costs} | | | | | - |")
+    for stmt, row in r["import"].items():
+        target = "≤ 1.3x" if stmt == "import smsgate" else "-"
+        out.append(f"| `{stmt}`, fresh interpreter | {_pair(row, 1e3, 'ms', 'a')} | "
+                   f"{_pair(row, 1e3, 'ms', 'b')} `import requests` | {_ratio(row)} | "
+                   f"{_ratio(row, 'cpu_')} | {target} |")
+    g = r["segments"]
+    out.append(f"| segments(), {g['texts']}-text mix, new counter vs the old one | "
+               f"{_pair(g, 1e6, 'µs/text', 'a')} | {_pair(g, 1e6, 'µs/text', 'b')} old | "
+               f"{_ratio(g)} = {1 / g['ratio_median']:.1f}x the throughput | "
+               f"{_ratio(g, 'cpu_')} | ≥ 1.8x throughput |")
+    f = r["sandbox_failover"]
+    out.append(f"| END TO END, in-process sandbox: gateway, primary down and breaker open, vs "
+               f"the secondary called directly | {_pair(f, 1e3, 'ms', 'a')} | "
+               f"{_pair(f, 1e3, 'ms', 'b')} direct | {_ratio(f)} | - | ≤ 1.05x |")
+    for workers, row in r["sandbox_send_many"].items():
+        out.append(f"| END TO END, in-process sandbox: send_many, 50 ms provider, "
+                   f"concurrency {workers} | {row['seconds']:.2f} s | concurrency 1 | "
+                   f"{row['speedup']:.1f}x faster | - | ≥ {0.9 * int(workers):.1f}x |")
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller counts")
+    parser.add_argument("--output", default=str(Path(__file__).with_name("results.json")))
+    args = parser.parse_args()
+    q = args.quick
+    clear_caches()
+    results: dict[str, Any] = {"machine_start": machine()}
+    steps: list[tuple[str, Callable[[], Any]]] = [
+        ("per_send", lambda: per_send(3, 4 if q else 8, 50 if q else 200)),
+        ("peer_twilio", lambda: peer_twilio(3, 4 if q else 8, 50 if q else 200)),
+        ("cold_bulk", lambda: cold_bulk(2_000 if q else 10_000, 3, 2 if q else 4)),
+        ("per_number_costs", lambda: per_number_costs(2_000 if q else 10_000)),
+        ("import", lambda: import_time(3, 4 if q else 10)),
+        ("segments", lambda: segments_speed(3, 4 if q else 8, 200 if q else 1_000)),
+        ("sandbox_failover", lambda: sandbox_failover(50 if q else 300)),
+        ("sandbox_send_many", lambda: sandbox_send_many(64 if q else 256, 0.05)),
+    ]
+    for key, step in steps:
+        started = time.perf_counter()
+        results[key] = step()
+        print(f"{key}: {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+    results["machine_end"] = machine()
+    Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+    print(render(results))
 
 
 if __name__ == "__main__":

@@ -1,17 +1,26 @@
 """Phone numbers: one normal form (E.164) in, each provider's wire form out.
 
 Users write numbers as ``+995555123456``, ``00995555123456``, ``995555123456`` or, for a
-provider's home region, nationally (``555 12 34 56``). smsgate parses each number once with
-Google's libphonenumber (``phonenumberslite``), refuses anything that is not a valid number,
-and keeps E.164 everywhere; adapters only re-format E.164 for their wire.
+provider's home region, nationally (``555 12 34 56``). smsgate checks each number once against
+Google's libphonenumber (``phonenumberslite``) metadata, refuses anything that is not a valid
+number, and keeps E.164 everywhere; adapters only re-format E.164 for their wire.
+
+Numbers already written ``+digits`` (the common case for bulk sends) take a fast path that
+applies libphonenumber's own metadata without its general-purpose parser; it answers only
+where its answer is provably the parser's (see :func:`_fast_e164_region`) and otherwise
+hands the number to the full parse.
 """
 
 from __future__ import annotations
 
 import enum
 import functools
+import re
+from collections.abc import Callable
+from typing import Any, Final
 
 import phonenumbers
+from phonenumbers.phonemetadata import PhoneMetadata
 
 from .errors import InvalidPhoneNumber
 
@@ -45,6 +54,13 @@ def normalize_phone(number: str, region: str | None = None) -> str:
         raise InvalidPhoneNumber(f"a phone number must be a string, not {type(number).__name__}")
     if number in _VALIDATED:  # already E.164 and validated (a gateway hands providers these)
         return number
+    if _E164_SHAPE.fullmatch(number) is not None:
+        found = _fast_e164_region(number)
+        if found is not None:
+            if len(_VALIDATED) >= _VALIDATED_MAX:  # _remember, inlined for bulk sends
+                _VALIDATED.clear()
+            _VALIDATED[number] = found
+            return number
     return _normalize(number, region.upper() if region else None)
 
 
@@ -80,6 +96,11 @@ def _normalize(number: str, region: str | None) -> str:
     for text, reg in candidates:
         if not text.lstrip("+").isdigit():
             continue
+        if reg is None and _E164_SHAPE.fullmatch(text) is not None:
+            found = _fast_e164_region(text)
+            if found is not None:
+                _remember(text, found)
+                return text
         try:
             parsed = phonenumbers.parse(text, reg)
         except phonenumbers.NumberParseException:
@@ -92,8 +113,6 @@ def _normalize(number: str, region: str | None) -> str:
     raise InvalidPhoneNumber(f"not a valid phone number: {mask_phone(number)}{hint}")
 
 
-# Regions of numbers normalised recently: adapters ask for the region of every number they
-# just normalised, and a second parse would double the cost of a large bulk send.
 # Numbers validated recently, E.164 -> region: adapters ask for the region of every number they
 # just normalised, and a gateway hands its providers numbers it already validated; a second
 # parse would double the cost of a large bulk send. Only validated numbers are kept here.
@@ -112,6 +131,10 @@ def region_of(e164: str) -> str:
     known = _VALIDATED.get(e164)
     if known is not None:
         return known
+    if _E164_SHAPE.fullmatch(e164) is not None:
+        found = _fast_e164_region(e164)
+        if found is not None:
+            return found
     try:
         parsed = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
@@ -123,6 +146,180 @@ def clear_caches() -> None:
     """Forget cached parses (for benchmarks that must start cold)."""
     _normalize.cache_clear()
     _VALIDATED.clear()
+    _PLANS.clear()
+
+
+# The fast path for "+digits" input.
+#
+# For such input, libphonenumber's parse() (phonenumberutil.parse) does this and nothing else:
+# it takes the country calling code as the shortest 1-3 digit prefix that is a known code, and
+# the rest as the national number; it tries to strip a national prefix from that rest when the
+# main region's national_prefix_for_parsing matches at its start; it refuses a national number
+# shorter than 2 or longer than 17 digits; and a national number starting with 0 keeps its
+# zeros in "italian_leading_zero" (and their count), so that national_significant_number()
+# gives back exactly the digits that followed the code. is_valid_number() then picks the
+# region (the only one for the code, or the first of a shared code's regions whose
+# leading_digits match or, lacking leading_digits, whose number types accept the number) and
+# asks whether the number matches the region's general description and at least one number
+# type, each description gated by its possible lengths. E.164 formatting writes "+", the code
+# and the national significant number back: the input itself.
+#
+# The fast path accepts a number only when no prefix strip can apply (the pattern does not
+# match at all), the national number has 2-17 digits, and the same region choice and the same
+# descriptions (compiled once per code, the type patterns of one length joined into one
+# alternation) accept it. For such a number parse() builds exactly (code, national number),
+# so is_valid_number() sees what the fast path saw. Anything else is declined, never refused:
+# the full parse decides. tests/test_phone_fast_path.py checks this against libphonenumber.
+_E164_SHAPE: Final = re.compile(r"\+[1-9][0-9]{2,19}", re.ASCII)
+_NSN_MIN, _NSN_MAX = 2, 17
+# The number types of _number_type_helper, in its order; mobile joins them only when its
+# pattern differs from fixed_line's (same_mobile_and_fixed_line_pattern), as there.
+_TYPE_FIELDS: Final = (
+    "premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
+    "voicemail", "fixed_line",
+)
+
+
+_Matcher = Callable[[str], object]
+
+
+class _RegionCheck:
+    """One region's validity test, compiled from its libphonenumber metadata."""
+
+    __slots__ = ("_by_length", "_descs", "_general", "_general_lengths", "leading_digits",
+                 "region")
+
+    def __init__(self, region: str, metadata: Any) -> None:
+        self.region = region
+        leading = metadata.leading_digits
+        self.leading_digits: _Matcher | None = (
+            re.compile(leading).match if leading is not None else None
+        )
+        general = metadata.general_desc
+        self._general: str | None = general.national_number_pattern if general is not None \
+            else None
+        self._general_lengths = frozenset(general.possible_length) if general is not None \
+            else frozenset()
+        fields = list(_TYPE_FIELDS)
+        if not metadata.same_mobile_and_fixed_line_pattern:
+            fields.append("mobile")
+        self._descs = [desc for desc in (getattr(metadata, f) for f in fields)
+                       if desc is not None and desc.national_number_pattern]
+        self._by_length: dict[int, _Matcher | None] = {}
+
+    def matcher(self, length: int) -> _Matcher | None:
+        """A fullmatch that is true exactly when _number_type_helper(nsn) != UNKNOWN for an
+        ``nsn`` of this length; None when no number of this length can be valid."""
+        if length in self._by_length:
+            return self._by_length[length]
+        found: _Matcher | None = None
+        if self._general and (not self._general_lengths or length in self._general_lengths):
+            patterns = [desc.national_number_pattern for desc in self._descs
+                        if not desc.possible_length or length in desc.possible_length]
+            if patterns:
+                # The lookahead is the general description's own full match; the alternation
+                # then needs one type's pattern to match the whole number as well.
+                types = "|".join(f"(?:{pattern})" for pattern in patterns)
+                found = re.compile(f"(?=(?:{self._general})\\Z)(?:{types})").fullmatch
+        self._by_length[length] = found  # at most one entry per possible length
+        return found
+
+    def accepts(self, nsn: str) -> bool:
+        """_number_type_helper(nsn, metadata) != UNKNOWN."""
+        matcher = self.matcher(len(nsn))
+        return matcher is not None and matcher(nsn) is not None
+
+
+class _CodePlan:
+    """Everything the fast path needs for one country calling code."""
+
+    __slots__ = ("by_length", "national_prefix", "prefix_literal", "regions", "single")
+
+    def __init__(self, code: int, regions: tuple[str, ...]) -> None:
+        main = PhoneMetadata.metadata_for_region_or_calling_code(code, regions[0])
+        prefix = main.national_prefix_for_parsing if main is not None else None
+        # A prefix pattern of plain digits ("0", "8") matches exactly where startswith does.
+        self.prefix_literal: str | None = prefix if prefix and prefix.isdigit() else None
+        self.national_prefix: _Matcher | None = (
+            re.compile(prefix).match if prefix and self.prefix_literal is None else None
+        )
+        self.regions: list[_RegionCheck] = []
+        for region in regions:
+            metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+            # A region whose metadata names another code is never valid for this one
+            # (is_valid_number_for_region); the full parse handles such a region.
+            if metadata is not None and (region == "001" or metadata.country_code == code):
+                self.regions.append(_RegionCheck(region, metadata))
+            elif len(regions) > 1 and metadata is None:
+                continue  # skipped by _region_code_for_number_from_list too
+            else:
+                self.regions = []  # declines every number of this code
+                break
+        # The common case: one region for the code, so no region choice to make.
+        self.single = self.regions[0] if len(regions) == 1 and self.regions else None
+        self.by_length: dict[int, _Matcher | None] = {}
+
+    def region_of_valid(self, nsn: str) -> str | None:
+        """The number's region when libphonenumber deems it valid, else None."""
+        single = self.single
+        if single is not None:
+            length = len(nsn)
+            if length in self.by_length:
+                matcher = self.by_length[length]
+            else:
+                matcher = self.by_length[length] = single.matcher(length)
+            return single.region if matcher is not None and matcher(nsn) else None
+        for check in self.regions:  # _region_code_for_number_from_list
+            if check.leading_digits is not None:
+                if check.leading_digits(nsn):
+                    return check.region if check.accepts(nsn) else None
+            elif check.accepts(nsn):
+                return check.region
+        return None
+
+
+def _code_by_prefix() -> dict[str, tuple[int, int]]:
+    """(code, its length) for every 3-digit start of a "+digits" number, as libphonenumber's
+    _extract_country_code picks it: the first of 1, 2 and 3 digits that is a known code."""
+    known = phonenumbers.COUNTRY_CODE_TO_REGION_CODE
+    table = {}
+    for start in range(100, 1000):
+        digits = str(start)
+        for size in (1, 2, 3):
+            if int(digits[:size]) in known:
+                table[digits] = (int(digits[:size]), size)
+                break
+    return table
+
+
+_CODE_BY_PREFIX: Final = _code_by_prefix()
+# One plan per country calling code, built on first use; a code the fast path cannot handle
+# gets a plan without regions, which declines every number.
+_PLANS: dict[int, _CodePlan] = {}
+
+
+def _plan(code: int) -> _CodePlan:
+    plan = _PLANS[code] = _CodePlan(code, tuple(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[code]))
+    return plan
+
+
+def _fast_e164_region(number: str) -> str | None:
+    """The region of ``number`` (``+`` and 3-20 ASCII digits) when it is valid; None to
+    decline, which means "ask the full parse", not "invalid"."""
+    found = _CODE_BY_PREFIX.get(number[1:4])
+    if found is None:
+        return None
+    code, size = found
+    nsn = number[1 + size:]
+    if not _NSN_MIN <= len(nsn) <= _NSN_MAX:
+        return None
+    plan = _PLANS.get(code) or _plan(code)
+    if plan.prefix_literal is not None:
+        if nsn.startswith(plan.prefix_literal):
+            return None
+    elif plan.national_prefix is not None and plan.national_prefix(nsn):
+        return None
+    return plan.region_of_valid(nsn)
 
 
 def mask_phone(number: str) -> str:
@@ -150,11 +347,11 @@ class PhoneFormat(enum.Enum):
 
 def format_phone(e164: str, fmt: PhoneFormat, home_region: str | None = None) -> str:
     """Write an E.164 number in a provider's wire format."""
-    digits = e164.lstrip("+")
+    if fmt is PhoneFormat.DIGITS:  # the bulk providers' form, first
+        return e164.lstrip("+")
     if fmt is PhoneFormat.E164:
         return e164
-    if fmt is PhoneFormat.DIGITS:
-        return digits
+    digits = e164.lstrip("+")
     if home_region is not None and region_of(e164) == home_region:
         return digits
     return "00" + digits

@@ -9,12 +9,14 @@ Third-party packages register a provider in their ``pyproject.toml``::
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import threading
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import importlib.metadata
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -26,7 +28,9 @@ __all__ = [
 
 ENTRY_POINT_GROUP: Final = "smsgate.providers"
 
-# Built-in providers as import paths, so that `import smsgate` loads none of them.
+# Built-in providers as import paths, so that `import smsgate` loads none of them (the
+# package's own names for them, smsgate.GoSmsGe and the rest, are lazy too): an adapter's
+# module is imported the first time its class is asked for.
 _BUILTIN: Final[dict[str, str]] = {
     "gosms.ge": "smsgate.providers.gosms_ge:GoSmsGe",
     "gosms.ro": "smsgate.providers.gosms_ro:GoSmsRo",
@@ -48,6 +52,10 @@ def register_provider(name: str, target: str | type[Any]) -> None:
 
 
 def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+    # importlib.metadata is imported here, not at the top: scanning installed distributions
+    # is only needed to list providers or to find one that is not built in.
+    import importlib.metadata
+
     return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 

@@ -10,6 +10,7 @@ never split across parts.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 import attrs
@@ -61,16 +62,24 @@ class SegmentInfo:
         return self.encoding == UCS2
 
 
-def _gsm_cost(char: str) -> int:
-    if char in _BASIC:
-        return 1
-    if char in _EXTENSION:
-        return 2
-    return 0
-
-
 def _utf16_units(char: str) -> int:
     return 2 if ord(char) > 0xFFFF else 1
+
+
+_GSM_CHARS: Final = _BASIC | _EXTENSION
+# The first character outside GSM 03.38, found in one pass of the regex engine.
+_NON_GSM: Final = re.compile("[^" + "".join(re.escape(char) for char in sorted(_GSM_CHARS)) + "]")
+_EXTENSION_CHAR: Final = re.compile("[" + "".join(re.escape(char) for char in _EXTENSION) + "]")
+# ESC (0x1B) is not itself in the alphabet, so in an escaped GSM text it only starts a pair.
+_ESC: Final = "\x1b"
+_ESCAPED: Final = {ord(char): _ESC + char for char in _EXTENSION}
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+_ASTRAL: Final = re.compile("[\U00010000-\U0010ffff]")
+_WIDE: Final = re.compile("[\ud800-\udfff\U00010000-\U0010ffff]")
+# An astral character is two UTF-16 code units: a high surrogate, then a low one. Texts that
+# reach this replacement hold no surrogates of their own, so the marker cannot be confused.
+_HIGH: Final = "\ud800"
+_PAIR: Final = _HIGH + "\udc00"
 
 
 def segments(text: str) -> SegmentInfo:
@@ -83,41 +92,61 @@ def segments(text: str) -> SegmentInfo:
     """
     if not isinstance(text, str):
         raise ValidationError(f"text must be a string, not {type(text).__name__}")
-    non_gsm: dict[str, None] = {}
-    costs: list[int] = []
-    for char in text:
-        cost = _gsm_cost(char)
-        if cost == 0:
-            non_gsm[char] = None
-        costs.append(cost)
-    if non_gsm:
-        encoding, single, multi = UCS2, _UCS2_SINGLE, _UCS2_MULTI
-        costs = [_utf16_units(char) for char in text]
-    else:
-        encoding, single, multi = GSM7, _GSM_SINGLE, _GSM_MULTI
+    # One pass in C finds the first character outside GSM 03.38; most texts have none.
+    if _NON_GSM.search(text) is None:
+        count = len(text) + len(_EXTENSION_CHAR.findall(text))  # an ESC septet for each
+        if count <= _GSM_SINGLE:
+            return SegmentInfo(GSM7, count, 1 if count else 0, _GSM_SINGLE, _GSM_SINGLE - count)
+        # Each extension character becomes ESC + itself: the septet string's length is the
+        # septet count, and an ESC at a part's last septet marks a pair that must move.
+        septets = text.translate(_ESCAPED) if count > len(text) else text
+        return _fill(GSM7, septets, _GSM_MULTI, _ESC, ())
+    non_gsm = tuple(dict.fromkeys(_NON_GSM.findall(text)))
+    count = len(text)
+    if _WIDE.search(text) is not None:
+        if _SURROGATE.search(text) is not None:
+            # Lone surrogates in a str are code units of their own, which an encoder would
+            # pair up; this rare input keeps the character-by-character count.
+            return _segments_by_char(text, non_gsm)
+        count += len(_ASTRAL.findall(text))  # a second UTF-16 unit for each
+    if count <= _UCS2_SINGLE:
+        return SegmentInfo(UCS2, count, 1, _UCS2_SINGLE, _UCS2_SINGLE - count, non_gsm)
+    # UTF-16 code units, with each astral character's high surrogate marked so that a part
+    # never ends between the two halves of a pair.
+    units = _ASTRAL.sub(_PAIR, text) if count > len(text) else text
+    return _fill(UCS2, units, _UCS2_MULTI, _HIGH, non_gsm)
+
+
+def _fill(
+    encoding: str, units: str, multi: int, pair_start: str, non_gsm: tuple[str, ...]
+) -> SegmentInfo:
+    """Fill parts of ``multi`` units greedily over ``units`` (one character per septet or
+    UTF-16 code unit), for a text too long for one SMS.
+
+    A unit group (ESC pair, surrogate pair) whose first unit ``pair_start`` would be the last
+    unit of a part does not fit whole: it starts the next part, leaving a gap in this one.
+    """
+    count = len(units)
+    parts, start = 1, 0
+    while count - start > multi:
+        end = start + multi
+        if units[end - 1] == pair_start:
+            end -= 1
+        start = end
+        parts += 1
+    return SegmentInfo(encoding, count, parts, multi, multi - (count - start), non_gsm)
+
+
+def _segments_by_char(text: str, non_gsm: tuple[str, ...]) -> SegmentInfo:
+    """The character-by-character UCS-2 count, for texts that hold lone surrogates."""
+    costs = [_utf16_units(char) for char in text]
     units = sum(costs)
-    if units <= single:
-        return SegmentInfo(
-            encoding=encoding,
-            units=units,
-            segments=1 if units else 0,
-            per_segment=single,
-            remaining=single - units,
-            non_gsm_chars=tuple(non_gsm),
-        )
-    # Fill parts greedily; a unit group (ESC pair, surrogate pair) that does not fit whole
-    # starts the next part, leaving a gap at the end of this one.
+    if units <= _UCS2_SINGLE:
+        return SegmentInfo(UCS2, units, 1, _UCS2_SINGLE, _UCS2_SINGLE - units, non_gsm)
     parts, used = 1, 0
     for cost in costs:
-        if used + cost > multi:
+        if used + cost > _UCS2_MULTI:
             parts += 1
             used = 0
         used += cost
-    return SegmentInfo(
-        encoding=encoding,
-        units=units,
-        segments=parts,
-        per_segment=multi,
-        remaining=multi - used,
-        non_gsm_chars=tuple(non_gsm),
-    )
+    return SegmentInfo(UCS2, units, parts, _UCS2_MULTI, _UCS2_MULTI - used, non_gsm)

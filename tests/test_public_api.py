@@ -9,11 +9,12 @@ import smsgate
 def test_all_is_sorted_and_complete() -> None:
     assert list(smsgate.__all__) == sorted(smsgate.__all__)
     assert len(set(smsgate.__all__)) == len(smsgate.__all__)
+    # dir(), not vars(): most public names are imported on first use (PEP 562).
     public = {
         name
-        for name, value in vars(smsgate).items()
+        for name in dir(smsgate)
         if not name.startswith("_")
-        and not isinstance(value, (types.ModuleType, __future__._Feature))
+        and not isinstance(getattr(smsgate, name), (types.ModuleType, __future__._Feature))
     } | {"__version__"}
     assert set(smsgate.__all__) == public
     for name in smsgate.__all__:
