@@ -163,7 +163,7 @@ def raw_send(name: str, url: str, session: requests.Session, numbers: list[str],
     headers = {"X-Client-Id": "bench-client", "Authorization": "Bearer bench-token",
                "X-Idempotency-Key": uuid.uuid4().hex}
     return session.post(url + "/api/sms/send", headers=headers, timeout=(5, 30), json={
-        "recipients": numbers, "message": text, "route": "regular", "sender_id": "Bench"}
+        "recipients": numbers, "message": text, "route": "regular", "senderId": "Bench"}
     ).json()
 
 
