@@ -3,7 +3,6 @@ owned fields that ``extra`` cannot replace, stated successes, scalar ids and fin
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from decimal import Decimal
 from typing import Any
@@ -14,9 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import smsgate
-from smsgate.providers._base import ErrorSpec, as_money, as_text
+from smsgate.providers._base import OPTION_CAPABILITIES, ErrorSpec, as_money, as_text
 from smsgate.providers.smsoffice_ge import SmsOfficeGe
 from smsgate.registry import create, provider_class
+from smsgate.testing import _OPTION_VALUES as OPTION_VALUES
 
 ADAPTERS = [
     ("gosms.ge", {"api_key": "k-reading-1"}, "+995555123456"),
@@ -24,18 +24,10 @@ ADAPTERS = [
     ("gosms.ro", {"api_key": "k-reading-3"}, "+40712345678"),
     ("smsgist", {"client_id": "c-reading", "token": "t-reading"}, "+233245972246"),
 ]
-EVERY_OPTION: dict[str, Any] = {
-    "urgent": True,
-    "schedule_at": dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc),
-    "validity": dt.timedelta(hours=1),
-    "reference": "ref-1",
-    "idempotency_key": "key-1",
-    "flash": True,
-    "priority": True,
-}
-CAPABILITY = {"urgent": "urgent", "schedule_at": "schedule", "validity": "validity",
-              "reference": "reference", "idempotency_key": "idempotency", "flash": "flash",
-              "priority": "priority"}
+# Every send option with a non-default value, and the capability each needs: the same
+# vocabulary the contract suite and the base use.
+EVERY_OPTION: dict[str, Any] = dict(OPTION_VALUES)
+CAPABILITY = OPTION_CAPABILITIES
 
 
 @pytest.mark.parametrize(("name", "credentials", "number"), ADAPTERS,
