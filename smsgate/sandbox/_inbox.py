@@ -253,7 +253,8 @@ _SCRIPT: Final = """
     var shown = d.matching > d.shown ? "showing the newest " + d.shown + " of " + d.matching +
       " matching" : "showing " + d.shown + " matching";
     return d.accepted + " accepted \\u00b7 " + d.refused + " refused \\u00b7 " + d.faults +
-      " faulted \\u00b7 " + shown + " \\u00b7 updates every 2 s";
+      " faulted \\u00b7 " + shown + " \\u00b7 updated " + new Date().toLocaleTimeString() +
+      ", every 2 s";
   }
   function render(d) {
     var body = [];

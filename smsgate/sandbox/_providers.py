@@ -159,6 +159,8 @@ def describe(provider: str, request: Request) -> SendAttempt | None:
 def _refused(state: SandboxState, provider: str, attempt: SendAttempt | None, reason: str,
              numbers: list[str] | None = None) -> None:
     """Remember a send that sent nothing (to ``numbers``, or to all it named)."""
+    if numbers is not None and not numbers:
+        return
     if attempt is not None:
         state.refuse(provider, attempt.numbers if numbers is None else numbers, attempt.text,
                      attempt.sender, reason)
