@@ -208,18 +208,20 @@ def inbox_page(sandbox: Sandbox, wanted: Filter, nonce: str) -> str:
 <title>smsgate sandbox inbox</title>
 <style>
 body{{font:14px/1.4 system-ui,sans-serif;margin:1.5rem;color:#1d2330;background:#f7f8fa}}
-h1{{font-size:1.3rem;margin:0 0 .3rem}} p{{color:#5b6475;margin:.2rem 0 .6rem}}
+h1{{font-size:1.3rem;margin:0 0 .3rem}} p{{color:#5b6475;margin:.2rem 0 .4rem}}
+p.hint{{font-size:12px}} a{{color:#2f5fb3}}
 form{{margin:0 0 .8rem;display:flex;gap:.6rem;align-items:center;flex-wrap:wrap}}
 select,input{{font:inherit;padding:.2rem .4rem}}
 table{{border-collapse:collapse;width:100%;background:#fff;box-shadow:0 1px 3px #0002}}
 th,td{{padding:.4rem .5rem;border-bottom:1px solid #e6e8ee;text-align:left;vertical-align:top}}
 th{{background:#eef0f5;font-weight:600;white-space:nowrap}}
-td.text{{max-width:22rem;white-space:pre-wrap;overflow-wrap:anywhere}}
-td.reason{{max-width:18rem;overflow-wrap:anywhere;color:#5b6475}}
-td.time{{white-space:nowrap;font-size:12px;color:#5b6475}}
-td.recipient,td.cost,td.provider{{white-space:nowrap}}
-td.message_id code{{font-size:11px;overflow-wrap:anywhere}}
-tr.grey td{{color:#8a93a6;background:#fafbfc}} tr.grey td.text{{text-decoration:line-through}}
+td.text{{min-width:12rem;max-width:24rem;white-space:pre-wrap;overflow-wrap:anywhere}}
+td.reason{{min-width:12rem;max-width:20rem;overflow-wrap:anywhere;color:#5b6475}}
+td.time{{width:6.5rem;font-size:12px;color:#5b6475}}
+td.recipient{{min-width:8.5rem;max-width:11rem;overflow-wrap:anywhere}}
+td.provider,td.segments,td.cost,td.status{{white-space:nowrap}}
+td.message_id{{max-width:8rem}} td.message_id code{{font-size:11px;overflow-wrap:anywhere}}
+tr.grey td{{color:#8a93a6;background:#fafbfc}}
 .st{{padding:.1rem .45rem;border-radius:.6rem;font-size:12px;color:#1d2330}}
 .queued{{background:#fff4cc}} .delivered{{background:#d7f5dd}} .failed{{background:#fbd9d9}}
 .refused{{background:#e3e5ea}} .fault{{background:#efe0f7}}
@@ -227,6 +229,9 @@ tr.grey td{{color:#8a93a6;background:#fafbfc}} tr.grey td.text{{text-decoration:
 </style></head><body>
 <h1>smsgate sandbox inbox</h1>
 <p>balances: <b id=balances>{html.escape(_balances(data))}</b></p>
+<p class=hint>Numbers ending in 0000 are refused, numbers ending in 9999 fail delivery. Greyed
+rows sent nothing. Everything as JSON: <a href="/_sandbox/messages">ledger</a>,
+<a href="/_sandbox/refusals">refusals</a>, <a href="/_sandbox/balance">balances</a>.</p>
 <form id=filter method=get action="/">
 {_select("provider", tuple(EMULATORS), wanted.provider, "every provider")}
 {_select("status", STATUSES, wanted.status, "every status")}
@@ -253,7 +258,7 @@ _SCRIPT: Final = """
     var shown = d.matching > d.shown ? "showing the newest " + d.shown + " of " + d.matching +
       " matching" : "showing " + d.shown + " matching";
     return d.accepted + " accepted \\u00b7 " + d.refused + " refused \\u00b7 " + d.faults +
-      " faulted \\u00b7 " + shown + " \\u00b7 updated " + new Date().toLocaleTimeString() +
+      " faulted \\u00b7 " + shown + " \\u00b7 updated " + new Date().toTimeString().slice(0, 8) +
       ", every 2 s";
   }
   function render(d) {
