@@ -715,7 +715,9 @@ def _gist_retry(state: SandboxState, message_id: str, entries: list[LedgerEntry]
     if not state.charge("smsgist", cost):
         return envelope(402, "Insufficient credits")
     new_id, now = str(uuid.uuid4()), time.time()
-    state.record([attrs.evolve(e, message_id=new_id, created=now, recipient_id=uuid.uuid4().hex)
+    # A new send: it keeps nothing of a fault the original request met.
+    state.record([attrs.evolve(e, message_id=new_id, created=now, recipient_id=uuid.uuid4().hex,
+                               fault=None)
                   for e in failed])
     return envelope(200, "Message re-queued successfully", {
         "message_id": new_id, "original_message_id": message_id, "status": "queued",
