@@ -644,40 +644,78 @@ def segments(text: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
-              help="Port of the inbox page (providers take free ports).")
+@click.option("--port", type=click.IntRange(0, 65531), default=0, show_default=True,
+              metavar="P",
+              help="Port of the inbox page; the providers then listen on fixed ports P+1 "
+                   "gosms.ge, P+2 smsoffice.ge, P+3 gosms.ro, P+4 smsgist, so URLs in a .env "
+                   "keep working across restarts. 0: free ports, new ones each start.")
+@click.option("--balance", "balances", multiple=True, metavar="[PROVIDER=]AMOUNT",
+              help="Starting balance in the provider's unit (gosms.ge credits, smsoffice.ge "
+                   "messages, gosms.ro EUR, smsgist GHS); default 10000 each. Repeatable: "
+                   "--balance 0 --balance gosms.ro=5. Reset later with POST "
+                   "/_sandbox/balance.")
 @click.option("--delivery-delay", type=float, default=2.0, show_default=True,
               help="Seconds before messages report delivered.")
 @click.option("--serve-for", type=float, default=None, hidden=True)
 @handles_errors
-def sandbox(port: int, delivery_delay: float, serve_for: float | None) -> None:
-    """Serve a local emulator of all four providers until Ctrl-C."""
-    from .sandbox import Sandbox
+def sandbox(port: int, balances: tuple[str, ...], delivery_delay: float,
+            serve_for: float | None) -> None:
+    """Serve a local emulator of all four providers until Ctrl-C.
 
-    with Sandbox(port=port, delivery_delay=delivery_delay) as running:
-        names = ("gosms.ge", "smsoffice.ge", "gosms.ro", "smsgist")
-        table = Table(title="smsgate sandbox")
-        for column in ("provider", "base URL", "credentials"):
-            table.add_column(column)
-        for name in names:
-            creds = ", ".join(f"{k}={v}" for k, v in running.credentials(name).items())
-            table.add_row(name, running.base_url(name), creds)
-        out.print(table)
-        out.print(f"inbox:  {running.url}/", soft_wrap=True)
-        out.print(f"ledger: {running.url}/_sandbox/messages", soft_wrap=True)
-        out.print("Point a provider at it, e.g.:")
-        for name in names:
-            url = running.provider_url(name, sender="Demo")
-            out.print(f"  export SMSGATE_URL='{url}'", soft_wrap=True)
-        out.print("Press Ctrl-C to stop.")
-        try:
-            if serve_for is not None:
-                time.sleep(serve_for)
-            else:  # pragma: no cover - interactive
-                while True:
-                    time.sleep(3600)
-        except KeyboardInterrupt:  # pragma: no cover - interactive
-            out.print("stopping")
+    Numbers ending in 0000 are refused, numbers ending in 9999 fail delivery. The inbox page
+    lists accepted, refused and fault-injected requests; faults and balances are set over
+    HTTP (see the sandbox page of the docs).
+    """
+    from .sandbox import UNITS, Sandbox
+
+    names = ("gosms.ge", "smsoffice.ge", "gosms.ro", "smsgist")
+    everyone: str | None = None
+    named: dict[str, str] = {}
+    for item in balances:
+        name, _, amount = item.rpartition("=")
+        if name:
+            named[name.strip()] = amount
+        else:
+            everyone = amount
+    starting = {name: everyone for name in names if everyone is not None} | named
+    configured = Sandbox(port=port, delivery_delay=delivery_delay, balance=starting)
+    # The sandbox's warnings (a TLS client on its plain-http ports, a failed request) reach
+    # the terminal as one line each, without -v.
+    sandbox_log = logging.getLogger("smsgate.sandbox")
+    handler: logging.Handler | None = None
+    if not sandbox_log.hasHandlers():
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(logging.Formatter("sandbox %(levelname)s: %(message)s"))
+        sandbox_log.addHandler(handler)
+    try:
+        with configured as running:
+            table = Table(title="smsgate sandbox")
+            for column in ("provider", "base URL", "credentials", "balance"):
+                table.add_column(column)
+            for name in names:
+                creds = ", ".join(f"{k}={v}" for k, v in running.credentials(name).items())
+                table.add_row(name, running.base_url(name), creds,
+                              f"{running.balance(name)} {UNITS[name]}")
+            out.print(table)
+            out.print(f"inbox:  {running.url}/", soft_wrap=True)
+            out.print(f"ledger: {running.url}/_sandbox/messages", soft_wrap=True)
+            out.print("Point a provider at it, e.g.:")
+            for name in names:
+                url = running.provider_url(name, sender="Demo")
+                out.print(f"  export SMSGATE_URL='{url}'", soft_wrap=True)
+            out.print("Press Ctrl-C to stop.")
+            try:
+                if serve_for is not None:
+                    time.sleep(serve_for)
+                else:  # pragma: no cover - interactive
+                    while True:
+                        time.sleep(3600)
+            except KeyboardInterrupt:  # pragma: no cover - interactive
+                out.print("stopping")
+    finally:
+        if handler is not None:
+            sandbox_log.removeHandler(handler)
 
 
 @cli.command()

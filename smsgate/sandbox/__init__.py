@@ -6,19 +6,33 @@
 ...     sms.send("+995555123456", "Hello").ok
 True
 
-The inbox page at ``sandbox.url`` lists accepted messages; ``/_sandbox/messages`` gives the
-ledger as JSON; faults are injected with :meth:`Sandbox.fault` or ``POST /_sandbox/faults``.
+The inbox page at ``sandbox.url`` lists accepted messages and the requests that sent nothing
+(refused, or hit by an injected fault); ``/_sandbox/messages`` gives the ledger as JSON; faults
+are injected with :meth:`Sandbox.fault` or ``POST /_sandbox/faults``, balances set with
+:meth:`Sandbox.set_balance` or ``POST /_sandbox/balance``.
 """
 
-from ._server import DEFAULT_CREDENTIALS, Sandbox
-from ._state import BLOCKED_SUFFIX, FAULT_KINDS, UNDELIVERABLE_SUFFIX, Fault, LedgerEntry
+from ._providers import UNITS
+from ._server import DEFAULT_BALANCE, DEFAULT_CREDENTIALS, PORT_ORDER, Sandbox
+from ._state import (
+    BLOCKED_SUFFIX,
+    FAULT_KINDS,
+    UNDELIVERABLE_SUFFIX,
+    Fault,
+    LedgerEntry,
+    Refusal,
+)
 
 __all__ = [
     "BLOCKED_SUFFIX",
+    "DEFAULT_BALANCE",
     "DEFAULT_CREDENTIALS",
     "FAULT_KINDS",
+    "PORT_ORDER",
     "UNDELIVERABLE_SUFFIX",
+    "UNITS",
     "Fault",
     "LedgerEntry",
+    "Refusal",
     "Sandbox",
 ]

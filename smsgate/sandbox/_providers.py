@@ -42,7 +42,8 @@ from ._state import (
     SandboxState,
 )
 
-__all__ = ["EMULATORS", "PATH_PREFIX", "Reply", "Request"]
+__all__ = ["EMULATORS", "PATH_PREFIX", "UNITS", "Reply", "Request", "SendAttempt", "describe",
+           "temporary_delay"]
 
 
 @attrs.frozen
@@ -94,6 +95,83 @@ PATH_PREFIX: Final[Mapping[str, str]] = {
 }
 
 
+#: What each provider's balance and costs count: GOSMS.GE and SMSOffice.ge bill in messages
+#: (one per segment and recipient; their balance replies are whole numbers), GoSMS.ro
+#: ("balanceDeduction", "currency": "EUR") and SMSGist ("total_cost", in Ghana cedis) in money.
+UNITS: Final[Mapping[str, str]] = {
+    "gosms.ge": "credits",
+    "smsoffice.ge": "messages",
+    "gosms.ro": "EUR",
+    "smsgist": "GHS",
+}
+
+
+@attrs.frozen
+class SendAttempt:
+    """What a send request asked for, as written (for the inbox's refused and faulted rows)."""
+
+    numbers: list[str]
+    text: str
+    sender: str | None
+
+
+def _text(value: object) -> str:
+    return "" if value is None else value if isinstance(value, str) else json.dumps(value)
+
+
+def _numbers(value: object) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, list):
+        return [_text(item) for item in value]
+    return [_text(value)]
+
+
+def describe(provider: str, request: Request) -> SendAttempt | None:
+    """The numbers, text and sender of a send request; ``None`` for any other request."""
+    path = request.path.rstrip("/")
+    if provider == "gosms.ge":
+        fields = request.fields()
+        if path in ("/sendsms", "/sendbulk"):
+            return SendAttempt(_numbers(fields.get("to")), _text(fields.get("text")),
+                               _text(fields.get("from")) or None)
+        if path == "/otp/send":
+            return SendAttempt(_numbers(fields.get("phone")), "(one-time code)", None)
+        return None
+    if provider == "smsoffice.ge":
+        if path != "/v2/send":
+            return None
+        fields = _office_fields(request)
+        return SendAttempt([n.strip() for n in fields.get("destination", "").split(",")
+                            if n.strip()], fields.get("content", ""),
+                           fields.get("sender") or None)
+    data = request.json() if request.method == "POST" else None
+    data = data if isinstance(data, dict) else {}
+    if provider == "gosms.ro" and path == "/message/send":
+        return SendAttempt(_numbers(data.get("recipient")), _text(data.get("message")),
+                           _text(data.get("sender")) or None)
+    if provider == "smsgist" and path == "/api/sms/send":
+        return SendAttempt(_numbers(data.get("recipients")), _text(data.get("message")),
+                           _text(data.get("senderId")) or None)
+    return None
+
+
+def _refused(state: SandboxState, provider: str, attempt: SendAttempt | None, reason: str,
+             numbers: list[str] | None = None) -> None:
+    """Remember a send that sent nothing (to ``numbers``, or to all it named)."""
+    if numbers is not None and not numbers:
+        return
+    if attempt is not None:
+        state.refuse(provider, attempt.numbers if numbers is None else numbers, attempt.text,
+                     attempt.sender, reason)
+
+
+def temporary_delay() -> Reply:
+    """SMSOffice.ge's "-100 Temporary delay" envelope (the ``temporary_delay`` fault)."""
+    return _json(200, {"Success": False, "Message": "Temporary delay", "Output": None,
+                       "ErrorCode": -100})
+
+
 # -- shared --------------------------------------------------------------------------------
 def _flag(value: object) -> bool:
     """``urgent`` as JSON ``true`` or as the query/form word ``true`` ("urgent=true")."""
@@ -103,9 +181,11 @@ def _flag(value: object) -> bool:
 # -- GOSMS.GE ------------------------------------------------------------------------------
 def gosms_ge(state: SandboxState, request: Request, creds: Mapping[str, str]) -> Reply:
     fields = request.fields()
+    attempt = describe("gosms.ge", request)
 
     def error(code: int, message: str, status: int = 200,
               headers: Mapping[str, str] | None = None) -> Reply:
+        _refused(state, "gosms.ge", attempt, f"errorCode {code}: {message}")
         # The real API sometimes answers errors with HTTP 200 ("API returns 200 with error
         # body"): the sandbox does so for business errors.
         return _json(status, {"success": False, "errorCode": code, "message": message}, headers)
@@ -234,6 +314,7 @@ def _gosms_send(state: SandboxState, fields: dict[str, Any], *, bulk: bool,
     messages: list[dict[str, Any]] = []
     for number, reason in zip(wanted, reasons, strict=True):
         if reason is not None:
+            state.refuse("gosms.ge", [number], text, str(sender), f"not sent: {reason}")
             # The official SDKs' shape: "failed items carry messageId: 0 and error".
             messages.append({"messageId": 0, "to": number, "success": False, "error": reason})
             continue
@@ -281,8 +362,11 @@ def _office_fields(request: Request) -> dict[str, str]:
 
 def smsoffice_ge(state: SandboxState, request: Request, creds: Mapping[str, str]) -> Reply:
     fields = _office_fields(request)
+    attempt = describe("smsoffice.ge", request)
 
     def envelope(code: int, message: str, output: object = None) -> Reply:
+        if code != 0:
+            _refused(state, "smsoffice.ge", attempt, f"ErrorCode {code}: {message}")
         return _json(200, {"Success": code == 0, "Message": message, "Output": output,
                            "ErrorCode": code})
 
@@ -298,8 +382,10 @@ def smsoffice_ge(state: SandboxState, request: Request, creds: Mapping[str, str]
     if path in ("/v2/send/", "/v2/send"):
         # "When using POST request, append slash symbol at the end of the path".
         if request.method == "POST" and path != "/v2/send/":
+            _refused(state, "smsoffice.ge", attempt,
+                     "HTTP 404: a POST to send needs the trailing slash (/v2/send/)")
             return Reply(404, b"Not Found", {"Content-Type": "text/html"})
-        return _office_send(state, fields, envelope)
+        return _office_send(state, fields, envelope, attempt)
     if path in ("/v2/getMessageStatus/", "/v2/getMessageStatus"):
         number = str(fields.get("destination") or "")
         reference = str(fields.get("reference") or "")
@@ -313,7 +399,7 @@ def smsoffice_ge(state: SandboxState, request: Request, creds: Mapping[str, str]
 
 
 def _office_send(state: SandboxState, fields: dict[str, str],
-                 envelope: Callable[..., Reply]) -> Reply:
+                 envelope: Callable[..., Reply], attempt: SendAttempt | None) -> Reply:
     if "destination" not in fields:
         return envelope(600, "Destination is missing")
     if not fields.get("sender"):
@@ -354,6 +440,11 @@ def _office_send(state: SandboxState, fields: dict[str, str],
     counted = gsm_count(content)
     if not state.charge("smsoffice.ge", Decimal(counted.segments * len(allowed))):
         return envelope(20, "Balance is insufficient")
+    # The reply is 0 for the whole request: the numbers left out are said nowhere but here.
+    _refused(state, "smsoffice.ge", attempt, "not sent: invalid format (the reply was 0 for "
+             "the other numbers)", invalid)
+    _refused(state, "smsoffice.ge", attempt, "not sent: stop-listed (the reply was 0 for the "
+             "other numbers)", stoplisted)
     options: dict[str, Any] = {"urgent": urgent}
     for name in ("contentType", "scheduledAt"):
         if fields.get(name):
@@ -407,7 +498,10 @@ def _ro_schedule(value: object) -> float | None:
 
 
 def gosms_ro(state: SandboxState, request: Request, creds: Mapping[str, str]) -> Reply:
+    attempt = describe("gosms.ro", request)
+
     def error(status: int, code: str, message: str) -> Reply:
+        _refused(state, "gosms.ro", attempt, f"HTTP {status} {code}: {message}")
         return _json(status, {"success": False, "error": code, "message": message})
 
     if request.headers.get("X-Authorization") != creds["api_key"]:
@@ -470,7 +564,11 @@ _GIST_SENDER: Final = re.compile(r"[A-Za-z0-9 ]{1,11}")
 
 
 def smsgist(state: SandboxState, request: Request, creds: Mapping[str, str]) -> Reply:
+    attempt = describe("smsgist", request)
+
     def envelope(status: int, message: str, data: object = None) -> Reply:
+        if status >= 400:
+            _refused(state, "smsgist", attempt, f"HTTP {status}: {message}")
         return _json(status, {"status": "success" if status < 400 else "error",
                               "message": message, "data": data})
 
@@ -547,6 +645,9 @@ def _gist_send(state: SandboxState, request: Request, envelope: Callable[..., Re
             listed.append({"recipient_id": next(ids).recipient_id, "recipient": e164})
         else:
             # "If a number is invalid, it will appear in the response with an error."
+            state.refuse("smsgist", [raw], message, sender,
+                         "not sent: " + ("Invalid phone number" if e164 is None
+                                         else "Number is blocked"))
             listed.append({"recipient_id": None, "recipient": e164 or raw,
                            "error": "Invalid phone number" if e164 is None
                            else "Number is blocked"})
@@ -614,7 +715,9 @@ def _gist_retry(state: SandboxState, message_id: str, entries: list[LedgerEntry]
     if not state.charge("smsgist", cost):
         return envelope(402, "Insufficient credits")
     new_id, now = str(uuid.uuid4()), time.time()
-    state.record([attrs.evolve(e, message_id=new_id, created=now, recipient_id=uuid.uuid4().hex)
+    # A new send: it keeps nothing of a fault the original request met.
+    state.record([attrs.evolve(e, message_id=new_id, created=now, recipient_id=uuid.uuid4().hex,
+                               fault=None)
                   for e in failed])
     return envelope(200, "Message re-queued successfully", {
         "message_id": new_id, "original_message_id": message_id, "status": "queued",

@@ -4,25 +4,37 @@ for control, the ledger as JSON and the inbox page."""
 from __future__ import annotations
 
 import contextlib
-import html
+import errno
 import http.server
 import json
+import secrets
 import socket
 import struct
+import sys
 import threading
 import time
 import urllib.parse
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Final
 
 from .._secrets import get_logger
 from ..errors import ConfigurationError
 from ._callbacks import CALLBACK_PROVIDERS, Dispatcher
-from ._providers import EMULATORS, PATH_PREFIX, Reply, Request, headers_of
-from ._state import FAULT_KINDS, Fault, LedgerEntry, SandboxState
+from ._inbox import Filter, inbox_json, inbox_page, money
+from ._providers import (
+    EMULATORS,
+    PATH_PREFIX,
+    UNITS,
+    Reply,
+    Request,
+    describe,
+    headers_of,
+    temporary_delay,
+)
+from ._state import FAULT_KINDS, Fault, LedgerEntry, Refusal, SandboxState
 
-__all__ = ["DEFAULT_CREDENTIALS", "Sandbox"]
+__all__ = ["DEFAULT_BALANCE", "DEFAULT_CREDENTIALS", "PORT_ORDER", "Sandbox"]
 
 _log = get_logger("smsgate.sandbox")
 
@@ -33,7 +45,17 @@ DEFAULT_CREDENTIALS: Final[Mapping[str, Mapping[str, str]]] = {
     "gosms.ro": {"api_key": "sandbox-gosms-ro-key"},
     "smsgist": {"client_id": "sandbox-client", "token": "sandbox-token"},
 }
-_DEFAULT_BALANCE: Final = Decimal(10_000)
+#: Every provider's starting balance, in its own unit (:data:`UNITS`): 10,000 credits on
+#: GOSMS.GE, 10,000 messages on SMSOffice.ge, EUR 10,000 on GoSMS.ro, GHS 10,000 on SMSGist.
+DEFAULT_BALANCE: Final = Decimal(10_000)
+#: With ``port=P`` the providers listen on P+1..P+4, in this order.
+PORT_ORDER: Final = ("gosms.ge", "smsoffice.ge", "gosms.ro", "smsgist")
+#: The largest request body the sandbox reads (a bulk of 1,000 numbers is a few dozen KB).
+_MAX_BODY: Final = 8 * 1024 * 1024
+#: The first byte of a TLS handshake record: a client speaking https to a plain-http port.
+_TLS_HANDSHAKE: Final = 0x16
+_TLS_HINT: Final = ("this smsgate sandbox port speaks plain HTTP, not TLS: use an http:// "
+                    "base URL (insecure_http=1 in an SMSGATE_URL)")
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -65,6 +87,21 @@ class _Server(http.server.ThreadingHTTPServer):
             self._open.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One line, never a traceback: a client that went away is routine; anything else
+        is a sandbox bug, logged with its details at DEBUG (``smsgate -v sandbox``)."""
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            _log.debug("%s: connection ended early: %s", self.name, type(error).__name__)
+            return
+        _log.error("%s: unexpected %s while serving a request (details with -v)",
+                   self.name, type(error).__name__)
+        _log.debug("%s: details", self.name, exc_info=True)
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self.RequestHandlerClass, "name", "control"))
+
     def drop_connections(self) -> None:
         """Wake every handler blocked on a kept-alive connection or a hang, so close() can
         join it."""
@@ -76,29 +113,94 @@ class _Server(http.server.ThreadingHTTPServer):
                 sock.shutdown(socket.SHUT_RDWR)
 
 
-class _ProviderHandler(http.server.BaseHTTPRequestHandler):
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """What both kinds of server share: quiet logs, a hint for TLS, bodies read safely."""
+
     server_version = "smsgate-sandbox"
     protocol_version = "HTTP/1.1"
     sandbox: ClassVar[Sandbox]
-    provider: ClassVar[str]
+    name: ClassVar[str] = "control"
+    _tls_warned: ClassVar[bool] = False
 
     def log_message(self, format: str, *args: Any) -> None:
-        # Method and path only: query strings carry phone numbers (and keys).
-        _log.debug("%s: %s %s", self.provider, self.command,
-                   urllib.parse.urlsplit(self.path).path)
+        # Method and path only: query strings carry phone numbers (and keys). A request line
+        # too broken to parse has neither (``send_error`` logs before ``path`` exists).
+        path = getattr(self, "path", None)
+        if path is None:
+            _log.debug("%s: unreadable request: %s", self.name, format % args)
+            return
+        _log.debug("%s: %s %s", self.name, self.command, urllib.parse.urlsplit(path).path)
+
+    def _started(self) -> bytes:
+        """Wait for the next request's first bytes (``b""``: the client closed)."""
+        try:
+            return bytes(self.rfile.peek(1))  # type: ignore[attr-defined]
+        except OSError:
+            return b""
+
+    def _tls_hint(self) -> None:
+        """A TLS client on a plain-HTTP port: a one-line answer, a one-line log, no hang.
+
+        The client's TLS layer cannot show the plain-text answer (it reports a wrong
+        version or a record-layer error), so the sandbox says it in its own log too.
+        """
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.rfile.read1(65536)  # the ClientHello
+            body = (_TLS_HINT + "\n").encode()
+            self.wfile.write(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+                             b"Connection: close\r\nContent-Length: "
+                             + str(len(body)).encode() + b"\r\n\r\n" + body)
+            self.wfile.flush()
+        cls = type(self)
+        if not cls._tls_warned:
+            cls._tls_warned = True
+            _log.warning("%s: a TLS (https) client connected: %s", self.name, _TLS_HINT)
+        else:
+            _log.debug("%s: another TLS client connected", self.name)
+
+    def _body(self) -> bytes | None:
+        """The request body; ``None`` (after a 400 or 413 reply) when its length is not a
+        number or too large to be a send."""
+        raw = self.headers.get("Content-Length") or "0"
+        try:
+            length = int(raw)
+        except ValueError:
+            length = -1
+        if length < 0 or length > _MAX_BODY:
+            status = 413 if length > _MAX_BODY else 400
+            self.close_connection = True
+            self._plain(status, "Content-Length must be a number of bytes, at most "
+                                f"{_MAX_BODY}")
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _plain(self, status: int, text: str) -> None:
+        body = (text + "\n").encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _ProviderHandler(_Handler):
+    provider: ClassVar[str]
 
     def handle_one_request(self) -> None:
         # Wait for the next request's first byte, so that a fault injected meanwhile applies
         # to that request and not to one already read from a kept-alive connection.
-        try:
-            started = self.rfile.peek(1)  # type: ignore[attr-defined]
-        except OSError:
-            started = b""
+        started = self._started()
         if not started:
             self.close_connection = True
             return
+        if started[0] == _TLS_HANDSHAKE:
+            self._tls_hint()
+            return
         fault = self.sandbox.state.take_fault(self.provider)
         if fault is not None and fault.kind == "hang_before_read":
+            self.sandbox.state.refuse(self.provider, [], "", None, "fault hang_before_read: "
+                                      "the request was not read, no reply", kind="fault")
             self._hang(fault.seconds)
             self.close_connection = True
             return
@@ -123,18 +225,15 @@ class _ProviderHandler(http.server.BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         fault: Fault | None = getattr(self, "_fault", None)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        self._fault = None
+        body = self._body()
+        if body is None:
+            return
         self.sandbox.state.count_request(self.provider)
         prefix = PATH_PREFIX[self.provider]
         split = urllib.parse.urlsplit(self.path)
         if not split.path.startswith(prefix):
             self._write(Reply(404, b"Not Found", {"Content-Type": "text/plain"}))
-            return
-        if fault is not None and fault.kind == "latency":
-            self._hang(fault.seconds)
-        if fault is not None and fault.kind in ("error", "rate_limit", "malformed"):
-            self._write(_fault_reply(self.provider, fault))
             return
         request = Request(
             method=self.command,
@@ -143,8 +242,36 @@ class _ProviderHandler(http.server.BaseHTTPRequestHandler):
             headers=headers_of(dict(self.headers.items())),
             body=body,
         )
+        state = self.sandbox.state
+        if fault is not None and fault.kind == "latency":
+            self._hang(fault.seconds)
+        if fault is not None and fault.kind in ("error", "rate_limit", "malformed"):
+            attempt = describe(self.provider, request)
+            if attempt is not None:
+                state.refuse(self.provider, attempt.numbers, attempt.text, attempt.sender,
+                             _FAULT_REASONS[fault.kind].format(fault=fault), kind="fault")
+            self._write(_fault_reply(self.provider, fault))
+            return
+        if fault is not None and fault.kind == "temporary_delay":
+            # Worst case: the send is processed (ledger, balance, status, callback) and only
+            # the answer says -100, so a client that reads -100 as "nothing sent" is caught.
+            if describe(self.provider, request) is not None:
+                with state.faulted(fault.kind):
+                    EMULATORS[self.provider](state, request, self.sandbox.credentials(
+                        self.provider))
+            self._write(temporary_delay())
+            return
         creds = self.sandbox.credentials(self.provider)
-        reply = EMULATORS[self.provider](self.sandbox.state, request, creds)
+        try:
+            with state.faulted(fault.kind if fault is not None else None):
+                reply = EMULATORS[self.provider](state, request, creds)
+        except Exception:
+            # A sandbox bug: a one-line log and a 500, never a traceback on the terminal.
+            _log.error("%s: the emulator failed on %s %s (details with -v)", self.provider,
+                       self.command, split.path)
+            _log.debug("%s: details", self.provider, exc_info=True)
+            self._plain(500, "the smsgate sandbox failed on this request (see its log)")
+            return
         if fault is not None and fault.kind == "process_then_hang":
             self._hang(fault.seconds)
             self.close_connection = True
@@ -165,6 +292,15 @@ class _ProviderHandler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(reply.body)
 
 
+#: What the inbox says of a fault that answered without processing the request.
+_FAULT_REASONS: Final[Mapping[str, str]] = {
+    "error": "fault error: answered an HTML page with HTTP {fault.status}, nothing sent",
+    "rate_limit": "fault rate_limit: answered 429 with Retry-After {fault.retry_after:g}, "
+                  "nothing sent",
+    "malformed": "fault malformed: answered a broken 200 body, nothing sent",
+}
+
+
 def _fault_reply(provider: str, fault: Fault) -> Reply:
     if fault.kind == "rate_limit":
         headers = {"Content-Type": "application/json", "Retry-After": f"{fault.retry_after:g}"}
@@ -182,18 +318,36 @@ def _fault_reply(provider: str, fault: Fault) -> Reply:
                  {"Content-Type": "text/html"})
 
 
-class _ControlHandler(http.server.BaseHTTPRequestHandler):
-    server_version = "smsgate-sandbox"
-    protocol_version = "HTTP/1.1"
-    sandbox: ClassVar[Sandbox]
-
-    def log_message(self, format: str, *args: Any) -> None:
-        _log.debug("control: %s %s", self.command, urllib.parse.urlsplit(self.path).path)
+class _ControlHandler(_Handler):
+    def handle_one_request(self) -> None:
+        started = self._started()
+        if not started:
+            self.close_connection = True
+            return
+        if started[0] == _TLS_HANDSHAKE:
+            self._tls_hint()
+            return
+        super().handle_one_request()
 
     def do_GET(self) -> None:
         path = urllib.parse.urlsplit(self.path).path
         if path == "/":
-            self._send(200, "text/html; charset=utf-8", _inbox(self.sandbox).encode())
+            nonce = secrets.token_urlsafe(16)
+            page = inbox_page(self.sandbox, Filter.from_url(self.path), nonce)
+            self._send(200, "text/html; charset=utf-8", page.encode(), {
+                # Every value on the page comes from requests: even if one escaped the
+                # escaping, no script but the page's own (its nonce) runs.
+                "Content-Security-Policy": f"default-src 'none'; script-src 'nonce-{nonce}'; "
+                "style-src 'unsafe-inline'; connect-src 'self'; form-action 'self'; "
+                "base-uri 'none'; frame-ancestors 'none'",
+                "X-Content-Type-Options": "nosniff",
+            })
+        elif path == "/_sandbox/inbox":
+            self._json(200, inbox_json(self.sandbox, Filter.from_url(self.path)), indent=None)
+        elif path == "/_sandbox/refusals":
+            self._json(200, [r.as_json() for r in self.sandbox.refusals()])
+        elif path == "/_sandbox/balance":
+            self._json(200, self.sandbox._balances_json())
         elif path == "/_sandbox/messages":
             self._json(200, [e.as_json(self.sandbox.state.delivery_delay)
                              for e in self.sandbox.messages()])
@@ -207,29 +361,40 @@ class _ControlHandler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         path = urllib.parse.urlsplit(self.path).path
-        length = int(self.headers.get("Content-Length") or 0)
+        body = self._body()
+        if body is None:
+            return
         try:
-            data = json.loads(self.rfile.read(length) or b"{}")
+            data = json.loads(body or b"{}")
+            if not isinstance(data, dict):
+                raise ValueError("the body must be a JSON object")
             if path == "/_sandbox/faults":
+                if "provider" not in data:
+                    raise ValueError('name the provider: {"provider": "gosms.ge", ...}')
                 provider = data.pop("provider")
                 self.sandbox.fault(provider, **data)
                 self._json(201, {"ok": True})
             elif path == "/_sandbox/faults/clear":
                 self.sandbox.clear_faults(data.get("provider"))
                 self._json(200, {"ok": True})
+            elif path == "/_sandbox/balance":
+                self._json(200, self.sandbox._balance_request(data))
             else:
                 self._send(404, "text/plain", b"Not Found")
         except (ValueError, KeyError, TypeError, ConfigurationError) as exc:
             self._json(400, {"error": str(exc)})
 
-    def _json(self, status: int, payload: object) -> None:
-        self._send(status, "application/json", json.dumps(payload, indent=1).encode())
+    def _json(self, status: int, payload: object, indent: int | None = 1) -> None:
+        self._send(status, "application/json", json.dumps(payload, indent=indent).encode())
 
-    def _send(self, status: int, content_type: str, body: bytes) -> None:
+    def _send(self, status: int, content_type: str, body: bytes,
+              headers: Mapping[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
 
@@ -250,10 +415,16 @@ class Sandbox:
 
     Args:
         host: interface to bind (loopback by default).
-        port: the control server's port (0 picks a free one); provider servers always take
-            free ports.
+        port: the control server's (inbox page's) port. With a port ``P`` the providers
+            listen on fixed ports too, so their URLs survive a restart: ``P+1`` GOSMS.GE,
+            ``P+2`` SMSOffice.ge, ``P+3`` GoSMS.ro, ``P+4`` SMSGist (:data:`PORT_ORDER`).
+            ``0`` (the default) picks free ports for all five. A port in use is a
+            :class:`~smsgate.ConfigurationError` from :meth:`start`.
         delivery_delay: seconds before an accepted message reports ``delivered``.
-        balance: starting balance of every provider (credits, messages or currency units).
+        balance: the starting balance, in each provider's unit (:data:`UNITS`: GOSMS.GE
+            credits, SMSOffice.ge messages, GoSMS.ro euros, SMSGist cedis): one amount for
+            all, or a mapping of provider names to amounts (the others keep
+            :data:`DEFAULT_BALANCE`, 10,000). :meth:`reset_balance` goes back to it.
         otp_ttl: seconds a GOSMS.GE one-time code stays valid.
         credentials: per-provider overrides of :data:`DEFAULT_CREDENTIALS`.
         callbacks: delivery-callback URLs per provider (``smsoffice.ge``, ``gosms.ro``,
@@ -273,17 +444,28 @@ class Sandbox:
         host: str = "127.0.0.1",
         port: int = 0,
         delivery_delay: float = 1.0,
-        balance: Decimal | int = _DEFAULT_BALANCE,
+        balance: Decimal | int | str | Mapping[str, Decimal | int | str] = DEFAULT_BALANCE,
         otp_ttl: float = 300.0,
         credentials: Mapping[str, Mapping[str, str]] | None = None,
         callbacks: Mapping[str, str] | None = None,
         webhook_secret: str | None = None,
     ) -> None:
         self.host = host
+        if not 0 <= port <= 65535 - len(PORT_ORDER):
+            raise ConfigurationError(
+                f"port {port}: give 0 (free ports) or 1-{65535 - len(PORT_ORDER)} (the "
+                f"providers take the {len(PORT_ORDER)} ports after it)"
+            )
         self._port = port
+        if isinstance(balance, Mapping):
+            starting = {name: DEFAULT_BALANCE for name in EMULATORS}
+            for name, amount in balance.items():
+                starting[self._known(name)] = _amount(name, amount)
+        else:
+            starting = {name: _amount(name, balance) for name in EMULATORS}
         self.state = SandboxState(
             delivery_delay=delivery_delay,
-            balances={name: Decimal(balance) for name in EMULATORS},
+            balances=starting,
             otp_ttl=otp_ttl,
         )
         self._credentials = {name: dict(creds) for name, creds in DEFAULT_CREDENTIALS.items()}
@@ -312,10 +494,15 @@ class Sandbox:
         if self._control is not None:
             return self
         control_handler = type("Control", (_ControlHandler,), {"sandbox": self})
-        self._control = _Server((self.host, self._port), control_handler)
-        self._serve(self._control)
-        for name in EMULATORS:
-            self._start_provider(name, 0)
+        self._stopping.clear()
+        try:
+            self._control = self._bind("the inbox page", self._port, control_handler)
+            self._serve(self._control)
+            for offset, name in enumerate(PORT_ORDER, start=1):
+                self._start_provider(name, self._port + offset if self._port else 0)
+        except BaseException:
+            self.stop()
+            raise
         if self._callback_urls:
             self._dispatcher = Dispatcher(self._callback_urls, self._webhook_secret,
                                           self.state.delivery_delay, self._stopping)
@@ -325,11 +512,25 @@ class Sandbox:
 
     def _start_provider(self, name: str, port: int) -> None:
         handler = type(f"Handler-{name}", (_ProviderHandler,),
-                       {"sandbox": self, "provider": name})
-        server = _Server((self.host, port), handler)
+                       {"sandbox": self, "provider": name, "name": name})
+        server = self._bind(name, port, handler)
         self._servers[name] = server
         self._ports[name] = server.server_address[1]
         self._serve(server)
+
+    def _bind(self, what: str, port: int, handler: type[Any]) -> _Server:
+        try:
+            return _Server((self.host, port), handler)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                ports = (f"{self._port}-{self._port + len(PORT_ORDER)}" if self._port
+                         else str(port))
+                raise ConfigurationError(
+                    f"port {port} ({what}) is in use: stop what listens there, or choose "
+                    f"another port (the sandbox takes {ports}), or 0 for free ports"
+                ) from None
+            raise ConfigurationError(f"cannot listen on {self.host}:{port} ({what}): "
+                                     f"{exc.strerror or exc}") from None
 
     def _serve(self, server: _Server) -> None:
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -418,11 +619,45 @@ class Sandbox:
         """The last GOSMS.GE one-time code sent to ``phone``."""
         return self.state.otp_code(phone)
 
-    def set_balance(self, name: str, amount: Decimal | int) -> None:
-        self.state.set_balance(self._known(name), Decimal(amount))
+    def refusals(self, provider: str | None = None) -> list[Refusal]:
+        """Send requests that sent nothing (refused, or hit by a fault first), oldest first:
+        one entry per recipient, the last 10,000 kept."""
+        return self.state.refusals(self._known(provider) if provider else None)
+
+    def set_balance(self, name: str | None, amount: Decimal | int | str) -> None:
+        """Set provider ``name``'s balance (every provider's for ``None``), in its unit."""
+        for each in [self._known(name)] if name else list(EMULATORS):
+            self.state.set_balance(each, _amount(each, amount))
+
+    def reset_balance(self, name: str | None = None) -> None:
+        """Back to the starting balance (of one provider, or all)."""
+        for each in [self._known(name)] if name else list(EMULATORS):
+            self.state.reset_balance(each)
 
     def balance(self, name: str) -> Decimal:
+        """Provider ``name``'s balance, in its unit (:data:`UNITS`)."""
         return self.state.balance(self._known(name))
+
+    def _balances_json(self) -> dict[str, dict[str, str]]:
+        return {name: {"balance": str(self.state.balance(name)), "unit": UNITS[name],
+                       "starting": str(self.state.starting_balances[name]),
+                       "text": money(name, self.state.balance(name))}
+                for name in EMULATORS}
+
+    def _balance_request(self, data: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+        """``POST /_sandbox/balance``: set (``balance``) or reset (no ``balance``), for
+        ``provider`` or for all."""
+        unknown = sorted(set(data) - {"provider", "balance"})
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r}: send provider and/or balance")
+        provider = data.get("provider")
+        if provider is not None and not isinstance(provider, str):
+            raise ValueError("provider must be a provider's name")
+        if "balance" in data:
+            self.set_balance(provider, data["balance"])
+        else:
+            self.reset_balance(provider)
+        return self._balances_json()
 
     def requests(self, name: str) -> int:
         """How many requests provider ``name`` has received (faulted ones included)."""
@@ -436,13 +671,19 @@ class Sandbox:
         Kinds: ``refuse`` (the port stops listening until cleared), ``hang_before_read``,
         ``process_then_hang`` (the ledger has the message, the reply never comes),
         ``process_then_reset``, ``error`` (an HTML page with ``status``), ``rate_limit`` (429
-        with ``Retry-After``), ``malformed`` (a broken 200 body) and ``latency`` (``seconds``
-        added). ``times=N`` makes the provider recover after N requests.
+        with ``Retry-After``), ``malformed`` (a broken 200 body), ``latency`` (``seconds``
+        added) and, on SMSOffice.ge only, ``temporary_delay`` (the send is processed, as in
+        the worst case, and answered ``ErrorCode: -100`` "Temporary delay"). ``times=N``
+        makes the provider recover after N requests.
         """
         name = self._known(name)
         if kind not in FAULT_KINDS:
             raise ConfigurationError(
                 f"unknown fault {kind!r}; known: {', '.join(sorted(FAULT_KINDS))}"
+            )
+        if kind == "temporary_delay" and name != "smsoffice.ge":
+            raise ConfigurationError(
+                "temporary_delay is SMSOffice.ge's -100 answer; only smsoffice.ge has it"
             )
         if times is not None and times < 1:
             raise ConfigurationError("times must be at least 1")
@@ -474,47 +715,19 @@ class Sandbox:
         server.server_close()
 
 
-def _inbox(sandbox: Sandbox) -> str:
-    delay = sandbox.state.delivery_delay
-    rows = []
-    for entry in reversed(sandbox.messages()):
-        status = entry.status(delay).value
-        rows.append(
-            "<tr>"
-            f"<td>{html.escape(entry.provider)}</td>"
-            f"<td>{html.escape(entry.recipient)}</td>"
-            f"<td>{html.escape(entry.sender or '')}</td>"
-            f"<td class=text>{html.escape(entry.text)}</td>"
-            f"<td>{entry.segments} ({html.escape(entry.encoding)})</td>"
-            f"<td>{entry.cost}</td>"
-            f"<td><span class='st {status}'>{status}</span></td>"
-            f"<td><code>{html.escape(entry.message_id)}</code></td>"
-            f"<td>{time.strftime('%H:%M:%S', time.localtime(entry.created))}</td>"
-            "</tr>"
+def _amount(provider: str, value: object) -> Decimal:
+    """A balance for ``provider``: a finite amount, not negative, whole where the provider
+    counts messages (GOSMS.GE credits, SMSOffice.ge messages)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise ConfigurationError(f"{provider} balance: give a number, not {value!r}")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ConfigurationError(f"{provider} balance: {value!r} is not a number") from None
+    if not amount.is_finite() or amount < 0:
+        raise ConfigurationError(f"{provider} balance: {value!r} must be 0 or more")
+    if UNITS.get(provider) in ("credits", "messages") and amount != amount.to_integral_value():
+        raise ConfigurationError(
+            f"{provider} balance: {value!r}: it counts whole {UNITS[provider]}"
         )
-    balances = " · ".join(
-        f"{html.escape(name)}: <b>{sandbox.state.balance(name)}</b>" for name in EMULATORS
-    )
-    empty = "<tr><td colspan=9 class=empty>No messages yet.</td></tr>"
-    _log.debug("inbox rendered for %d message(s)", len(rows))
-    return f"""<!doctype html>
-<html lang=en><head><meta charset=utf-8><meta http-equiv=refresh content=2>
-<title>smsgate sandbox inbox</title>
-<style>
-body{{font:14px/1.4 system-ui,sans-serif;margin:2rem;color:#1d2330;background:#f7f8fa}}
-h1{{font-size:1.3rem;margin:0 0 .3rem}} p{{color:#5b6475;margin:.2rem 0 1rem}}
-table{{border-collapse:collapse;width:100%;background:#fff;box-shadow:0 1px 3px #0002}}
-th,td{{padding:.45rem .6rem;border-bottom:1px solid #e6e8ee;text-align:left;vertical-align:top}}
-th{{background:#eef0f5;font-weight:600}} td.text{{max-width:28rem;white-space:pre-wrap}}
-.st{{padding:.1rem .45rem;border-radius:.6rem;font-size:12px}}
-.queued{{background:#fff4cc}} .delivered{{background:#d7f5dd}} .failed{{background:#fbd9d9}}
-.empty{{text-align:center;color:#8a93a6;padding:2rem}}
-</style></head><body>
-<h1>smsgate sandbox inbox</h1>
-<p>{len(rows)} message(s) · balances: {balances} · refreshes every 2 s</p>
-<table><thead><tr><th>provider</th><th>recipient</th><th>sender</th><th>text</th>
-<th>segments</th><th>cost</th><th>status</th><th>message id</th><th>time</th></tr></thead>
-<tbody>{''.join(rows) or empty}</tbody></table>
-</body></html>
-"""
-
+    return amount

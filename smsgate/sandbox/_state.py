@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import datetime as dt
 import itertools
 import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any, Final, Literal
 
@@ -16,7 +18,7 @@ import attrs
 
 from ..models import Status
 
-__all__ = ["FAULT_KINDS", "Fault", "LedgerEntry", "SandboxState"]
+__all__ = ["FAULT_KINDS", "Fault", "LedgerEntry", "Refusal", "SandboxState"]
 
 FaultKind = Literal[
     "refuse",
@@ -27,6 +29,7 @@ FaultKind = Literal[
     "rate_limit",
     "malformed",
     "latency",
+    "temporary_delay",
 ]
 FAULT_KINDS: Final = frozenset(FaultKind.__args__)  # type: ignore[attr-defined]
 
@@ -34,6 +37,10 @@ FAULT_KINDS: Final = frozenset(FaultKind.__args__)  # type: ignore[attr-defined]
 #: and demos can provoke refusals without configuration.
 BLOCKED_SUFFIX: Final = "0000"  # refused at send time (stop-listed / blacklisted)
 UNDELIVERABLE_SUFFIX: Final = "9999"  # accepted, then the delivery fails
+#: Why a message to an :data:`UNDELIVERABLE_SUFFIX` number fails (the inbox's reason column).
+UNDELIVERABLE_REASON: Final = "not delivered: the sandbox fails numbers ending in 9999"
+#: How many refused or faulted requests the sandbox remembers (the oldest are forgotten).
+MAX_REFUSALS: Final = 10_000
 
 #: GOSMS.GE OTP limits. The SDKs' fixtures show "X-RateLimit-Limit: 10" on OTP send and 5 on
 #: verify, with "Retry-After" on codes 109 (too many requests) and 110 (account locked); the
@@ -85,6 +92,9 @@ class LedgerEntry:
     #: When a scheduled message goes out (GoSMS.ro ``scheduleDatetime``, SMSOffice.ge
     #: ``scheduledAt``); ``None``: at once.
     scheduled: float | None = None
+    #: The injected fault the request met, if any (``"process_then_reset"``,
+    #: ``"temporary_delay"``, ...): the message was taken although the client saw no success.
+    fault: str | None = None
 
     @property
     def goes_out(self) -> float:
@@ -121,6 +131,38 @@ class LedgerEntry:
             "scheduled": None if self.scheduled is None else dt.datetime.fromtimestamp(
                 self.scheduled, dt.timezone.utc).isoformat(),
             "created": dt.datetime.fromtimestamp(self.created, dt.timezone.utc).isoformat(),
+            "fault": self.fault,
+        }
+
+
+@attrs.frozen
+class Refusal:
+    """A send request (or one recipient of it) that sent nothing: refused by the emulated
+    provider, or hit by an injected fault before it was processed.
+
+    Attributes:
+        provider: the emulated provider.
+        recipient: the number as the request wrote it (``""`` when the request was not read).
+        text: the message text as the request carried it (``""`` when unknown).
+        sender: the sender the request named, if any.
+        kind: ``"refused"`` (the provider's answer) or ``"fault"`` (an injected fault).
+        reason: the provider's code and words, or the fault and what the client saw.
+        created: when it happened (POSIX time).
+    """
+
+    provider: str
+    recipient: str
+    text: str
+    sender: str | None
+    kind: Literal["refused", "fault"]
+    reason: str
+    created: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider, "recipient": self.recipient, "text": self.text,
+            "sender": self.sender, "kind": self.kind, "reason": self.reason,
+            "created": dt.datetime.fromtimestamp(self.created, dt.timezone.utc).isoformat(),
         }
 
 
@@ -143,6 +185,10 @@ class SandboxState:
         self._lock = threading.RLock()
         self._ledger: list[LedgerEntry] = []
         self._balances = dict(balances)
+        #: The balances :meth:`reset_balance` goes back to.
+        self.starting_balances = dict(balances)
+        self._refusals: collections.deque[Refusal] = collections.deque(maxlen=MAX_REFUSALS)
+        self._tags = threading.local()
         self._otps: list[_Otp] = []
         self._otp_sends: dict[str, list[float]] = {}
         self._otp_wrong: dict[str, int] = {}
@@ -161,6 +207,10 @@ class SandboxState:
             return next(self._ids)
 
     def record(self, entries: list[LedgerEntry]) -> None:
+        fault = getattr(self._tags, "fault", None)
+        if fault is not None:
+            for entry in entries:
+                entry.fault = fault
         with self._lock:
             self._ledger.extend(entries)
         for listener in self.listeners:
@@ -174,6 +224,29 @@ class SandboxState:
         with self._lock:
             return [e for e in self._ledger if e.provider == provider and predicate(e)]
 
+    @contextlib.contextmanager
+    def faulted(self, kind: str | None) -> Iterator[None]:
+        """Mark every entry this thread records meanwhile as met by fault ``kind``."""
+        self._tags.fault = kind
+        try:
+            yield
+        finally:
+            self._tags.fault = None
+
+    def refuse(self, provider: str, recipients: list[str], text: str, sender: str | None,
+               reason: str, *, kind: Literal["refused", "fault"] = "refused") -> None:
+        """Remember a request that sent nothing, one row per recipient (one row when the
+        request named none)."""
+        now = time.time()
+        with self._lock:
+            for recipient in recipients or [""]:
+                self._refusals.append(Refusal(provider, recipient, text, sender, kind, reason,
+                                              now))
+
+    def refusals(self, provider: str | None = None) -> list[Refusal]:
+        with self._lock:
+            return [r for r in self._refusals if provider is None or r.provider == provider]
+
     def count_request(self, provider: str) -> None:
         with self._lock:
             self.requests[provider] = self.requests.get(provider, 0) + 1
@@ -186,6 +259,11 @@ class SandboxState:
     def set_balance(self, provider: str, amount: Decimal) -> None:
         with self._lock:
             self._balances[provider] = Decimal(amount)
+
+    def reset_balance(self, provider: str) -> None:
+        """Back to the balance the sandbox started with."""
+        with self._lock:
+            self._balances[provider] = self.starting_balances[provider]
 
     def charge(self, provider: str, amount: Decimal) -> bool:
         """Take ``amount``; ``False`` (and nothing taken) when the balance is too low."""

@@ -226,8 +226,10 @@ def test_inbox_page_and_json_ledger(sandbox: Sandbox) -> None:
     assert page.status_code == 200
     assert "text/html" in page.headers["Content-Type"]
     assert "Visible &lt;in&gt; the inbox" in page.text  # escaped
-    assert "http-equiv=refresh" in page.text
-    assert "<script" not in page.text and "http://" not in page.text.split("</style>")[0]
+    # Issue 21: no full-page reload; one inline script polls the small JSON endpoint.
+    assert "http-equiv=refresh" not in page.text
+    assert page.text.count("<script") == 1 and "/_sandbox/inbox?" in page.text
+    assert "http://" not in page.text and "https://" not in page.text  # dependency-free
     ledger = requests.get(sandbox.url + "/_sandbox/messages", timeout=5).json()
     assert any(m["text"] == "Visible <in> the inbox" and m["provider"] == "gosms.ge"
                for m in ledger)
