@@ -14,7 +14,6 @@ import functools
 import io
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,7 +29,7 @@ from rich.table import Table
 
 from ._protocol import SmsProvider
 from ._version import __version__
-from .config import from_config, from_url
+from .config import resolve
 from .errors import (
     AllProvidersFailed,
     ConfigurationError,
@@ -60,21 +59,8 @@ class Settings:
         self.config, self.url, self.verbose = config, url, verbose
 
     def provider(self) -> SmsProvider:
-        """--config, --url, SMSGATE_CONFIG, SMSGATE_URL, ./smsgate.toml: the first one set."""
-        if self.config:
-            return from_config(self.config)
-        if self.url:
-            return from_url(self.url)
-        if os.environ.get("SMSGATE_CONFIG"):
-            return from_config(os.environ["SMSGATE_CONFIG"])
-        if os.environ.get("SMSGATE_URL"):
-            return from_url(os.environ["SMSGATE_URL"])
-        if Path("smsgate.toml").is_file():
-            return from_config("smsgate.toml")
-        raise ConfigurationError(
-            "no provider configured: use --config FILE or --url URL, set SMSGATE_CONFIG or "
-            "SMSGATE_URL, or write ./smsgate.toml (try `smsgate demo` to see one working)"
-        )
+        """The one resolution order of :func:`smsgate.config.resolve`, flags first."""
+        return resolve(config=self.config, url=self.url, command_line=True)
 
 
 def _fail(code: int, message: str, as_json: bool, payload: dict[str, Any]) -> NoReturn:
@@ -197,8 +183,11 @@ class _Group(click.Group):
 def cli(ctx: click.Context, config: str | None, url: str | None, verbose: bool) -> None:
     """Send SMS through GOSMS.GE, SMSOffice.ge, GoSMS.ro and SMSGist.
 
-    Configuration comes from --config, --url, SMSGATE_CONFIG, SMSGATE_URL or ./smsgate.toml,
-    in that order. Exit codes: 0 success, 1 provider error, 2 usage or validation error.
+    Configuration comes from --config, --url, SMSGATE_CONFIG, SMSGATE_URL or ./smsgate.toml:
+    the first one set wins, as for smsgate.from_env() (see docs/configuration.md, "Where the
+    configuration comes from"). A dry run: --url 'memory://@?like=gosms.ge&sender=MyShop'.
+
+    Exit codes: 0 success, 1 provider error, 2 usage, configuration or validation error.
     """
     ctx.obj = Settings(config, url, verbose)
     if verbose:
@@ -278,6 +267,8 @@ def _recipients(provider: SmsProvider, entries: list[tuple[str, str]], *,
         raise click.UsageError("give at least one recipient with --to or --to-file")
     region = _home_region(provider)
     reach = getattr(provider, "allowed_regions", None)
+    like = getattr(provider, "like", None)  # a dry run imitating a real provider
+    who = f"{provider.name} (like {like})" if isinstance(like, str) else provider.name
     numbers: list[str] = []
     invalid: list[str] = []
     for value, where in entries:
@@ -288,7 +279,7 @@ def _recipients(provider: SmsProvider, entries: list[tuple[str, str]], *,
             invalid.append(f"{where}: {value!r}: {reason}")
             continue
         if isinstance(reach, frozenset) and region_of(e164) not in reach:
-            invalid.append(f"{where}: {value!r}: {provider.name} delivers only to "
+            invalid.append(f"{where}: {value!r}: {who} delivers only to "
                            f"{', '.join(sorted(reach))}")
             continue
         numbers.append(e164)
