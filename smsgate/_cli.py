@@ -16,6 +16,7 @@ import json
 import logging
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -103,6 +104,7 @@ def _error_payload(exc: ProviderError, *, sends: bool) -> dict[str, Any]:
     }
     if sends:
         payload["may_have_sent"] = exc.may_have_sent
+        payload["idempotency_key"] = exc.idempotency_key
     if isinstance(exc, AllProvidersFailed):
         payload["errors"] = [
             _error_payload(e, sends=sends) if isinstance(e, ProviderError)
@@ -121,6 +123,9 @@ def _provider_failure(exc: ProviderError, *, sends: bool) -> str:
         text = _describe(exc) + _when_to_retry(exc)
     if sends:
         text += f" (may have been sent: {'yes' if exc.may_have_sent else 'no'})"
+        if exc.may_have_sent and exc.idempotency_key:
+            text += (f"; repeat with --idempotency-key {exc.idempotency_key} and the provider "
+                     "will not send it twice")
     return text
 
 
@@ -321,12 +326,18 @@ def _batches(numbers: list[str]) -> Iterator[tuple[int, list[str]]]:
         yield index, numbers[start : start + PROGRESS_BATCH]
 
 
-def _send_with_progress(provider: SmsProvider, numbers: list[str], text: str,
-                        options: dict[str, Any], quiet: bool) -> tuple[list[RecipientResult],
-                                                                       list[SendResult]]:
+def _send_with_progress(
+    provider: SmsProvider, numbers: list[str], text: str, options: dict[str, Any], quiet: bool
+) -> tuple[list[RecipientResult], list[SendResult], str | None]:
+    """Send in batches; also the key to repeat the command with when a batch's outcome is
+    unknown at a provider that deduplicates (``None`` otherwise)."""
+    repeat_key = None
     recipients: list[RecipientResult] = []
     results: list[SendResult] = []
     key = options.get("idempotency_key")
+    if key is None and "idempotency" in provider.capabilities:
+        # Minted here, not per batch by the provider: one key to repeat the whole command with.
+        key = uuid.uuid4().hex
     progress = Progress(TextColumn("sending"), BarColumn(), MofNCompleteColumn(),
                         console=err, disable=quiet)
     with progress:
@@ -334,7 +345,9 @@ def _send_with_progress(provider: SmsProvider, numbers: list[str], text: str,
         for index, batch in _batches(numbers):
             call = dict(options)
             if key:  # one key per request, or the provider would replay the first batch
-                call["idempotency_key"] = f"{key}-{index}"
+                # The first batch uses the key itself, so that an error raised by it names
+                # the key to repeat the whole command with.
+                call["idempotency_key"] = f"{key}-{index}" if index else key
             try:
                 result = provider.send(batch, text, **call)
             except SmsGateError as exc:
@@ -345,11 +358,13 @@ def _send_with_progress(provider: SmsProvider, numbers: list[str], text: str,
                 recipients += RecipientResult.failed(batch, exc)
                 recipients += RecipientResult.not_attempted(numbers[len(recipients):], exc)
                 progress.update(task, completed=len(numbers))
+                if getattr(exc, "idempotency_key", None):
+                    repeat_key = key
                 break
             results.append(result)
             recipients.extend(result.recipients)
             progress.update(task, advance=len(batch))
-    return recipients, results
+    return recipients, results, repeat_key
 
 
 def _route(attempts: Sequence[Attempt], accepted_by: str) -> str:
@@ -417,7 +432,9 @@ FULL_TABLE_UP_TO = 20
 @click.option("--validity", type=click.IntRange(min=1), metavar="MINUTES",
               help="Expire undelivered messages after this many minutes.")
 @click.option("--reference", help="Your reference for status and callbacks.")
-@click.option("--idempotency-key", help="Deduplication key (SMSGist).")
+@click.option("--idempotency-key", metavar="KEY",
+              help="Deduplication key (SMSGist): a repeat with the same key is not sent "
+                   "twice. Errors that may have sent name the key used.")
 @click.option("--full", is_flag=True, help="List every recipient, not only the failed ones.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
@@ -451,11 +468,11 @@ def send(ctx: click.Context, text: str, to: tuple[str, ...], to_file: str | None
                           "(--allow-duplicates sends them again)")
         numbers = chosen.numbers
         if len(numbers) > PROGRESS_BATCH:
-            recipients, results = _send_with_progress(provider, numbers, text, options,
-                                                      quiet=as_json)
+            recipients, results, repeat_key = _send_with_progress(
+                provider, numbers, text, options, quiet=as_json)
         else:
             single = provider.send(numbers, text, **options)
-            recipients, results = list(single.recipients), [single]
+            recipients, results, repeat_key = list(single.recipients), [single], None
     elapsed = time.monotonic() - started
     first = results[0]
     ok = all(r.accepted for r in recipients)
@@ -480,13 +497,13 @@ def send(ctx: click.Context, text: str, to: tuple[str, ...], to_file: str | None
                             "message_id": r.message_id, "error": r.error} for r in recipients],
         }))
     else:
-        _print_send(recipients, results, full=full, elapsed=elapsed)
+        _print_send(recipients, results, full=full, elapsed=elapsed, repeat_key=repeat_key)
     if not ok:
         raise SystemExit(1)
 
 
 def _print_send(recipients: list[RecipientResult], results: list[SendResult], *, full: bool,
-                elapsed: float) -> None:
+                elapsed: float, repeat_key: str | None = None) -> None:
     """A table (every row for small sends or --full, else the failed rows), then a summary."""
     first = results[0]
     failed = [(i, r) for i, r in enumerate(recipients, 1) if not r.accepted]
@@ -518,8 +535,9 @@ def _print_send(recipients: list[RecipientResult], results: list[SendResult], *,
         details.append(f"refused {sum(refused.values())} ({reasons}"
                        f"{f', {more} other reason(s)' if more > 0 else ''})")
     if unknown:
-        details.append(f"unknown {len(unknown)} (may have been sent: check status before "
-                       "resending)")
+        advice = (f"repeat the same command with --idempotency-key {repeat_key}: what was "
+                  "sent is not sent again" if repeat_key else "check status before resending")
+        details.append(f"unknown {len(unknown)} (may have been sent: {advice})")
     if not_attempted:
         details.append(f"not attempted {len(not_attempted)}")
     out.print(escape(" · ".join(details)))
