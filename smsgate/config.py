@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import logging
 import os
 import re
 import sys
@@ -52,6 +51,7 @@ import attrs
 import cattrs
 
 from ._protocol import SmsProvider
+from ._secrets import get_logger
 from ._urls import (
     check_base_url,
     check_hostport,
@@ -71,7 +71,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 __all__ = ["from_config", "from_env", "from_url", "resolve"]
 
-_log = logging.getLogger("smsgate.config")
+_log = get_logger("smsgate.config")
 
 _VARIABLE: Final = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 #: Options every provider constructor takes besides its credentials.

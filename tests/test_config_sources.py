@@ -96,7 +96,7 @@ def test_from_env_reads_smsgate_toml_in_the_current_directory(
     elsewhere = tmp_path / "sub"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)  # the file is looked up where the program runs
-    with pytest.raises(ConfigurationError, match="smsgate.toml"):
+    with pytest.raises(ConfigurationError, match="no provider configured"):
         smsgate.from_env()
 
 
@@ -329,3 +329,13 @@ def test_the_dry_run_validates_like_the_real_provider(runner: CliRunner) -> None
     long_sender = runner.invoke(cli, ["--url", "memory://?like=gosms.ge&sender=TwelveLetters",
                                       "send", "--to", "+995555123456", "Hi"])
     assert long_sender.exit_code == 2
+
+
+def test_the_source_used_is_logged_by_name_never_by_value(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("SMSGATE_URL", f"gosms.ge://{CANARY}@?sender=B")
+    with caplog.at_level("DEBUG", logger="smsgate.config"):
+        smsgate.from_env()
+    assert "configuration from SMSGATE_URL" in caplog.text
+    assert CANARY not in caplog.text
