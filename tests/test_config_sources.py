@@ -339,3 +339,12 @@ def test_the_source_used_is_logged_by_name_never_by_value(
         smsgate.from_env()
     assert "configuration from SMSGATE_URL" in caplog.text
     assert CANARY not in caplog.text
+
+
+def test_the_help_points_to_the_one_documented_order(runner: CliRunner) -> None:
+    text = " ".join(runner.invoke(cli, ["--help"]).stdout.split())
+    assert "--config, --url, SMSGATE_CONFIG, SMSGATE_URL or ./smsgate.toml" in text
+    assert "smsgate.from_env()" in text and "docs/configuration.md" in text
+    assert "memory://@?like=gosms.ge&sender=MyShop" in text
+    documented = Path(__file__).parents[1] / "docs" / "configuration.md"
+    assert "## Where the configuration comes from" in documented.read_text(encoding="utf-8")
