@@ -85,10 +85,10 @@ _FALSE: Final = frozenset({"0", "false", "no", ""})
 #: could be a misplaced credential, so it is not shown.
 _SHOWABLE: Final = re.compile(r"[a-z_]{1,24}")
 #: The file read when nothing else is configured, in the current directory.
-LOCAL_FILE: Final = "smsgate.toml"
+_LOCAL_FILE: Final = "smsgate.toml"
 
 
-def did_you_mean(word: object, choices: Iterable[str]) -> str:
+def _did_you_mean(word: object, choices: Iterable[str]) -> str:
     """``" (did you mean 'sender'?)"`` for the choices close to ``word`` (any case), or ``""``."""
     if not isinstance(word, str) or not word:
         return ""
@@ -105,7 +105,7 @@ def _check_keys(table: Mapping[str, Any], known: Iterable[str], path: str) -> No
     for key in table:
         if key not in allowed:
             raise ConfigurationError(
-                f"{path}.{key}: unknown key{did_you_mean(key, allowed)}; known keys: "
+                f"{path}.{key}: unknown key{_did_you_mean(key, allowed)}; known keys: "
                 f"{', '.join(sorted(allowed))}"
             )
 
@@ -120,7 +120,7 @@ def _provider_class(name: str) -> type[Any]:
     known = available_providers()
     if name not in known:
         raise ConfigurationError(
-            f"unknown provider {name!r}{did_you_mean(name, known)}; known providers: "
+            f"unknown provider {name!r}{_did_you_mean(name, known)}; known providers: "
             f"{', '.join(known)}"
         )
     return provider_class(name)
@@ -215,7 +215,7 @@ def _from_config(source: Mapping[str, Any] | str | os.PathLike[str]) -> SmsProvi
     unknown = sorted(str(key) for key in set(data) - {"providers", "gateway"})
     if unknown:
         hints = "".join(
-            did_you_mean(key, ("provider", "url", "providers", "gateway")) for key in unknown
+            _did_you_mean(key, ("provider", "url", "providers", "gateway")) for key in unknown
         )
         raise ConfigurationError(
             f"unknown top-level key(s): {', '.join(unknown)}{hints}; a gateway has "
@@ -231,11 +231,12 @@ def _from_config(source: Mapping[str, Any] | str | os.PathLike[str]) -> SmsProvi
     settings = data.get("gateway", {})
     if not isinstance(settings, Mapping):
         raise ConfigurationError("gateway: expected a table")
-    # A string would be read as a list of one-letter names: say what is expected instead.
+    # Unknown keys before types: a misspelt key is named with the one meant.
     _check_keys(settings, attrs.fields_dict(_GatewayConfig), "gateway")
     for policy, kind in (("retry", RetryPolicy), ("breaker", BreakerPolicy)):
         if isinstance(settings.get(policy), Mapping):
             _check_keys(settings[policy], attrs.fields_dict(kind), f"gateway.{policy}")
+    # A string would be read as a list of one-letter names: say what is expected instead.
     if isinstance(settings.get("order"), str):
         raise ConfigurationError("gateway.order: expected a list of provider names")
     routes = settings.get("routes")
@@ -327,7 +328,7 @@ def _checked_class(name: str, options: Mapping[str, Any], path: str) -> type[Any
             takes = sorted([*(accepted - {"session"}), *_table_only(accepted)])
             raise ConfigurationError(
                 f"{where}{key}: {name} takes no option {key!r}"
-                f"{did_you_mean(key, takes)}; it takes {', '.join(takes)}"
+                f"{_did_you_mean(key, takes)}; it takes {', '.join(takes)}"
             )
     return cls
 
@@ -452,7 +453,7 @@ def from_url(url: str) -> SmsProvider:
             # The name is repeated only when it cannot be a credential put in the wrong place.
             said = repr(key) if _SHOWABLE.fullmatch(key) else "(not shown: not an option name)"
             raise ConfigurationError(
-                f"{name}: unknown URL option {said}{did_you_mean(key, known)}; options: "
+                f"{name}: unknown URL option {said}{_did_you_mean(key, known)}; options: "
                 f"{', '.join(sorted(known))}"
             )
     return _build(name, options, "")
@@ -543,13 +544,13 @@ def resolve(
         sources.append((f"SMSGATE_CONFIG ({path})", lambda: _from_config(path)))
     if env.get("SMSGATE_URL"):
         sources.append(("SMSGATE_URL", lambda: from_url(env["SMSGATE_URL"])))
-    if Path(LOCAL_FILE).is_file():
-        sources.append((LOCAL_FILE, lambda: _from_config(LOCAL_FILE)))
+    if Path(_LOCAL_FILE).is_file():
+        sources.append((_LOCAL_FILE, lambda: _from_config(_LOCAL_FILE)))
     if not sources:
         flags = "use --config FILE or --url URL, " if command_line else ""
         raise ConfigurationError(
             f"no provider configured: {flags}set SMSGATE_CONFIG (a TOML file) or SMSGATE_URL "
-            f"(a provider URL), or write ./{LOCAL_FILE}"
+            f"(a provider URL), or write ./{_LOCAL_FILE}"
             + (" (try `smsgate demo` to see one working)" if command_line else "")
         )
     label, build = sources[0]
