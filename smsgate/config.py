@@ -38,10 +38,12 @@ and never repeats a URL: URLs carry credentials.
 from __future__ import annotations
 
 import difflib
+import enum
 import inspect
 import os
 import re
 import sys
+import typing
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -333,8 +335,37 @@ def _checked_class(name: str, options: Mapping[str, Any], path: str) -> type[Any
     return cls
 
 
+def _from_text(cls: type[Any], options: dict[str, Any], where: str) -> None:
+    """Read text values (a URL's, an environment variable's) as the constructor's types say:
+    an enum member by its value, a set as comma-separated items. Without this, ``"bulk"``
+    would become the set of its letters and ``"sent"`` a string where a ``Status`` belongs."""
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # a plug-in's annotations that cannot be resolved: take values as given
+        return
+    for key, value in options.items():
+        hint = hints.get(key)
+        if not isinstance(value, str) or hint is None:
+            continue
+        kinds = typing.get_args(hint) or (hint,)
+        enum_type = next((k for k in kinds if isinstance(k, type) and issubclass(k, enum.Enum)),
+                         None)
+        if enum_type is not None:
+            values = [str(member.value) for member in enum_type]
+            if value.strip().lower() not in values:
+                # The value is not repeated: in a URL it sits next to the credential.
+                raise ConfigurationError(
+                    f"{where}{key}: not one of {', '.join(values)}"
+                    f"{_did_you_mean(value.strip(), values)}"
+                )
+            options[key] = enum_type(value.strip().lower())
+        elif any(typing.get_origin(k) is frozenset for k in kinds):
+            options[key] = frozenset(item.strip() for item in value.split(",") if item.strip())
+
+
 def _build(name: str, options: dict[str, Any], path: str) -> SmsProvider:
     cls = _checked_class(name, options, path)
+    _from_text(cls, options, f"{path}." if path else f"{name}: ")
     if isinstance(options.get("timeout"), list):
         options["timeout"] = tuple(options["timeout"])
     problem = None

@@ -348,3 +348,18 @@ def test_the_help_points_to_the_one_documented_order(runner: CliRunner) -> None:
     assert "memory://@?like=gosms.ge&sender=MyShop" in text
     documented = Path(__file__).parents[1] / "docs" / "configuration.md"
     assert "## Where the configuration comes from" in documented.read_text(encoding="utf-8")
+
+
+def test_memory_url_options_are_read_as_their_types() -> None:
+    from smsgate import Status
+
+    provider = smsgate.from_url("memory://?capabilities=bulk,status&delivery_status=Sent"
+                                "&balance=5&region=GE")
+    assert provider.capabilities == frozenset({"bulk", "status"})  # not the letters of "bulk"
+    assert provider.delivery_status is Status.SENT
+    assert provider.balance().amount == 5
+    with pytest.raises(ConfigurationError) as info:
+        smsgate.from_url(f"memory://?delivery_status={CANARY}")
+    assert "delivery_status: not one of" in str(info.value) and CANARY not in str(info.value)
+    with pytest.raises(ConfigurationError, match=r"\(did you mean 'delivered'\?\)"):
+        smsgate.from_config({"provider": "memory", "delivery_status": "deliverd"})
