@@ -14,9 +14,9 @@ import functools
 import io
 import json
 import logging
-import os
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -30,7 +30,7 @@ from rich.table import Table
 
 from ._protocol import SmsProvider
 from ._version import __version__
-from .config import from_config, from_url
+from .config import resolve
 from .errors import (
     AllProvidersFailed,
     ConfigurationError,
@@ -60,21 +60,8 @@ class Settings:
         self.config, self.url, self.verbose = config, url, verbose
 
     def provider(self) -> SmsProvider:
-        """--config, --url, SMSGATE_CONFIG, SMSGATE_URL, ./smsgate.toml: the first one set."""
-        if self.config:
-            return from_config(self.config)
-        if self.url:
-            return from_url(self.url)
-        if os.environ.get("SMSGATE_CONFIG"):
-            return from_config(os.environ["SMSGATE_CONFIG"])
-        if os.environ.get("SMSGATE_URL"):
-            return from_url(os.environ["SMSGATE_URL"])
-        if Path("smsgate.toml").is_file():
-            return from_config("smsgate.toml")
-        raise ConfigurationError(
-            "no provider configured: use --config FILE or --url URL, set SMSGATE_CONFIG or "
-            "SMSGATE_URL, or write ./smsgate.toml (try `smsgate demo` to see one working)"
-        )
+        """The one resolution order of :func:`smsgate.config.resolve`, flags first."""
+        return resolve(config=self.config, url=self.url, command_line=True)
 
 
 def _fail(code: int, message: str, as_json: bool, payload: dict[str, Any]) -> NoReturn:
@@ -117,6 +104,7 @@ def _error_payload(exc: ProviderError, *, sends: bool) -> dict[str, Any]:
     }
     if sends:
         payload["may_have_sent"] = exc.may_have_sent
+        payload["idempotency_key"] = exc.idempotency_key
     if isinstance(exc, AllProvidersFailed):
         payload["errors"] = [
             _error_payload(e, sends=sends) if isinstance(e, ProviderError)
@@ -135,6 +123,9 @@ def _provider_failure(exc: ProviderError, *, sends: bool) -> str:
         text = _describe(exc) + _when_to_retry(exc)
     if sends:
         text += f" (may have been sent: {'yes' if exc.may_have_sent else 'no'})"
+        if exc.may_have_sent and exc.idempotency_key:
+            text += (f"; repeat with --idempotency-key {exc.idempotency_key} and the provider "
+                     "will not send it twice")
     return text
 
 
@@ -197,8 +188,11 @@ class _Group(click.Group):
 def cli(ctx: click.Context, config: str | None, url: str | None, verbose: bool) -> None:
     """Send SMS through GOSMS.GE, SMSOffice.ge, GoSMS.ro and SMSGist.
 
-    Configuration comes from --config, --url, SMSGATE_CONFIG, SMSGATE_URL or ./smsgate.toml,
-    in that order. Exit codes: 0 success, 1 provider error, 2 usage or validation error.
+    Configuration comes from --config, --url, SMSGATE_CONFIG, SMSGATE_URL or ./smsgate.toml:
+    the first one set wins, as for smsgate.from_env() (see docs/configuration.md, "Where the
+    configuration comes from"). A dry run: --url 'memory://@?like=gosms.ge&sender=MyShop'.
+
+    Exit codes: 0 success, 1 provider error, 2 usage, configuration or validation error.
     """
     ctx.obj = Settings(config, url, verbose)
     if verbose:
@@ -278,6 +272,8 @@ def _recipients(provider: SmsProvider, entries: list[tuple[str, str]], *,
         raise click.UsageError("give at least one recipient with --to or --to-file")
     region = _home_region(provider)
     reach = getattr(provider, "allowed_regions", None)
+    like = getattr(provider, "like", None)  # a dry run imitating a real provider
+    who = f"{provider.name} (like {like})" if isinstance(like, str) else provider.name
     numbers: list[str] = []
     invalid: list[str] = []
     for value, where in entries:
@@ -288,7 +284,7 @@ def _recipients(provider: SmsProvider, entries: list[tuple[str, str]], *,
             invalid.append(f"{where}: {value!r}: {reason}")
             continue
         if isinstance(reach, frozenset) and region_of(e164) not in reach:
-            invalid.append(f"{where}: {value!r}: {provider.name} delivers only to "
+            invalid.append(f"{where}: {value!r}: {who} delivers only to "
                            f"{', '.join(sorted(reach))}")
             continue
         numbers.append(e164)
@@ -330,12 +326,18 @@ def _batches(numbers: list[str]) -> Iterator[tuple[int, list[str]]]:
         yield index, numbers[start : start + PROGRESS_BATCH]
 
 
-def _send_with_progress(provider: SmsProvider, numbers: list[str], text: str,
-                        options: dict[str, Any], quiet: bool) -> tuple[list[RecipientResult],
-                                                                       list[SendResult]]:
+def _send_with_progress(
+    provider: SmsProvider, numbers: list[str], text: str, options: dict[str, Any], quiet: bool
+) -> tuple[list[RecipientResult], list[SendResult], str | None]:
+    """Send in batches; also the key to repeat the command with when a batch's outcome is
+    unknown at a provider that deduplicates (``None`` otherwise)."""
+    repeat_key = None
     recipients: list[RecipientResult] = []
     results: list[SendResult] = []
     key = options.get("idempotency_key")
+    if key is None and "idempotency" in provider.capabilities:
+        # Minted here, not per batch by the provider: one key to repeat the whole command with.
+        key = uuid.uuid4().hex
     progress = Progress(TextColumn("sending"), BarColumn(), MofNCompleteColumn(),
                         console=err, disable=quiet)
     with progress:
@@ -343,7 +345,9 @@ def _send_with_progress(provider: SmsProvider, numbers: list[str], text: str,
         for index, batch in _batches(numbers):
             call = dict(options)
             if key:  # one key per request, or the provider would replay the first batch
-                call["idempotency_key"] = f"{key}-{index}"
+                # The first batch uses the key itself, so that an error raised by it names
+                # the key to repeat the whole command with.
+                call["idempotency_key"] = f"{key}-{index}" if index else key
             try:
                 result = provider.send(batch, text, **call)
             except SmsGateError as exc:
@@ -354,11 +358,13 @@ def _send_with_progress(provider: SmsProvider, numbers: list[str], text: str,
                 recipients += RecipientResult.failed(batch, exc)
                 recipients += RecipientResult.not_attempted(numbers[len(recipients):], exc)
                 progress.update(task, completed=len(numbers))
+                if getattr(exc, "idempotency_key", None):
+                    repeat_key = key
                 break
             results.append(result)
             recipients.extend(result.recipients)
             progress.update(task, advance=len(batch))
-    return recipients, results
+    return recipients, results, repeat_key
 
 
 def _route(attempts: Sequence[Attempt], accepted_by: str) -> str:
@@ -426,7 +432,9 @@ FULL_TABLE_UP_TO = 20
 @click.option("--validity", type=click.IntRange(min=1), metavar="MINUTES",
               help="Expire undelivered messages after this many minutes.")
 @click.option("--reference", help="Your reference for status and callbacks.")
-@click.option("--idempotency-key", help="Deduplication key (SMSGist).")
+@click.option("--idempotency-key", metavar="KEY",
+              help="Deduplication key (SMSGist): a repeat with the same key is not sent "
+                   "twice. Errors that may have sent name the key used.")
 @click.option("--full", is_flag=True, help="List every recipient, not only the failed ones.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
@@ -460,11 +468,11 @@ def send(ctx: click.Context, text: str, to: tuple[str, ...], to_file: str | None
                           "(--allow-duplicates sends them again)")
         numbers = chosen.numbers
         if len(numbers) > PROGRESS_BATCH:
-            recipients, results = _send_with_progress(provider, numbers, text, options,
-                                                      quiet=as_json)
+            recipients, results, repeat_key = _send_with_progress(
+                provider, numbers, text, options, quiet=as_json)
         else:
             single = provider.send(numbers, text, **options)
-            recipients, results = list(single.recipients), [single]
+            recipients, results, repeat_key = list(single.recipients), [single], None
     elapsed = time.monotonic() - started
     first = results[0]
     ok = all(r.accepted for r in recipients)
@@ -489,13 +497,13 @@ def send(ctx: click.Context, text: str, to: tuple[str, ...], to_file: str | None
                             "message_id": r.message_id, "error": r.error} for r in recipients],
         }))
     else:
-        _print_send(recipients, results, full=full, elapsed=elapsed)
+        _print_send(recipients, results, full=full, elapsed=elapsed, repeat_key=repeat_key)
     if not ok:
         raise SystemExit(1)
 
 
 def _print_send(recipients: list[RecipientResult], results: list[SendResult], *, full: bool,
-                elapsed: float) -> None:
+                elapsed: float, repeat_key: str | None = None) -> None:
     """A table (every row for small sends or --full, else the failed rows), then a summary."""
     first = results[0]
     failed = [(i, r) for i, r in enumerate(recipients, 1) if not r.accepted]
@@ -527,8 +535,9 @@ def _print_send(recipients: list[RecipientResult], results: list[SendResult], *,
         details.append(f"refused {sum(refused.values())} ({reasons}"
                        f"{f', {more} other reason(s)' if more > 0 else ''})")
     if unknown:
-        details.append(f"unknown {len(unknown)} (may have been sent: check status before "
-                       "resending)")
+        advice = (f"repeat the same command with --idempotency-key {repeat_key}: what was "
+                  "sent is not sent again" if repeat_key else "check status before resending")
+        details.append(f"unknown {len(unknown)} (may have been sent: {advice})")
     if not_attempted:
         details.append(f"not attempted {len(not_attempted)}")
     out.print(escape(" · ".join(details)))

@@ -27,23 +27,33 @@ environment, so secrets stay out of files)::
     breaker = { failure_threshold = 5, reset_timeout = 30 }
 
 A file or mapping with a top-level ``provider`` (or ``url``) key describes one provider.
+
+Where the configuration comes from is decided in one place, :func:`resolve`, which both
+:func:`from_env` and the ``smsgate`` command call: ``--config FILE``, ``--url URL`` (command
+line only), then ``SMSGATE_CONFIG``, ``SMSGATE_URL``, then ``./smsgate.toml``; the first one set
+wins. Every error names the source it came from (``SMSGATE_URL: ...``, ``smsgate.toml: ...``)
+and never repeats a URL: URLs carry credentials.
 """
 
 from __future__ import annotations
 
+import difflib
+import enum
 import inspect
 import os
 import re
 import sys
+import typing
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 import cattrs
 
 from ._protocol import SmsProvider
+from ._secrets import get_logger
 from ._urls import (
     check_base_url,
     check_hostport,
@@ -54,14 +64,16 @@ from ._urls import (
 )
 from .errors import ConfigurationError, SmsGateError
 from .gateway import BreakerPolicy, Gateway, RetryPolicy
-from .registry import provider_class
+from .registry import available_providers, provider_class
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-__all__ = ["from_config", "from_env", "from_url"]
+__all__ = ["from_config", "from_env", "from_url", "resolve"]
+
+_log = get_logger("smsgate.config")
 
 _VARIABLE: Final = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 #: Options every provider constructor takes besides its credentials.
@@ -70,6 +82,50 @@ _COMMON: Final = frozenset({"sender", "base_url", "timeout", "session"})
 _NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9.+_-]*")
 _TRUE: Final = frozenset({"1", "true", "yes"})
 _FALSE: Final = frozenset({"0", "false", "no", ""})
+#: An option name that may be repeated in an error: lower-case letters and underscores, as
+#: every constructor keyword is. Anything else in an option's place (digits, capitals, dashes)
+#: could be a misplaced credential, so it is not shown.
+_SHOWABLE: Final = re.compile(r"[a-z_]{1,24}")
+#: The file read when nothing else is configured, in the current directory.
+_LOCAL_FILE: Final = "smsgate.toml"
+
+
+def _did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """``" (did you mean 'sender'?)"`` for the choices close to ``word`` (any case), or ``""``."""
+    if not isinstance(word, str) or not word:
+        return ""
+    options = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(word.lower(), list(options), n=2, cutoff=0.7)
+    if not close:
+        return ""
+    return f" (did you mean {' or '.join(repr(options[c]) for c in close)}?)"
+
+
+def _check_keys(table: Mapping[str, Any], known: Iterable[str], path: str) -> None:
+    """Refuse keys of ``table`` not in ``known``, naming each with its closest known key."""
+    allowed = list(known)
+    for key in table:
+        if key not in allowed:
+            raise ConfigurationError(
+                f"{path}.{key}: unknown key{_did_you_mean(key, allowed)}; known keys: "
+                f"{', '.join(sorted(allowed))}"
+            )
+
+
+def _table_only(accepted: set[str]) -> tuple[str, ...]:
+    """Keys a table may hold besides the constructor's keywords."""
+    return ("insecure_http",) if "base_url" in accepted else ()
+
+
+def _provider_class(name: str) -> type[Any]:
+    """The registered class, or an error naming the close registry names."""
+    known = available_providers()
+    if name not in known:
+        raise ConfigurationError(
+            f"unknown provider {name!r}{_did_you_mean(name, known)}; known providers: "
+            f"{', '.join(known)}"
+        )
+    return provider_class(name)
 
 
 @attrs.frozen
@@ -112,36 +168,76 @@ def _load(source: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:
     if isinstance(source, Mapping):
         return dict(source)
     path = Path(source)
+    problem = None
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except FileNotFoundError:
-        raise ConfigurationError(f"configuration file not found: {path}") from None
+        problem = "configuration file not found"
+    except IsADirectoryError:
+        problem = "is a directory, not a TOML file"
+    except OSError as exc:
+        problem = f"cannot be read ({exc.strerror or type(exc).__name__})"
+    except UnicodeDecodeError:
+        problem = "not valid TOML: the file is not UTF-8 text"
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{path}: not valid TOML: {exc}") from None
+        problem = f"not valid TOML: {exc}"
+    raise ConfigurationError(problem)
 
 
 def from_config(source: Mapping[str, Any] | str | os.PathLike[str]) -> SmsProvider:
     """A provider or a :class:`~smsgate.Gateway` from a mapping or a TOML file.
 
     Raises:
-        ConfigurationError: naming the exact key path that is wrong.
+        ConfigurationError: naming the exact key path that is wrong (after the file's path,
+            for a file).
     """
+    if isinstance(source, Mapping):
+        return _from_config(source)
+    return _labelled(str(source), lambda: _from_config(source))
+
+
+_T = TypeVar("_T")
+
+
+def _labelled(label: str, build: Callable[[], _T]) -> _T:
+    """``build()``, its :class:`ConfigurationError` prefixed with where the setting came from."""
+    try:
+        return build()
+    except ConfigurationError as exc:
+        problem = str(exc)
+    # Raised outside the except block: nothing chained to it (the original holds no more).
+    raise ConfigurationError(f"{label}: {problem}")
+
+
+def _from_config(source: Mapping[str, Any] | str | os.PathLike[str]) -> SmsProvider:
     data = _interpolate(_load(source), "")
     if "provider" in data or "url" in data:
         return _provider(data, "")
+    unknown = sorted(str(key) for key in set(data) - {"providers", "gateway"})
+    if unknown:
+        hints = "".join(
+            _did_you_mean(key, ("provider", "url", "providers", "gateway")) for key in unknown
+        )
+        raise ConfigurationError(
+            f"unknown top-level key(s): {', '.join(unknown)}{hints}; a gateway has "
+            "[providers.NAME] tables and a [gateway] table, one provider a top-level "
+            "'provider' (or 'url')"
+        )
     providers = data.get("providers")
     if not isinstance(providers, Mapping) or not providers:
         raise ConfigurationError(
             "configuration needs a top-level 'provider' (or 'url'), or a [providers] table"
         )
-    unknown = set(data) - {"providers", "gateway"}
-    if unknown:
-        raise ConfigurationError(f"unknown top-level key(s): {', '.join(sorted(unknown))}")
     built = {name: _provider(entry, f"providers.{name}") for name, entry in providers.items()}
     settings = data.get("gateway", {})
     if not isinstance(settings, Mapping):
         raise ConfigurationError("gateway: expected a table")
+    # Unknown keys before types: a misspelt key is named with the one meant.
+    _check_keys(settings, attrs.fields_dict(_GatewayConfig), "gateway")
+    for policy, kind in (("retry", RetryPolicy), ("breaker", BreakerPolicy)):
+        if isinstance(settings.get(policy), Mapping):
+            _check_keys(settings[policy], attrs.fields_dict(kind), f"gateway.{policy}")
     # A string would be read as a list of one-letter names: say what is expected instead.
     if isinstance(settings.get("order"), str):
         raise ConfigurationError("gateway.order: expected a list of provider names")
@@ -209,6 +305,8 @@ def _provider(entry: Any, path: str) -> SmsProvider:
     if not isinstance(name, str):
         raise ConfigurationError(f"{where}'provider' must name a provider")
     key = f"{path}." if path else ""
+    # Unknown keys first: a misspelt insecure_http must be named as such, not as plain http.
+    _checked_class(name, {k: v for k, v in entry.items() if k != "insecure_http"}, path)
     insecure = _flag(entry.pop("insecure_http", False), f"{key}insecure_http")
     if "base_url" in entry:
         base_url = check_base_url(entry["base_url"], path or name)
@@ -222,16 +320,52 @@ def _provider(entry: Any, path: str) -> SmsProvider:
     return _build(name, entry, path)
 
 
-def _build(name: str, options: dict[str, Any], path: str) -> SmsProvider:
+def _checked_class(name: str, options: Mapping[str, Any], path: str) -> type[Any]:
+    """The provider class, once every key of ``options`` is one its constructor takes."""
     where = f"{path}." if path else ""
-    cls = provider_class(name)
+    cls = _labelled(path, lambda: _provider_class(name)) if path else _provider_class(name)
     accepted = set(inspect.signature(cls).parameters)
     for key in options:
         if key not in accepted:
+            takes = sorted([*(accepted - {"session"}), *_table_only(accepted)])
             raise ConfigurationError(
-                f"{where}{key}: {name} takes no option {key!r}; it takes "
-                f"{', '.join(sorted(accepted - {'session'}))}"
+                f"{where}{key}: {name} takes no option {key!r}"
+                f"{_did_you_mean(key, takes)}; it takes {', '.join(takes)}"
             )
+    return cls
+
+
+def _from_text(cls: type[Any], options: dict[str, Any], where: str) -> None:
+    """Read text values (a URL's, an environment variable's) as the constructor's types say:
+    an enum member by its value, a set as comma-separated items. Without this, ``"bulk"``
+    would become the set of its letters and ``"sent"`` a string where a ``Status`` belongs."""
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # a plug-in's annotations that cannot be resolved: take values as given
+        return
+    for key, value in options.items():
+        hint = hints.get(key)
+        if not isinstance(value, str) or hint is None:
+            continue
+        kinds = typing.get_args(hint) or (hint,)
+        enum_type = next((k for k in kinds if isinstance(k, type) and issubclass(k, enum.Enum)),
+                         None)
+        if enum_type is not None:
+            values = [str(member.value) for member in enum_type]
+            if value.strip().lower() not in values:
+                # The value is not repeated: in a URL it sits next to the credential.
+                raise ConfigurationError(
+                    f"{where}{key}: not one of {', '.join(values)}"
+                    f"{_did_you_mean(value.strip(), values)}"
+                )
+            options[key] = enum_type(value.strip().lower())
+        elif any(typing.get_origin(k) is frozenset for k in kinds):
+            options[key] = frozenset(item.strip() for item in value.split(",") if item.strip())
+
+
+def _build(name: str, options: dict[str, Any], path: str) -> SmsProvider:
+    cls = _checked_class(name, options, path)
+    _from_text(cls, options, f"{path}." if path else f"{name}: ")
     if isinstance(options.get("timeout"), list):
         options["timeout"] = tuple(options["timeout"])
     problem = None
@@ -266,12 +400,14 @@ def from_url(url: str) -> SmsProvider:
         raise ConfigurationError(
             "a provider URL starts with a provider name (gosms.ge://, smsgist://...)"
         )
-    cls = provider_class(name)  # an unknown name fails here, listing the known ones
+    cls = _provider_class(name)  # an unknown name fails here, naming the close ones
     if has_control(rest):
         raise ConfigurationError(
             f"{name}: the URL holds a space or a control character; percent-encode it in the "
             "credential (a space is %20) and use '+' or %20 in option values"
         )
+    accepted = set(inspect.signature(cls).parameters)
+    credential_names = {"api_key", "client_id", "token", "token_factory"} & accepted
     # The authority ends at the first '/', '?' or '#'. A credential with one of those
     # characters unencoded cuts the URL short: say so instead of misreading it.
     authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
@@ -282,9 +418,12 @@ def from_url(url: str) -> SmsProvider:
                 f"{name}: the credential holds an unencoded '/', '?' or '#'; percent-encode "
                 "it (%2F, %3F, %23)"
             )
-        raise ConfigurationError(
-            f"{name}: the URL needs credentials before an '@' (NAME://CREDENTIAL@HOST)"
-        )
+        if credential_names:
+            raise ConfigurationError(
+                f"{name}: the URL needs credentials before an '@' (NAME://CREDENTIAL@HOST)"
+            )
+        # A provider without credentials (memory://?region=GE): the '@' is optional.
+        authority = "@" + authority
     if authority.count("@") > 1:
         raise ConfigurationError(
             f"{name}: the credential holds an unencoded '@'; percent-encode it as %40"
@@ -304,10 +443,9 @@ def from_url(url: str) -> SmsProvider:
     options: dict[str, Any] = {}
     for key, value in _query_options(query, name):
         if key in options:
-            raise ConfigurationError(f"option {key!r} given twice in the provider URL")
+            said = repr(key) if _SHOWABLE.fullmatch(key) else "an option"
+            raise ConfigurationError(f"{name}: {said} given twice in the provider URL")
         options[key] = value
-    accepted = set(inspect.signature(cls).parameters)
-    credential_names = {"api_key", "client_id", "token", "token_factory"} & accepted
     for key in options:
         if key in credential_names:
             raise ConfigurationError(f"{name}: the credential goes before the '@', not in ?{key}=")
@@ -331,16 +469,23 @@ def from_url(url: str) -> SmsProvider:
         options["api_key"] = user
     elif user:
         raise ConfigurationError(f"{name} takes no credential")
+    if hostport and "base_url" not in accepted:
+        raise ConfigurationError(f"{name} takes no host: write {name}://@?OPTION=VALUE")
     if hostport:
         scheme_used = "http" if insecure else "https"
         options["base_url"] = f"{scheme_used}://{hostport}{path}".rstrip("/")
     elif insecure or path:
         raise ConfigurationError(f"{name}: a path or insecure_http needs a host")
+    known = sorted(accepted - credential_names - {"session", "base_url"})
+    if "base_url" in accepted:
+        known.append("insecure_http")
     for key in options:
         if key not in accepted:
+            # The name is repeated only when it cannot be a credential put in the wrong place.
+            said = repr(key) if _SHOWABLE.fullmatch(key) else "(not shown: not an option name)"
             raise ConfigurationError(
-                f"{name}: unknown URL option {key!r}; options: "
-                f"{', '.join(sorted(accepted - credential_names - {'session', 'base_url'}))}"
+                f"{name}: unknown URL option {said}{_did_you_mean(key, known)}; options: "
+                f"{', '.join(sorted(known))}"
             )
     return _build(name, options, "")
 
@@ -379,10 +524,66 @@ def _timeout(text: str) -> float | tuple[float, float]:
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> SmsProvider:
-    """A provider from ``SMSGATE_URL``, or a provider or gateway from ``SMSGATE_CONFIG``."""
+    """A provider or gateway from ``SMSGATE_CONFIG``, ``SMSGATE_URL`` or ``./smsgate.toml``.
+
+    The same order as the ``smsgate`` command without its flags: see :func:`resolve`.
+    ``environ`` replaces ``os.environ`` (for tests); ``./smsgate.toml`` is looked up in the
+    current directory.
+
+    Raises:
+        ConfigurationError: nothing is configured, or the first source set is wrong (the
+            message starts with that source's name).
+    """
+    return resolve(environ=environ)
+
+
+def resolve(
+    *,
+    config: str | os.PathLike[str] | None = None,
+    url: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    command_line: bool = False,
+) -> SmsProvider:
+    """The provider the first configuration source set describes: the one resolution order.
+
+    1. ``config``: a TOML file (the command line's ``--config FILE``);
+    2. ``url``: a provider URL (the command line's ``--url URL``);
+    3. ``SMSGATE_CONFIG``: the path of a TOML file;
+    4. ``SMSGATE_URL``: a provider URL;
+    5. ``./smsgate.toml`` in the current directory.
+
+    The first one set wins and the others are not read: a broken later source cannot break a
+    working earlier one, and an earlier one is never silently merged with a later one. At each
+    level a file comes before a URL (a file can describe a whole gateway). An empty
+    environment variable counts as unset.
+
+    Every :class:`ConfigurationError` starts with its source (``--url: ...``,
+    ``--config FILE: ...``, ``SMSGATE_CONFIG (FILE): ...``, ``SMSGATE_URL: ...``,
+    ``smsgate.toml: ...``) and never repeats a URL, which carries credentials.
+
+    Args:
+        command_line: word the "nothing configured" error for the ``smsgate`` command.
+    """
     env = os.environ if environ is None else environ
-    if env.get("SMSGATE_URL"):
-        return from_url(env["SMSGATE_URL"])
+    sources: list[tuple[str, Callable[[], SmsProvider]]] = []
+    if config is not None and str(config):
+        sources.append((f"--config {config}", lambda: _from_config(config)))
+    if url:
+        sources.append(("--url", lambda: from_url(url)))
     if env.get("SMSGATE_CONFIG"):
-        return from_config(env["SMSGATE_CONFIG"])
-    raise ConfigurationError("set SMSGATE_URL (a provider URL) or SMSGATE_CONFIG (a TOML file)")
+        path = env["SMSGATE_CONFIG"]
+        sources.append((f"SMSGATE_CONFIG ({path})", lambda: _from_config(path)))
+    if env.get("SMSGATE_URL"):
+        sources.append(("SMSGATE_URL", lambda: from_url(env["SMSGATE_URL"])))
+    if Path(_LOCAL_FILE).is_file():
+        sources.append((_LOCAL_FILE, lambda: _from_config(_LOCAL_FILE)))
+    if not sources:
+        flags = "use --config FILE or --url URL, " if command_line else ""
+        raise ConfigurationError(
+            f"no provider configured: {flags}set SMSGATE_CONFIG (a TOML file) or SMSGATE_URL "
+            f"(a provider URL), or write ./{_LOCAL_FILE}"
+            + (" (try `smsgate demo` to see one working)" if command_line else "")
+        )
+    label, build = sources[0]
+    _log.debug("configuration from %s", label.split(" ", 1)[0])
+    return _labelled(label, build)

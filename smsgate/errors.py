@@ -11,7 +11,7 @@ Every error smsgate raises is an :class:`SmsGateError`. The tree::
     │   └── UnsupportedFeature
     ├── WebhookError                    bad signature, stale timestamp, malformed callback
     └── ProviderError                   .provider .code .http_status .retryable
-        │                                   .may_have_sent .retry_after
+        │                                   .may_have_sent .retry_after .idempotency_key
         ├── AuthenticationError
         ├── InsufficientFunds
         ├── RecipientRejected           invalid / blocked / stop-listed number at the provider
@@ -35,6 +35,13 @@ tried again later (after :attr:`ProviderError.retry_after` where given), plausib
 without risking a duplicate? Authentication, funds and refusals of the recipient are never
 retryable; an unknown outcome is retryable only where the provider deduplicates by an
 idempotency key.
+
+When a send may have gone out and the provider deduplicates by key (SMSGist),
+:attr:`ProviderError.idempotency_key` is the key that send used, including one smsgate minted
+itself: sending again with ``idempotency_key=error.idempotency_key`` cannot send it twice.
+It is ``None`` where no key was used (the provider takes none), and on refusals, because a
+provider that deduplicates replays its stored answer to a repeated key: after a refusal, a
+corrected send needs a new key.
 
 Messages of these exceptions never contain a credential: the HTTP layer raises them outside
 of the ``except`` block that caught the transport error, so no chained cause carries a URL
@@ -126,6 +133,9 @@ class ProviderError(SmsGateError):
         retryable: whether trying the same request again may succeed without a duplicate.
         may_have_sent: ``False`` only when nothing can have been sent.
         retry_after: seconds the provider asked us to wait, or ``None``.
+        idempotency_key: the key a send that may have gone out used (``None`` when the
+            provider takes no key): repeat the send with it and the provider will not send
+            the message twice.
     """
 
     #: Class defaults; the constructor may override each per instance.
@@ -142,6 +152,7 @@ class ProviderError(SmsGateError):
         retryable: bool | None = None,
         may_have_sent: bool | None = None,
         retry_after: float | None = None,
+        idempotency_key: str | None = None,
     ) -> None:
         # The one place provider-supplied text enters an error: scrub it here, so that a
         # credential the provider echoes reaches neither str(), repr() nor args.
@@ -154,6 +165,7 @@ class ProviderError(SmsGateError):
         self.retryable = self.default_retryable if retryable is None else retryable
         self.may_have_sent = self.default_may_have_sent if may_have_sent is None else may_have_sent
         self.retry_after = retry_after
+        self.idempotency_key = idempotency_key
 
     def __str__(self) -> str:
         parts = []
@@ -171,7 +183,7 @@ class ProviderError(SmsGateError):
             f"{type(self).__name__}({self.message!r}, provider={self.provider!r}, "
             f"code={self.code!r}, http_status={self.http_status!r}, "
             f"retryable={self.retryable!r}, may_have_sent={self.may_have_sent!r}, "
-            f"retry_after={self.retry_after!r})"
+            f"retry_after={self.retry_after!r}, idempotency_key={self.idempotency_key!r})"
         )
 
     def __reduce__(self) -> tuple[object, ...]:
@@ -260,7 +272,9 @@ class AllProvidersFailed(ProviderError):
     """Every provider of a gateway was tried or skipped, and none accepted the message.
 
     :attr:`errors` holds one error per provider, in the order they were tried;
-    :attr:`may_have_sent` is ``True`` when any of them may have sent.
+    :attr:`may_have_sent` is ``True`` when any of them may have sent. :attr:`idempotency_key`
+    is the key those that may have sent used, when they all used one and the same (each
+    error in :attr:`errors` keeps its own); ``None`` otherwise.
     """
 
     def __init__(
@@ -270,10 +284,13 @@ class AllProvidersFailed(ProviderError):
         *,
         provider: str | None = None,
     ) -> None:
+        unsettled = [e for e in errors if getattr(e, "may_have_sent", False)]
+        keys = {getattr(e, "idempotency_key", None) for e in unsettled}
         super().__init__(
             message,
             provider=provider,
-            may_have_sent=any(getattr(e, "may_have_sent", False) for e in errors),
+            may_have_sent=bool(unsettled),
             retryable=False,
+            idempotency_key=keys.pop() if len(keys) == 1 else None,
         )
         self.errors: tuple[SmsGateError, ...] = tuple(errors)

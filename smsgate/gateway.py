@@ -22,6 +22,14 @@ breaker open for a provider                       skips it: zero requests
 
 When every provider was tried or skipped, :class:`~smsgate.AllProvidersFailed` carries one
 error per provider in order.
+
+Idempotency keys: one key per route group, given to the providers that deduplicate by key
+(minted when the caller gave none). A caller's key is used as is for a send with one route
+group; with several, group ``n`` (in the order of each group's first recipient) uses
+``KEY-n``: two groups reaching the same deduplicating provider under one key would have the
+second answered with the first's reply, and never sent. An error of a send that may have gone
+out carries the key used (:attr:`~smsgate.ProviderError.idempotency_key`): the same call with
+``idempotency_key=`` that key, or the caller's own, repeats it without a duplicate.
 """
 
 from __future__ import annotations
@@ -403,11 +411,16 @@ class Gateway:
         parts: dict[int, RecipientResult] = {}
         results: list[SendResult] = []
         failures: list[SmsGateError] = []
-        for chain, members in groups.items():
+        for index, (chain, members) in enumerate(groups.items()):
             group = [numbers[i] for i in members]
             calls_before = call.provider_calls
+            for_group = options
+            if idempotency_key is not None:
+                # One key per request: a second group under the first's key would be answered
+                # with the first's stored reply by a provider that deduplicates.
+                for_group = {**options, "idempotency_key": f"{idempotency_key}-{index}"}
             try:
-                result = self._send_chain(chain, group, text, options, ends_at, call)
+                result = self._send_chain(chain, group, text, for_group, ends_at, call)
             except Exception as exc:
                 if not results and not failures and (
                     isinstance(exc, ValidationError) or not isinstance(exc, SmsGateError)
@@ -489,6 +502,8 @@ class Gateway:
             else:
                 given.pop("idempotency_key")
             outcome = self._try_provider(provider, numbers, text, given, ends_at, attempts, call)
+            if not isinstance(outcome, SendResult):
+                _carry_key(outcome, given.get("idempotency_key"))
             if isinstance(outcome, SendResult):
                 self._remember(outcome, provider)
                 if not attempts:  # no earlier failure to report: the result as it came
@@ -656,6 +671,22 @@ def _stops_chain(error: SmsGateError, failover_on_unknown: bool) -> bool:
     if getattr(error, "may_have_sent", False):
         return not failover_on_unknown
     return False
+
+
+def _carry_key(error: SmsGateError, key: str | None) -> None:
+    """The key a provider was given, on its error when the send may have gone out.
+
+    A built-in provider sets it itself; this covers custom providers and errors the gateway
+    makes of a provider's exception (an :class:`UnexpectedError`). Refusals do not carry it:
+    a provider that deduplicates replays its stored refusal to a repeated key.
+    """
+    if (
+        key is not None
+        and isinstance(error, ProviderError)
+        and error.may_have_sent
+        and error.idempotency_key is None
+    ):
+        error.idempotency_key = key
 
 
 def _check_common(text: object, options: Mapping[str, Any]) -> None:

@@ -723,6 +723,7 @@ class HttpProvider(ProviderBase):
                 parts.append(self._parsing(request, self._parse_send, reply, body, chunk))
             except Exception as exc:
                 if index == 0:
+                    _carry_key(exc, chunk.idempotency_key)
                     raise
                 # A later chunk's failure must not discard the chunks already accepted. Any
                 # other exception (an adapter's or a token factory's bug) may have followed a
@@ -996,6 +997,22 @@ class ApiKeyProvider(HttpProvider):
             timeout=timeout,
             session=session,
         )
+
+
+def _carry_key(error: BaseException, key: str | None) -> None:
+    """Put the send's idempotency key on an error that leaves its outcome open.
+
+    The key may be one :meth:`HttpProvider._complete` minted, which the caller never saw:
+    without it on the error, "repeat with the same key" would be impossible. Refusals do not
+    carry it: a provider that deduplicates replays its stored refusal to a repeated key.
+    """
+    if (
+        key is not None
+        and isinstance(error, ProviderError)
+        and error.may_have_sent
+        and error.idempotency_key is None
+    ):
+        error.idempotency_key = key
 
 
 def _json_or_none(content: bytes) -> Any:
