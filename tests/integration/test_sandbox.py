@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,18 +24,6 @@ BLOCKED = {
     "gosms.ge": "+995555120000", "smsoffice.ge": "+995555120000",
     "gosms.ro": "+40712340000", "smsgist": "+233245970000",
 }
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(delivery_delay=0.3) as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def _clean_faults(sandbox: Sandbox) -> Iterator[None]:
-    yield
-    sandbox.clear_faults()
 
 
 def provider(sandbox: Sandbox, name: str, **options: Any) -> Any:

@@ -13,7 +13,7 @@ import threading
 import time
 import urllib.parse
 import wsgiref.simple_server
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -26,18 +26,6 @@ from smsgate.sandbox import LedgerEntry, Sandbox
 
 OFFICE_OK, OFFICE_OK2, OFFICE_STOP = "995577123456", "995599123456", "995577120000"
 GE_OK, GE_OK2, GE_BLOCKED = "995555123456", "995555123457", "995555120000"
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(delivery_delay=0.3) as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def _clean_faults(sandbox: Sandbox) -> Iterator[None]:
-    yield
-    sandbox.clear_faults()
 
 
 def new_entries(sandbox: Sandbox, name: str, action: Callable[[], Any]) -> tuple[Any, list[
