@@ -138,6 +138,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             return b""
 
+    def _plain_http_request_waiting(self) -> bool:
+        """Wait for the next request; ``False`` when there is none to serve (the client
+        closed, or it speaks TLS to this plain-HTTP port and got a hint instead)."""
+        started = self._started()
+        if not started:
+            self.close_connection = True
+            return False
+        if started[0] == _TLS_HANDSHAKE:
+            self._tls_hint()
+            return False
+        return True
+
     def _tls_hint(self) -> None:
         """A TLS client on a plain-HTTP port: a one-line answer, a one-line log, no hang.
 
@@ -190,12 +202,7 @@ class _ProviderHandler(_Handler):
     def handle_one_request(self) -> None:
         # Wait for the next request's first byte, so that a fault injected meanwhile applies
         # to that request and not to one already read from a kept-alive connection.
-        started = self._started()
-        if not started:
-            self.close_connection = True
-            return
-        if started[0] == _TLS_HANDSHAKE:
-            self._tls_hint()
+        if not self._plain_http_request_waiting():
             return
         fault = self.sandbox.state.take_fault(self.provider)
         if fault is not None and fault.kind == "hang_before_read":
@@ -320,14 +327,8 @@ def _fault_reply(provider: str, fault: Fault) -> Reply:
 
 class _ControlHandler(_Handler):
     def handle_one_request(self) -> None:
-        started = self._started()
-        if not started:
-            self.close_connection = True
-            return
-        if started[0] == _TLS_HANDSHAKE:
-            self._tls_hint()
-            return
-        super().handle_one_request()
+        if self._plain_http_request_waiting():
+            super().handle_one_request()
 
     def do_GET(self) -> None:
         path = urllib.parse.urlsplit(self.path).path
