@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import responses
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from smsgate._cli import cli
 from smsgate.sandbox import Sandbox
@@ -311,24 +311,34 @@ def test_progress_bar_finishes_when_the_last_batch_fails(
     assert "refused 50" in result.stdout
 
 
-def test_gateway_send_shows_the_route(runner: CliRunner, sandbox: Sandbox,
-                                      tmp_path: Path) -> None:
+def _send_through_a_gateway_with_gosms_down(
+    runner: CliRunner, sandbox: Sandbox, tmp_path: Path, backup_url: str, retry: str
+) -> tuple[Result, dict[str, object]]:
+    """A gateway of the sandbox's gosms.ge (refusing connections) and ``backup_url``: the
+    result of one plain send and the data of one --json send."""
     config = tmp_path / "gw.toml"
     config.write_text(
         "[providers.primary]\n"
         f'url = "{sandbox_url(sandbox, "gosms.ge")}"\n'
         "[providers.backup]\n"
-        f'url = "{sandbox_url(sandbox, "smsoffice.ge")}"\n'
-        '[gateway]\norder = ["primary", "backup"]\nretry = { attempts = 2, backoff = 0 }\n'
+        f'url = "{backup_url}"\n'
+        f'[gateway]\norder = ["primary", "backup"]\nretry = {retry}\n'
     )
+    args = ["--config", str(config), "send", "--to", "+995555123456"]
     sandbox.fault("gosms.ge", "refuse")
     try:
-        result = runner.invoke(cli, ["--config", str(config), "send", "--to",
-                                     "+995555123456", "Hi"])
-        data = json.loads(runner.invoke(cli, ["--config", str(config), "send", "--to",
-                                              "+995555123456", "--json", "Hi"]).stdout)
+        result = runner.invoke(cli, [*args, "Hi"])
+        data = json.loads(runner.invoke(cli, [*args, "--json", "Hi"]).stdout)
     finally:
         sandbox.clear_faults("gosms.ge")
+    return result, data
+
+
+def test_gateway_send_shows_the_route(runner: CliRunner, sandbox: Sandbox,
+                                      tmp_path: Path) -> None:
+    result, data = _send_through_a_gateway_with_gosms_down(
+        runner, sandbox, tmp_path, sandbox_url(sandbox, "smsoffice.ge"),
+        "{ attempts = 2, backoff = 0 }")
     assert result.exit_code == 0, result.output
     assert "route: gosms.ge: ConnectError x2 → smsoffice.ge: accepted" in result.stdout
     assert data["routes"] == ["gosms.ge: ConnectError x2 → smsoffice.ge: accepted"]
@@ -339,22 +349,8 @@ def test_all_providers_failed_names_each_provider(runner: CliRunner, sandbox: Sa
                                                   tmp_path: Path) -> None:
     key = sandbox.credentials("smsoffice.ge")["api_key"]
     wrong_key = sandbox_url(sandbox, "smsoffice.ge").replace(f"://{key}@", "://wrong-key@")
-    config = tmp_path / "gw.toml"
-    config.write_text(
-        "[providers.primary]\n"
-        f'url = "{sandbox_url(sandbox, "gosms.ge")}"\n'
-        "[providers.backup]\n"
-        f'url = "{wrong_key}"\n'
-        '[gateway]\norder = ["primary", "backup"]\nretry = { attempts = 1 }\n'
-    )
-    sandbox.fault("gosms.ge", "refuse")
-    try:
-        result = runner.invoke(cli, ["--config", str(config), "send", "--to",
-                                     "+995555123456", "Hi"])
-        data = json.loads(runner.invoke(cli, ["--config", str(config), "send", "--to",
-                                              "+995555123456", "--json", "Hi"]).stdout)
-    finally:
-        sandbox.clear_faults("gosms.ge")
+    result, data = _send_through_a_gateway_with_gosms_down(
+        runner, sandbox, tmp_path, wrong_key, "{ attempts = 1 }")
     assert result.exit_code == 1
     assert "ConnectError (gosms.ge)" in result.stderr
     assert "AuthenticationError (smsoffice.ge, code 80)" in result.stderr
