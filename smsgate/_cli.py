@@ -455,6 +455,8 @@ def send(ctx: click.Context, text: str, to: tuple[str, ...], to_file: str | None
         "validity": dt.timedelta(minutes=validity) if validity else None,
         "reference": reference, "idempotency_key": idempotency_key,
     }
+    if allow_duplicates:  # the library, like the CLI, sends each number once unless asked
+        options["allow_duplicates"] = True
     entries = _entries(to, to_file)
     started = time.monotonic()
     with _settings(ctx).provider() as provider:

@@ -66,8 +66,15 @@ class SmsProvider(Protocol):
         flash: bool = False,
         priority: bool = False,
         extra: Mapping[str, Any] | None = None,
+        allow_duplicates: bool = False,
     ) -> SendResult:
-        """Send ``text``; raise a :class:`~smsgate.ProviderError` when it was not accepted."""
+        """Send ``text``; raise a :class:`~smsgate.ProviderError` when it was not accepted.
+
+        A number given twice (after normalisation: ``555 12 34 56`` and ``+995555123456``
+        are one number) is sent once, and the result lists it once, unless
+        ``allow_duplicates=True``: a list assembled from several sources must not charge
+        anyone twice for one message by accident.
+        """
         ...
 
     def status(self, message_id: str, *, recipient: str | None = None) -> StatusResult:

@@ -369,8 +369,12 @@ class Gateway:
         flash: bool = False,
         priority: bool = False,
         extra: Mapping[str, Any] | None = None,
+        allow_duplicates: bool = False,
     ) -> SendResult:
-        """Send through the first provider that accepts; see the module docstring."""
+        """Send through the first provider that accepts; see the module docstring.
+
+        A number given twice is sent once unless ``allow_duplicates=True``.
+        """
         options: dict[str, Any] = {
             "sender": sender, "urgent": urgent, "schedule_at": schedule_at,
             "validity": validity, "reference": reference, "idempotency_key": idempotency_key,
@@ -396,6 +400,12 @@ class Gateway:
                 raise InvalidPhoneNumber("a phone number holds a lone surrogate")
         # Validate every number once, before any I/O: an impossible number never fails over.
         numbers = [_e164(str(number), self.region) for number in raw]
+        if not isinstance(allow_duplicates, bool):
+            raise ValidationError("allow_duplicates must be True or False")
+        if allow_duplicates:
+            options["allow_duplicates"] = True  # passed on only when asked for
+        else:
+            numbers = list(dict.fromkeys(numbers))  # one message per number, in order
         # What no provider can accept is refused here, before a route group goes out: a
         # mixed-country send must not half-happen over a bad text or option.
         _check_common(text, options)

@@ -318,14 +318,19 @@ class ProviderBase:
         flash: bool = False,
         priority: bool = False,
         extra: Mapping[str, Any] | None = None,
+        allow_duplicates: bool = False,
     ) -> Outgoing:
         """Validate a send against this provider's declarations; no I/O.
+
+        A number listed twice is kept once unless ``allow_duplicates`` (see
+        :class:`smsgate.SmsProvider`).
 
         Raises:
             ValidationError: a subclass naming exactly what is wrong.
         """
         # Types first: nothing below may run an odd object's own __eq__, __str__ or encoder.
-        for flag, given in (("urgent", urgent), ("flash", flash), ("priority", priority)):
+        for flag, given in (("urgent", urgent), ("flash", flash), ("priority", priority),
+                            ("allow_duplicates", allow_duplicates)):
             if not isinstance(given, bool):
                 raise ValidationError(f"{flag} must be True or False, not {type(given).__name__}")
         options = {
@@ -369,6 +374,8 @@ class ProviderBase:
             )
         info = self._check_text(text)
         recipients = self._normalize_recipients(to)
+        if not allow_duplicates and len(recipients) > 1:
+            recipients = tuple(dict.fromkeys(recipients))  # one message per number, in order
         wire = tuple(format_phone(n, self.phone_format, self.home_region) for n in recipients)
         return Outgoing(
             recipients=recipients,
@@ -400,6 +407,7 @@ class ProviderBase:
         flash: bool = False,
         priority: bool = False,
         extra: Mapping[str, Any] | None = None,
+        allow_duplicates: bool = False,
     ) -> SendResult:
         """Send ``text`` to one number or many; see :class:`smsgate.SmsProvider`.
 
@@ -418,6 +426,7 @@ class ProviderBase:
             flash=flash,
             priority=priority,
             extra=extra,
+            allow_duplicates=allow_duplicates,
         )
         return self._deliver(outgoing)
 
