@@ -413,6 +413,9 @@ class Transport:
         self.max_reply_bytes = max_reply_bytes
         self._owns_session = session is None
         self.session = session if session is not None else _new_session()
+        # smsgate's own session reads the environment once, here (see _Resolved); a session
+        # the caller passes keeps requests' own behaviour, which reads it on every request.
+        self._resolved = _Resolved(self.session, self.base_url) if session is None else None
 
     def close(self) -> None:
         """Close the session if this transport created it."""
@@ -469,17 +472,22 @@ class Transport:
         token = _current.set(exchange)
         _WATCHDOG.watch(exchange)
         try:
-            reply = self.session.request(
-                request.method,
-                url,
-                params=params or None,
-                json=json_body,
-                data=form,
-                headers=headers,
-                timeout=_bounded(timeout),
-                allow_redirects=False,
-                stream=True,
-            )
+            if self._resolved is not None:
+                reply = self._resolved.send(
+                    request.method, url, params, json_body, form, headers, _bounded(timeout)
+                )
+            else:
+                reply = self.session.request(
+                    request.method,
+                    url,
+                    params=params or None,
+                    json=json_body,
+                    data=form,
+                    headers=headers,
+                    timeout=_bounded(timeout),
+                    allow_redirects=False,
+                    stream=True,
+                )
             if reply.status_code < 200:
                 raise _Interim
             if not exchange.began and not exchange.attach(_socket_of(reply), replied=True):
@@ -610,6 +618,85 @@ _ERRORS: Final = (ProviderError, ConfigurationError)
 
 def _status_of(reply: requests.Response | None) -> int | None:
     return None if reply is None else reply.status_code
+
+
+class _Resolved:
+    """What ``requests.Session.request`` works out on every request, worked out once.
+
+    For each request, ``Session.request`` reads the environment again: the proxy variables
+    (``HTTP(S)_PROXY``, ``ALL_PROXY``, ``NO_PROXY``), ``REQUESTS_CA_BUNDLE`` and
+    ``CURL_CA_BUNDLE``, and the ``.netrc`` file (found through ``NETRC`` or the home
+    directory, and parsed again each time). It also merges the session's settings and cookies
+    into a new request object. On smsgate's own session, whose settings nobody else changes
+    and whose requests all go to one base URL (one host), the answers cannot differ from one
+    request to the next except through changes to the environment, so they are resolved here,
+    when the provider is created, with requests' own functions (the same precedence, the same
+    ``NO_PROXY`` matching), and every request is prepared and handed to the session's adapter
+    directly. A change to those variables or to ``.netrc`` takes effect for providers created
+    after it.
+
+    What is left out is what smsgate's own session never uses: cookies (none are stored or
+    sent: the providers authenticate every request with its credentials), response hooks and
+    redirects (never followed).
+    """
+
+    __slots__ = ("_auth", "_headers", "_proxies", "_session", "_urls", "_verify")
+
+    def __init__(self, session: requests.Session, base_url: str) -> None:
+        import requests.utils
+
+        self._session = session
+        # Settings merged as Session.merge_environment_settings does: the environment first
+        # (trust_env), then the session's own values.
+        # (As there, the environment's proxies win over the session's, and a CA bundle named
+        # in the environment over the session's ``verify``.)
+        proxies: dict[str, str] = dict(session.proxies)
+        verify: str | None = None
+        if session.trust_env:
+            proxies.update(requests.utils.get_environ_proxies(base_url, no_proxy=None))
+            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        self._proxies = proxies
+        self._verify: bool | str = verify or (True if session.verify is None else session.verify)
+        # Session.prepare_request: the netrc entry for the host, when the session has no auth.
+        self._auth = (
+            requests.utils.get_netrc_auth(base_url)
+            if session.trust_env and not session.auth else session.auth
+        )
+        self._headers = dict(session.headers)
+        self._urls: dict[str, str] = {}
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, str],
+        json_body: Any,
+        form: dict[str, str] | None,
+        headers: dict[str, str],
+        timeout: float | tuple[float, float],
+    ) -> requests.Response:
+        """Prepare the request as ``Session.prepare_request`` would and send it."""
+        prepared = requests.PreparedRequest()
+        prepared.method = method
+        if params:
+            prepared.prepare_url(url, params)
+        else:
+            cached = self._urls.get(url)
+            if cached is None:
+                prepared.prepare_url(url, None)
+                if len(self._urls) < 64:  # one per endpoint path
+                    self._urls[url] = str(prepared.url)
+            else:
+                prepared.url = cached
+        prepared.prepare_headers({**self._headers, **headers})
+        prepared.prepare_body(form or {}, None, json_body)
+        if self._auth is not None:
+            prepared.prepare_auth(self._auth)
+        adapter = self._session.get_adapter(url=str(prepared.url))
+        return adapter.send(
+            prepared, stream=True, timeout=timeout, verify=self._verify,
+            cert=self._session.cert, proxies=self._proxies,
+        )
 
 
 def _new_session() -> requests.Session:
