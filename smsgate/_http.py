@@ -702,7 +702,9 @@ class _Resolved:
 def _new_session() -> requests.Session:
     session = requests.Session()
     # No urllib3 retries at all: a retried POST is a duplicate SMS. Retrying is the Gateway's job.
-    adapter = _Adapter(max_retries=0, pool_maxsize=32)
+    # Up to 64 idle connections per host kept for reuse: send_many at concurrency 64 then
+    # opens no new connection per message.
+    adapter = _Adapter(max_retries=0, pool_maxsize=64)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     # Proxies and CA bundles from the environment still apply (trust_env stays True).
