@@ -437,19 +437,27 @@ class Transport:
         url = self.base_url + request.path
         started = time.monotonic()
         _log.debug("%s %s (%s) ->", request.method, url, request.operation)
-        outcome = self._round_trip(request, url, timeout if timeout is not None else self.timeout)
-        elapsed = time.monotonic() - started
+        outcome = self._round_trip(
+            request, url, timeout if timeout is not None else self.timeout, started
+        )
         if isinstance(outcome, _ERRORS):
+            elapsed = time.monotonic() - started
             _log.debug(
                 "%s %s failed after %.0f ms: %s",
                 request.method, url, elapsed * 1000, type(outcome).__name__,
             )
             raise outcome
-        _log.debug("%s %s -> %s in %.0f ms", request.method, url, outcome.status, elapsed * 1000)
-        return attrs.evolve(outcome, elapsed=elapsed)
+        _log.debug(
+            "%s %s -> %s in %.0f ms", request.method, url, outcome.status, outcome.elapsed * 1000
+        )
+        return outcome
 
     def _round_trip(
-        self, request: HttpRequest, url: str, timeout: float | tuple[float, float]
+        self,
+        request: HttpRequest,
+        url: str,
+        timeout: float | tuple[float, float],
+        started: float,
     ) -> HttpResponse | ProviderError | ConfigurationError:
         """The exchange itself; returns its error instead of raising it.
 
@@ -493,10 +501,15 @@ class Transport:
             if not exchange.began and not exchange.attach(_socket_of(reply), replied=True):
                 raise _TimeUp  # a caller's session: the headers came, but too late
             content = _read_body(reply, self.max_reply_bytes)
+            # requests' own case-insensitive copy, used by nothing else once this returns (an
+            # adapter on a caller's session may have set a plain mapping: copy that one).
+            replied: Mapping[str, str] = reply.headers
             result = HttpResponse(
                 status=reply.status_code,
-                headers=requests.structures.CaseInsensitiveDict(reply.headers),
+                headers=replied if isinstance(replied, requests.structures.CaseInsensitiveDict)
+                else requests.structures.CaseInsensitiveDict(replied),
                 content=content,
+                elapsed=time.monotonic() - started,
             )
         except requests.RequestException as exc:
             failure = self._classify(exc, request, url, exchange)
