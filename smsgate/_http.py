@@ -777,6 +777,15 @@ def _read_body(reply: requests.Response, limit: int) -> bytes:
         if len(content) > limit:
             raise _TooLarge
         return content
+    if (
+        coding in ("", "identity")
+        and declared.isdigit()
+        and "Transfer-Encoding" not in reply.headers  # chunked: the length is not the bound
+        and isinstance(reply.raw, urllib3.HTTPResponse)
+    ):
+        # The declared length is within the limit and http.client reads exactly that many
+        # bytes (a shorter body is an IncompleteRead, as in the loop below): one read does.
+        return bytes(reply.raw.read(decode_content=False))
     inflater = _Inflater.for_coding(coding)
     body = bytearray()
     for piece in reply.raw.stream(_CHUNK, decode_content=False):
