@@ -305,8 +305,8 @@ def per_number_costs(count: int) -> dict[str, float]:
     where the bulk ratio above comes from. Best of five."""
     import phonenumbers
 
-    from smsgate.models import RecipientResult, Status
-    from smsgate.phone import PhoneFormat, format_phone, normalize_phone
+    from smsgate.models import RecipientResult, Status, _recipient_result
+    from smsgate.phone import PhoneFormat, format_phone, normalize_phone, validated_region
 
     def best(step: Callable[[list[str]], object]) -> float:
         times = []
@@ -330,9 +330,13 @@ def per_number_costs(count: int) -> dict[str, float]:
             lambda numbers: [normalize_phone(n, "GE") for n in numbers]),
         "format_phone (wire form)": best(
             lambda numbers: [format_phone(n, PhoneFormat.DIGITS, "GE") for n in numbers]),
-        "RecipientResult (one per number)": best(
+        "validated_region (the bulk loop's check)": best(
+            lambda numbers: [validated_region(n) for n in numbers]),
+        "RecipientResult(...) (public constructor)": best(
             lambda numbers: [RecipientResult(phone=n, status=Status.QUEUED, message_id="1")
                              for n in numbers]),
+        "RecipientResult as a bulk reply builds it": best(
+            lambda numbers: [_recipient_result(n, Status.QUEUED, "1") for n in numbers]),
     }
 
 
