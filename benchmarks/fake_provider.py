@@ -1,9 +1,11 @@
 """A lean fake of the four providers' send endpoints, for benchmarks only.
 
 Run as its own process (``benchmarks/run.py`` starts it): it prints ``PORT <n>`` and answers
-every request with the provider's minimal success reply. It validates nothing and shares no
-cache with the client, so both sides of a comparison pay exactly the same server cost:
-smsgate's requests and the hand-written ``requests`` calls get byte-identical replies.
+every request with the provider's minimal success reply (``--latency SECONDS`` waits that long
+before each reply, as a slow provider does; connections are served in parallel). It validates
+nothing and shares no cache with the client, so both sides of a comparison pay exactly the
+same server cost: smsgate's requests and the hand-written ``requests`` calls get
+byte-identical replies.
 
 HTTP/1.1 with keep-alive, one thread per connection, only ``Content-Length`` bodies (what
 requests sends). It stops by itself when its standard input closes (the benchmark ended or
@@ -54,7 +56,7 @@ def reply_for(path: str, body: bytes) -> tuple[int, bytes]:
 _REASONS = {200: b"OK", 201: b"Created", 404: b"Not Found"}
 
 
-def _serve_connection(conn: socket.socket, touch: list[float]) -> None:
+def _serve_connection(conn: socket.socket, touch: list[float], latency: float) -> None:
     buffer = b""
     with conn:
         conn.settimeout(IDLE_LIMIT)
@@ -79,6 +81,8 @@ def _serve_connection(conn: socket.socket, touch: list[float]) -> None:
                 buffer += chunk
             body, buffer = buffer[:length], buffer[length:]
             status, payload = reply_for(path, body)
+            if latency:
+                time.sleep(latency)
             conn.sendall(
                 b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
                 b"\r\n%s" % (status, _REASONS[status], len(payload), payload)
@@ -87,6 +91,7 @@ def _serve_connection(conn: socket.socket, touch: list[float]) -> None:
 
 
 def main() -> None:
+    latency = float(sys.argv[sys.argv.index("--latency") + 1]) if "--latency" in sys.argv else 0.0
     listener = socket.create_server(("127.0.0.1", 0), backlog=256)
     listener.settimeout(1.0)
     print(f"PORT {listener.getsockname()[1]}", flush=True)
@@ -109,7 +114,7 @@ def main() -> None:
             continue
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         last[0] = time.monotonic()
-        threading.Thread(target=_serve_connection, args=(conn, last), daemon=True).start()
+        threading.Thread(target=_serve_connection, args=(conn, last, latency), daemon=True).start()
     listener.close()
 
 

@@ -272,7 +272,16 @@ _current: contextvars.ContextVar[_Exchange | None] = contextvars.ContextVar(
 
 
 class _WatchedConnection(HTTPConnection):
-    """A urllib3 connection that hands its socket to the current exchange before sending."""
+    """A urllib3 connection that hands its socket to the current exchange before sending.
+
+    It also writes a request's head and its body in one ``sendall`` instead of two
+    (http.client writes the head as soon as it is complete): one system call less per
+    request, and one packet instead of two with ``TCP_NODELAY``. Only bytes bodies join the
+    head; anything else is written after it, as before.
+    """
+
+    _holding = False
+    _held: bytes | None = None
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         exchange = _current.get()
@@ -282,7 +291,36 @@ class _WatchedConnection(HTTPConnection):
             if not exchange.attach(self.sock):
                 # Nothing was written: report it as the connect timeout it effectively is.
                 raise ConnectTimeoutError(self, "the time for this request ran out")
-        super().request(*args, **kwargs)
+        self._holding = True
+        try:
+            super().request(*args, **kwargs)
+            held, self._held = self._held, None
+            if held is not None:  # no body came: the head alone
+                super().send(held)
+        finally:
+            self._holding = False
+            self._held = None
+
+    def _send_output(self, message_body: Any = None, encode_chunked: bool = False) -> None:
+        if not self._holding or message_body is not None:
+            super()._send_output(message_body, encode_chunked)  # type: ignore[misc]
+            return
+        # http.client's own head assembly (the buffered lines and the blank line), kept for
+        # the first piece of the body instead of written now.
+        buffer: list[bytes] = self._buffer  # type: ignore[attr-defined]
+        buffer.extend((b"", b""))
+        self._held = b"\r\n".join(buffer)
+        del buffer[:]
+
+    def send(self, data: Any) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            if isinstance(data, bytes):
+                data = held + data
+            else:
+                super().send(held)
+        super().send(data)
 
 
 class _WatchedHTTPSConnection(_WatchedConnection, HTTPSConnection):
@@ -304,8 +342,34 @@ class _Adapter(requests.adapters.HTTPAdapter):
     """smsgate's adapter: no retries, and connections the watchdog can interrupt."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        self._pool_keys: dict[tuple[Any, ...], tuple[Any, Any]] = {}
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
+    ) -> Any:
+        """requests' own answer, kept per origin and TLS settings: requests parses the URL
+        and, when ``verify`` names a CA bundle, asks the file system whether it is a
+        directory, on every request; the answer depends on the scheme, host and port only.
+
+        The key is the URL's ``scheme://host:port`` part, never its path or query (a key may
+        travel in a query string, and this cache outlives the request); an authority with
+        user information is not cached at all. Each caller gets its own copy to change.
+        """
+        url = str(request.url)
+        start = url.find("://") + 3
+        end = url.find("/", start)  # requests' prepared URLs always have a path
+        origin = url[:end] if start > 2 and end != -1 else ""
+        if not origin or "@" in origin:
+            return super().build_connection_pool_key_attributes(request, verify, cert)
+        key = (origin, verify, cert if not isinstance(cert, list) else tuple(cert))
+        found: tuple[Any, Any] | None = self._pool_keys.get(key)
+        if found is None:
+            found = super().build_connection_pool_key_attributes(request, verify, cert)
+            if len(self._pool_keys) < 64:
+                self._pool_keys[key] = found
+        return dict(found[0]), dict(found[1])
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
@@ -413,6 +477,9 @@ class Transport:
         self.max_reply_bytes = max_reply_bytes
         self._owns_session = session is None
         self.session = session if session is not None else _new_session()
+        # smsgate's own session reads the environment once, here (see _Resolved); a session
+        # the caller passes keeps requests' own behaviour, which reads it on every request.
+        self._resolved = _Resolved(self.session, self.base_url) if session is None else None
 
     def close(self) -> None:
         """Close the session if this transport created it."""
@@ -434,19 +501,27 @@ class Transport:
         url = self.base_url + request.path
         started = time.monotonic()
         _log.debug("%s %s (%s) ->", request.method, url, request.operation)
-        outcome = self._round_trip(request, url, timeout if timeout is not None else self.timeout)
-        elapsed = time.monotonic() - started
+        outcome = self._round_trip(
+            request, url, timeout if timeout is not None else self.timeout, started
+        )
         if isinstance(outcome, _ERRORS):
+            elapsed = time.monotonic() - started
             _log.debug(
                 "%s %s failed after %.0f ms: %s",
                 request.method, url, elapsed * 1000, type(outcome).__name__,
             )
             raise outcome
-        _log.debug("%s %s -> %s in %.0f ms", request.method, url, outcome.status, elapsed * 1000)
-        return attrs.evolve(outcome, elapsed=elapsed)
+        _log.debug(
+            "%s %s -> %s in %.0f ms", request.method, url, outcome.status, outcome.elapsed * 1000
+        )
+        return outcome
 
     def _round_trip(
-        self, request: HttpRequest, url: str, timeout: float | tuple[float, float]
+        self,
+        request: HttpRequest,
+        url: str,
+        timeout: float | tuple[float, float],
+        started: float,
     ) -> HttpResponse | ProviderError | ConfigurationError:
         """The exchange itself; returns its error instead of raising it.
 
@@ -469,26 +544,36 @@ class Transport:
         token = _current.set(exchange)
         _WATCHDOG.watch(exchange)
         try:
-            reply = self.session.request(
-                request.method,
-                url,
-                params=params or None,
-                json=json_body,
-                data=form,
-                headers=headers,
-                timeout=_bounded(timeout),
-                allow_redirects=False,
-                stream=True,
-            )
+            if self._resolved is not None:
+                reply = self._resolved.send(
+                    request.method, url, params, json_body, form, headers, _bounded(timeout)
+                )
+            else:
+                reply = self.session.request(
+                    request.method,
+                    url,
+                    params=params or None,
+                    json=json_body,
+                    data=form,
+                    headers=headers,
+                    timeout=_bounded(timeout),
+                    allow_redirects=False,
+                    stream=True,
+                )
             if reply.status_code < 200:
                 raise _Interim
             if not exchange.began and not exchange.attach(_socket_of(reply), replied=True):
                 raise _TimeUp  # a caller's session: the headers came, but too late
             content = _read_body(reply, self.max_reply_bytes)
+            # requests' own case-insensitive copy, used by nothing else once this returns (an
+            # adapter on a caller's session may have set a plain mapping: copy that one).
+            replied: Mapping[str, str] = reply.headers
             result = HttpResponse(
                 status=reply.status_code,
-                headers=requests.structures.CaseInsensitiveDict(reply.headers),
+                headers=replied if isinstance(replied, requests.structures.CaseInsensitiveDict)
+                else requests.structures.CaseInsensitiveDict(replied),
                 content=content,
+                elapsed=time.monotonic() - started,
             )
         except requests.RequestException as exc:
             failure = self._classify(exc, request, url, exchange)
@@ -612,10 +697,91 @@ def _status_of(reply: requests.Response | None) -> int | None:
     return None if reply is None else reply.status_code
 
 
+class _Resolved:
+    """What ``requests.Session.request`` works out on every request, worked out once.
+
+    For each request, ``Session.request`` reads the environment again: the proxy variables
+    (``HTTP(S)_PROXY``, ``ALL_PROXY``, ``NO_PROXY``), ``REQUESTS_CA_BUNDLE`` and
+    ``CURL_CA_BUNDLE``, and the ``.netrc`` file (found through ``NETRC`` or the home
+    directory, and parsed again each time). It also merges the session's settings and cookies
+    into a new request object. On smsgate's own session, whose settings nobody else changes
+    and whose requests all go to one base URL (one host), the answers cannot differ from one
+    request to the next except through changes to the environment, so they are resolved here,
+    when the provider is created, with requests' own functions (the same precedence, the same
+    ``NO_PROXY`` matching), and every request is prepared and handed to the session's adapter
+    directly. A change to those variables or to ``.netrc`` takes effect for providers created
+    after it.
+
+    What is left out is what smsgate's own session never uses: cookies (none are stored or
+    sent: the providers authenticate every request with its credentials), response hooks and
+    redirects (never followed).
+    """
+
+    __slots__ = ("_auth", "_headers", "_proxies", "_session", "_urls", "_verify")
+
+    def __init__(self, session: requests.Session, base_url: str) -> None:
+        import requests.utils
+
+        self._session = session
+        # Settings merged as Session.merge_environment_settings does: the environment first
+        # (trust_env), then the session's own values.
+        # (As there, the environment's proxies win over the session's, and a CA bundle named
+        # in the environment over the session's ``verify``.)
+        proxies: dict[str, str] = dict(session.proxies)
+        verify: str | None = None
+        if session.trust_env:
+            proxies.update(requests.utils.get_environ_proxies(base_url, no_proxy=None))
+            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        self._proxies = proxies
+        self._verify: bool | str = verify or (True if session.verify is None else session.verify)
+        # Session.prepare_request: the netrc entry for the host, when the session has no auth.
+        self._auth = (
+            requests.utils.get_netrc_auth(base_url)
+            if session.trust_env and not session.auth else session.auth
+        )
+        self._headers = dict(session.headers)
+        self._urls: dict[str, str] = {}
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, str],
+        json_body: Any,
+        form: dict[str, str] | None,
+        headers: dict[str, str],
+        timeout: float | tuple[float, float],
+    ) -> requests.Response:
+        """Prepare the request as ``Session.prepare_request`` would and send it."""
+        prepared = requests.PreparedRequest()
+        prepared.method = method
+        if params:
+            prepared.prepare_url(url, params)
+        else:
+            cached = self._urls.get(url)
+            if cached is None:
+                prepared.prepare_url(url, None)
+                if len(self._urls) < 64:  # one per endpoint path
+                    self._urls[url] = str(prepared.url)
+            else:
+                prepared.url = cached
+        prepared.prepare_headers({**self._headers, **headers})
+        prepared.prepare_body(form or {}, None, json_body)
+        if self._auth is not None:
+            prepared.prepare_auth(self._auth)
+        adapter = self._session.get_adapter(url=str(prepared.url))
+        return adapter.send(
+            prepared, stream=True, timeout=timeout, verify=self._verify,
+            cert=self._session.cert, proxies=self._proxies,
+        )
+
+
 def _new_session() -> requests.Session:
     session = requests.Session()
     # No urllib3 retries at all: a retried POST is a duplicate SMS. Retrying is the Gateway's job.
-    adapter = _Adapter(max_retries=0, pool_maxsize=32)
+    # Up to 64 idle connections per host kept for reuse: send_many at concurrency 64 then
+    # opens no new connection per message.
+    adapter = _Adapter(max_retries=0, pool_maxsize=64)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     # Proxies and CA bundles from the environment still apply (trust_env stays True).
@@ -675,6 +841,15 @@ def _read_body(reply: requests.Response, limit: int) -> bytes:
         if len(content) > limit:
             raise _TooLarge
         return content
+    if (
+        coding in ("", "identity")
+        and declared.isdigit()
+        and "Transfer-Encoding" not in reply.headers  # chunked: the length is not the bound
+        and isinstance(reply.raw, urllib3.HTTPResponse)
+    ):
+        # The declared length is within the limit and http.client reads exactly that many
+        # bytes (a shorter body is an IncompleteRead, as in the loop below): one read does.
+        return bytes(reply.raw.read(decode_content=False))
     inflater = _Inflater.for_coding(coding)
     body = bytearray()
     for piece in reply.raw.stream(_CHUNK, decode_content=False):

@@ -69,6 +69,7 @@ def send_many(
     *,
     concurrency: int = 8,
     progress: bool | Progress = False,
+    keep_raw: bool = True,
 ) -> BulkReport:
     """Send each :class:`~smsgate.Message` through ``provider`` on a pool of threads.
 
@@ -77,6 +78,9 @@ def send_many(
         messages: the messages; each may carry its own send options.
         concurrency: sends in flight at once.
         progress: ``True`` draws a bar on stderr; a callable receives ``(done, total)``.
+        keep_raw: ``False`` drops each result's ``raw`` (the provider's parsed reply) as soon
+            as the send returns, so that a large batch does not keep every reply in memory;
+            every other field of the results stays.
 
     Returns:
         A :class:`BulkReport` with one result or error per message, in input order. Every
@@ -85,9 +89,14 @@ def send_many(
         batch again would send them twice. One that is not an smsgate error (a bug) becomes a
         ``ProviderError`` saying it may have been sent, with the original as ``__cause__``.
         A ``progress`` callable that raises is logged and not called again.
+
+    ``concurrency`` threads each take the next message as soon as their last send returns,
+    so no more than ``concurrency`` sends are pending at any time, however long the batch.
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ConfigurationError("concurrency must be a whole number >= 1")
+    if not isinstance(keep_raw, bool):
+        raise ConfigurationError("keep_raw must be True or False")
     batch = list(messages)
     for message in batch:
         if not isinstance(message, Message):
@@ -112,6 +121,8 @@ def send_many(
         if not isinstance(returned, (SendResult, SmsGateError)):  # a custom provider's bug
             outcome = unexpected(getattr(provider, "name", "?"), TypeError(
                 f"send returned {type(returned).__name__}, not a SendResult"), may_have_sent=True)
+        if not keep_raw and isinstance(outcome, SendResult) and outcome.raw is not None:
+            outcome = attrs.evolve(outcome, raw=None)
         results[index] = outcome
         with lock:
             done += 1
@@ -123,7 +134,21 @@ def send_many(
                                  exc_info=True)
                     report = None
 
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="smsgate") as pool:
-        for future in [pool.submit(one, i) for i in range(len(batch))]:
+    # Each worker takes the next index until none is left: a bounded number of threads and
+    # no future or queued task per message (a batch of a million costs what eight cost).
+    indexes = iter(range(len(batch)))
+    take = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with take:
+                index = next(indexes, None)
+            if index is None:
+                return
+            one(index)
+
+    workers = min(concurrency, len(batch))
+    with ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="smsgate") as pool:
+        for future in [pool.submit(work) for _ in range(workers)]:
             future.result()
     return BulkReport(results=tuple(r for r in results if r is not None))

@@ -174,6 +174,31 @@ class RecipientResult:
         return [cls(phone=phone, status=Status.REJECTED, error=reason) for phone in phones]
 
 
+
+# A bulk send builds one RecipientResult per number (10,000 for a large GOSMS.GE send). The
+# frozen class's generated __init__ assigns each field through object.__setattr__; setting
+# the slots through their descriptors directly makes the same object (same type, same
+# fields, equal and hashed alike) in half the time. Only for code that passes the four
+# fields already checked, as the adapters' bulk readers do.
+_new_object = object.__new__
+_SLOT: Final[Mapping[str, Any]] = vars(RecipientResult)  # the slot descriptors, by name
+_SET_PHONE: Final = _SLOT["phone"].__set__
+_SET_STATUS: Final = _SLOT["status"].__set__
+_SET_MESSAGE_ID: Final = _SLOT["message_id"].__set__
+_SET_ERROR: Final = _SLOT["error"].__set__
+
+
+def _recipient_result(
+    phone: str, status: Status, message_id: str | None = None, error: str | None = None
+) -> RecipientResult:
+    """``RecipientResult(phone, status, message_id, error)``, built faster (see above)."""
+    result: RecipientResult = _new_object(RecipientResult)
+    _SET_PHONE(result, phone)
+    _SET_STATUS(result, status)
+    _SET_MESSAGE_ID(result, message_id)
+    _SET_ERROR(result, error)
+    return result
+
 @attrs.frozen
 class SendResult:
     """What a provider said about a send.

@@ -64,6 +64,27 @@ def normalize_phone(number: str, region: str | None = None) -> str:
     return _normalize(number, region.upper() if region else None)
 
 
+
+def validated_region(number: str) -> str | None:
+    """The region of ``number`` when it is already a valid E.164 number that needs no parse.
+
+    ``None`` means "not known this way", not "invalid": the number may still be valid in
+    another form (the caller then goes through :func:`normalize_phone`). A region returned
+    here is exactly what ``region_of(normalize_phone(number))`` gives, and ``number`` is then
+    its own E.164 form. For per-number loops of bulk sends, which call it once a number.
+    """
+    known = _VALIDATED.get(number)
+    if known is not None:
+        return known
+    if _E164_SHAPE.fullmatch(number) is None:
+        return None
+    found = _fast_e164_region(number)
+    if found is not None:
+        if len(_VALIDATED) >= _VALIDATED_MAX:
+            _VALIDATED.clear()
+        _VALIDATED[number] = found
+    return found
+
 def try_normalize(value: object, region: str | None = None) -> str | None:
     """:func:`normalize_phone`, or ``None`` for anything that is not a valid number.
 

@@ -44,7 +44,14 @@ from ..errors import (
     ValidationError,
 )
 from ..models import Attempt, Balance, RateLimit, RecipientResult, SendResult, Status, StatusResult
-from ..phone import PhoneFormat, format_phone, mask_phone, normalize_phone, region_of
+from ..phone import (
+    PhoneFormat,
+    format_phone,
+    mask_phone,
+    normalize_phone,
+    region_of,
+    validated_region,
+)
 from ..segments import SegmentInfo, segments
 
 __all__ = [
@@ -257,22 +264,36 @@ class ProviderBase:
         if not numbers:
             raise InvalidPhoneNumber("no recipients given")
         result: list[str] = []
+        allowed = self.allowed_regions
+        append = result.append
         for number in numbers:
-            if not isinstance(number, str):
-                raise InvalidPhoneNumber(
-                    f"a phone number must be a string, not {type(number).__name__}"
-                )
-            if not _is_unicode(number):
-                raise InvalidPhoneNumber("a phone number holds a lone surrogate")
-            e164 = normalize_phone(number, self.home_region)
-            if self.allowed_regions is not None and region_of(e164) not in self.allowed_regions:
-                allowed = ", ".join(sorted(self.allowed_regions))
-                raise InvalidPhoneNumber(
-                    f"{self.name} delivers only to {allowed}; {mask_phone(e164)} is in "
-                    f"{region_of(e164)}"
-                )
-            result.append(e164)
+            # The common case first, in one step per number: a str already in valid E.164
+            # form (ASCII digits, so no surrogate) in a region the provider reaches. Anything
+            # else takes the checks below, in their order, so the same error is raised.
+            if type(number) is str:
+                region = validated_region(number)
+                if region is not None and (allowed is None or region in allowed):
+                    append(number)
+                    continue
+            append(self._normalize_one(number))
         return tuple(result)
+
+    def _normalize_one(self, number: object) -> str:
+        """One number in E.164, checked in full (the per-number path of every input form)."""
+        if not isinstance(number, str):
+            raise InvalidPhoneNumber(
+                f"a phone number must be a string, not {type(number).__name__}"
+            )
+        if not _is_unicode(number):
+            raise InvalidPhoneNumber("a phone number holds a lone surrogate")
+        e164 = normalize_phone(number, self.home_region)
+        if self.allowed_regions is not None and region_of(e164) not in self.allowed_regions:
+            allowed = ", ".join(sorted(self.allowed_regions))
+            raise InvalidPhoneNumber(
+                f"{self.name} delivers only to {allowed}; {mask_phone(e164)} is in "
+                f"{region_of(e164)}"
+            )
+        return e164
 
     def _check_text(self, text: object) -> SegmentInfo:
         if not isinstance(text, str):
@@ -376,7 +397,11 @@ class ProviderBase:
         recipients = self._normalize_recipients(to)
         if not allow_duplicates and len(recipients) > 1:
             recipients = tuple(dict.fromkeys(recipients))  # one message per number, in order
-        wire = tuple(format_phone(n, self.phone_format, self.home_region) for n in recipients)
+        if self.phone_format is PhoneFormat.DIGITS:  # format_phone's DIGITS, once a number
+            wire = tuple([n.lstrip("+") for n in recipients])
+        else:
+            wire = tuple([format_phone(n, self.phone_format, self.home_region)
+                          for n in recipients])
         return Outgoing(
             recipients=recipients,
             wire_numbers=wire,

@@ -35,6 +35,7 @@ from ..models import (
     SendResult,
     Status,
     StatusResult,
+    _recipient_result,
 )
 from ..phone import PhoneFormat, format_phone
 from ..segments import GSM7, UCS2
@@ -343,6 +344,15 @@ def _bulk_recipients(items: list[Any], outgoing: Outgoing) -> list[RecipientResu
     number without its item is :attr:`Status.UNKNOWN` (it may have been sent), never "not
     sent": a guess could report a refused number accepted, or the reverse.
     """
+    if len(items) == len(outgoing.wire_numbers):
+        paired = _paired_in_order(items, outgoing)
+        if paired is not None:
+            return paired
+    return _matched_recipients(items, outgoing)
+
+
+def _matched_recipients(items: list[Any], outgoing: Outgoing) -> list[RecipientResult]:
+    """:func:`_bulk_recipients` for any reply: match by echo, else by position, else unknown."""
     echoes = [_echo(item) for item in items]
     by_number: dict[str, list[Any]] = {}
     for item, echoed in zip(items, echoes, strict=True):
@@ -364,6 +374,31 @@ def _bulk_recipients(items: list[Any], outgoing: Outgoing) -> list[RecipientResu
                                                           strict=True)]
 
 
+def _paired_in_order(items: list[Any], outgoing: Outgoing) -> list[RecipientResult] | None:
+    """The usual reply, read in one pass: item i is a dict echoing number i exactly as sent.
+
+    Every rule of :func:`_bulk_recipients` then pairs item i with number i, so the results
+    are the same; ``None`` as soon as one item does not fit (the general reading decides).
+    A 10,000-number send reads 10,000 items, so the accepted item is built inline.
+    """
+    results: list[RecipientResult] = []
+    append = results.append
+    queued = Status.QUEUED
+    for e164, wire, item in zip(outgoing.recipients, outgoing.wire_numbers, items,
+                                strict=True):
+        if type(item) is not dict or item.get("to") != wire:
+            return None
+        if item.get("success") is True:
+            message_id = item.get("messageId")
+            # as_text(), with its commonest case (an int id, as GOSMS.GE sends) done inline.
+            append(_recipient_result(
+                e164, queued, str(message_id) if type(message_id) is int else as_text(message_id)
+            ))
+        else:
+            append(_bulk_item(e164, item))
+    return results
+
+
 def _echo(item: Any) -> str | None:
     echoed = as_text(item.get("to")) if isinstance(item, dict) else None
     return echoed.lstrip("+") if echoed is not None else None
@@ -371,17 +406,23 @@ def _echo(item: Any) -> str | None:
 
 def _bulk_item(e164: str, item: Any) -> RecipientResult:
     if not isinstance(item, dict):
-        return RecipientResult(phone=e164, status=Status.UNKNOWN,
-                               error="not in the provider's reply")
+        return _recipient_result(e164, Status.UNKNOWN, None, "not in the provider's reply")
     success = item.get("success")
     if success is True:
-        return RecipientResult(phone=e164, status=Status.QUEUED,
-                               message_id=as_text(item.get("messageId")))
+        message_id = item.get("messageId")
+        # as_text(), with its commonest case (an int id, as GOSMS.GE sends) done inline.
+        return _recipient_result(
+            e164, Status.QUEUED,
+            str(message_id) if type(message_id) is int else as_text(message_id),
+        )
     if success is False:
-        return RecipientResult(phone=e164, status=Status.REJECTED,
-                               error=as_text(item.get("error")) or "rejected by the provider")
-    return RecipientResult(phone=e164, status=Status.UNKNOWN,
-                           error="the provider's reply does not say whether it was sent")
+        return _recipient_result(
+            e164, Status.REJECTED, None,
+            as_text(item.get("error")) or "rejected by the provider",
+        )
+    return _recipient_result(
+        e164, Status.UNKNOWN, None, "the provider's reply does not say whether it was sent"
+    )
 
 
 def _encoding(value: object) -> str | None:
