@@ -324,7 +324,10 @@ def finish_rule(
         raise ClaimConflict(
             f"claim {key!r} is already {current.state.value}; it cannot become {state.value}",
             key=key, claim=current)
-    return attrs.evolve(current, state=state, provider=provider,
+    # A lease means something only while SENDING; an UNKNOWN claim keeps it as the record of
+    # when its holder's time ran out.
+    lease_until = current.lease_until if state is ClaimState.UNKNOWN else None
+    return attrs.evolve(current, state=state, lease_until=lease_until, provider=provider,
                         payload=_payload_copy(payload), error=error, updated=now)
 
 
