@@ -272,7 +272,7 @@ def test_payload_is_a_copy_both_ways(store: ClaimStore) -> None:
     payload["ids"] = ["changed"]
     assert done.payload == {"ids": ["a"]}
     assert done.payload is not None
-    done.payload["ids"].append("b")  # type: ignore[index]
+    done.payload["ids"].append("b")
     got = store.get("k")
     assert got is not None and got.payload == {"ids": ["a"]}
 
@@ -453,4 +453,5 @@ def test_claim_state_vocabulary() -> None:
     assert [s.value for s in ClaimState] == [
         "new", "sending", "accepted", "rejected", "not_sent", "unknown"]
     assert ClaimState("unknown") is S.UNKNOWN
-    assert S.ACCEPTED == "accepted"
+    assert isinstance(S.ACCEPTED, str)
+    assert f"{S.ACCEPTED.value}" == "accepted"

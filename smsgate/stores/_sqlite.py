@@ -184,9 +184,12 @@ class SqliteClaimStore:
                     f"SqliteClaimStore could not switch the database to WAL (got {mode!r})"
                 )
             conn.execute("PRAGMA synchronous = FULL")
-            with _immediate(conn):
-                conn.execute(_SCHEMA)
-                conn.execute(_INDEX)
+            exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                                  "AND name = 'smsgate_claims'").fetchone()
+            if exists is None:  # only the first opener needs the write lock for this
+                with _immediate(conn):
+                    conn.execute(_SCHEMA)
+                    conn.execute(_INDEX)
         except BaseException:
             conn.close()
             raise
