@@ -255,9 +255,9 @@ def test_the_database_is_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
     path = tmp_path / "claims.db"
     with SqliteClaimStore(path) as store:
         store.begin("k", lease=1)
-        conn = store._connection()
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        with store._use() as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 
 @pytest.mark.parametrize("path", [":memory:", "", "file::memory:?cache=shared"])
@@ -272,31 +272,55 @@ def test_busy_timeout_is_checked(tmp_path: Path, timeout: object) -> None:
         SqliteClaimStore(tmp_path / "c.db", busy_timeout=timeout)  # type: ignore[arg-type]
 
 
-def test_each_thread_has_its_own_connection(tmp_path: Path) -> None:
+def test_threads_share_one_connection_and_leave_none_behind(tmp_path: Path) -> None:
     with SqliteClaimStore(tmp_path / "c.db") as store:
-        mine = store._connection()
-        other: list[sqlite3.Connection] = []
-        thread = threading.Thread(target=lambda: other.append(store._connection()))
-        thread.start()
-        thread.join(timeout=30)
-        assert other and other[0] is not mine
-        assert store._connection() is mine
+        with store._use() as mine:
+            pass
+        seen: list[sqlite3.Connection] = []
+
+        def short_lived(index: int) -> None:
+            store.begin(f"k{index}", lease=5)
+            with store._use() as conn:
+                seen.append(conn)
+
+        threads = [threading.Thread(target=short_lived, args=(i,)) for i in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert len(seen) == 20 and {id(conn) for conn in seen} == {id(mine)}
+        assert len(store.find(S.SENDING)) == 20
 
 
 def test_a_forked_child_opens_its_own_connection(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = SqliteClaimStore(tmp_path / "c.db")
-    parent = store._connection()
+    with store._use() as parent:
+        pass
     real_pid = os.getpid()
     fake_pid: Callable[[], int] = lambda: real_pid + 1  # noqa: E731
-    monkeypatch.setattr("os.getpid", fake_pid)
-    child = store._connection()
-    assert child is not parent
+    monkeypatch.setattr("os.getpid", fake_pid)  # as seen from a forked child
+    with store._use() as child:
+        assert child is not parent
     assert store.begin("k", lease=5)[0]
-    store.close()  # closes the "child's" connections only
+    store.close()  # closes the child's connection only
     monkeypatch.setattr("os.getpid", lambda: real_pid)
     assert parent.execute("SELECT count(*) FROM smsgate_claims").fetchone()[0] == 1
+    parent.close()
+
+
+def test_a_forked_child_never_closes_the_parents_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SqliteClaimStore(tmp_path / "c.db")
+    with store._use() as parent:
+        pass
+    real_pid = os.getpid()
+    monkeypatch.setattr("os.getpid", lambda: real_pid + 1)
+    store.close()
+    monkeypatch.setattr("os.getpid", lambda: real_pid)
+    assert parent.execute("SELECT count(*) FROM smsgate_claims").fetchone()[0] == 0
     parent.close()
 
 

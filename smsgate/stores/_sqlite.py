@@ -12,9 +12,10 @@ Why these choices:
 * **``synchronous=FULL``**: a SENDING claim must be on disk *before* the request goes out.
   If a power cut lost it, the rerun would see the key as new and send it again. FULL costs
   an fsync per transition; an SMS request costs far more.
-* **A connection per thread and per process**: a ``sqlite3`` connection must not be shared
-  between threads without a lock, and never across ``fork`` (a Celery prefork worker that
-  inherits the parent's store opens its own connection on first use).
+* **One connection per process, used under a lock**: SQLite serialises writers anyway, so
+  a connection per thread would buy nothing but connections left open by threads that come
+  and go. A connection is never used across ``fork``: a Celery prefork worker that inherits
+  the parent's store opens its own on first use.
 * **The clock is read inside the transaction**, after the lock is held, so transitions are
   ordered in time as they are in the file.
 
@@ -150,13 +151,14 @@ class SqliteClaimStore:
         self._path = path
         self._clock = clock
         self._busy_timeout = float(busy_timeout)
-        self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[tuple[int, sqlite3.Connection]] = []
+        self._pid = os.getpid()
+        self._conn: sqlite3.Connection | None = None
         self._closed = False
         # Create the file, switch it to WAL and create the table now, so that a bad path
         # fails at construction rather than at the first send.
-        self._connection()
+        with self._use():
+            pass
 
     def __repr__(self) -> str:
         return f"<SqliteClaimStore {os.path.basename(self._path)!r}>"
@@ -165,17 +167,28 @@ class SqliteClaimStore:
     def path(self) -> str:
         return self._path
 
-    # -- connections -------------------------------------------------------------------------
-    def _connection(self) -> sqlite3.Connection:
-        if self._closed:
-            raise RuntimeError("this SqliteClaimStore is closed")
-        pid = os.getpid()
-        cached: tuple[int, sqlite3.Connection] | None = getattr(self._local, "conn", None)
-        if cached is not None and cached[0] == pid:
-            return cached[1]
-        # A connection inherited through fork is abandoned, not closed: closing it in the
-        # child could release locks the parent still relies on.
-        conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
+    # -- the connection ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _use(self) -> Iterator[sqlite3.Connection]:
+        """This process's connection, held under the store's lock for one operation."""
+        if self._pid != os.getpid():
+            # Forked (a Celery prefork worker, say): the child starts single-threaded, so it
+            # may replace the lock (a parent thread may have held it at the fork) and must
+            # not use, nor close, the parent's connection: it opens its own.
+            self._lock = threading.Lock()
+            self._pid = os.getpid()
+            self._conn = None
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this SqliteClaimStore is closed")
+            if self._conn is None:
+                self._conn = self._open()
+            yield self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        # check_same_thread=False: the store's lock, not the thread, guards the connection.
+        conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None,
+                               check_same_thread=False)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
@@ -193,18 +206,17 @@ class SqliteClaimStore:
         except BaseException:
             conn.close()
             raise
-        self._local.conn = (pid, conn)
-        with self._lock:
-            self._connections.append((pid, conn))
         return conn
 
     def close(self) -> None:
-        """Close this process's connections; the file (and every claim) stays."""
+        """Close this process's connection; the file (and every claim) stays."""
+        if self._pid != os.getpid():
+            self._closed = True  # a forked child never closes its parent's connection
+            return
         with self._lock:
             self._closed = True
-            mine = [c for pid, c in self._connections if pid == os.getpid()]
-            self._connections = []
-        for conn in mine:
+            conn, self._conn = self._conn, None
+        if conn is not None:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
 
@@ -225,30 +237,18 @@ class SqliteClaimStore:
         conn.execute(_UPSERT, _claim_row(claim))
 
     def _transition(self, key: str, rule: Callable[[Claim | None, float], Claim]) -> Claim:
-        conn = self._connection()
-        with _immediate(conn):
+        with self._use() as conn, _immediate(conn):
             current = self._read(conn, key)
             claim = rule(current, self._clock())
             if claim != current:
                 self._write(conn, claim)
         return claim
 
-    def _expire_all(self, conn: sqlite3.Connection) -> None:
-        """Store every SENDING claim whose lease has run out as UNKNOWN."""
-        with _immediate(conn):
-            now = self._clock()
-            conn.execute(
-                "UPDATE smsgate_claims SET state = ?, updated = ? "
-                "WHERE state = ? AND lease_until <= ?",
-                (ClaimState.UNKNOWN.value, now, ClaimState.SENDING.value, now),
-            )
-
     # -- the ClaimStore protocol -------------------------------------------------------------
     def begin(self, key: str, *, lease: float) -> tuple[bool, Claim]:
         key, lease = check_key(key), check_lease(lease)
         token = new_token()
-        conn = self._connection()
-        with _immediate(conn):
+        with self._use() as conn, _immediate(conn):
             now = self._clock()
             current = self._read(conn, key)
             won, claim = begin_rule(current, key, lease=lease, now=now, token=token)
@@ -294,37 +294,42 @@ class SqliteClaimStore:
 
     def get(self, key: str) -> Claim | None:
         key = check_key(key)
-        conn = self._connection()
-        claim = self._read(conn, key)  # autocommit read: no write lock for the common case
-        if claim is None or not claim.expired(self._clock()):
-            return claim
-        # Its lease ran out: store it as UNKNOWN (under the write lock, re-read first: the
-        # holder may have finished in between).
-        with _immediate(conn):
-            now = self._clock()
-            current = self._read(conn, key)
-            if current is not None and current.expired(now):
-                current = expire(current, now)
-                self._write(conn, current)
-        return current
+        with self._use() as conn:
+            claim = self._read(conn, key)  # a plain read: no write lock in the common case
+            if claim is None or not claim.expired(self._clock()):
+                return claim
+            # Its lease ran out: store it as UNKNOWN, under the write lock and re-read (the
+            # holder, in another process, may have finished in between).
+            with _immediate(conn):
+                now = self._clock()
+                current = self._read(conn, key)
+                if current is not None and current.expired(now):
+                    current = expire(current, now)
+                    self._write(conn, current)
+            return current
 
     def find(self, state: ClaimState) -> list[Claim]:
         state = ClaimState(state)
-        conn = self._connection()
-        self._expire_all(conn)
-        if state is ClaimState.SENDING:
-            # Re-filter: a lease may have run out between the update and this read.
-            now = self._clock()
-            rows = conn.execute(_SELECT_LIVE, (state.value, now)).fetchall()
-        else:
-            rows = conn.execute(_SELECT_STATE, (state.value,)).fetchall()
+        with self._use() as conn:
+            with _immediate(conn):
+                # First store every SENDING claim whose lease has run out as UNKNOWN.
+                now = self._clock()
+                conn.execute(
+                    "UPDATE smsgate_claims SET state = ?, updated = ? "
+                    "WHERE state = ? AND lease_until <= ?",
+                    (ClaimState.UNKNOWN.value, now, ClaimState.SENDING.value, now),
+                )
+            if state is ClaimState.SENDING:
+                # Re-filter: a lease may have run out since the update.
+                rows = conn.execute(_SELECT_LIVE, (state.value, self._clock())).fetchall()
+            else:
+                rows = conn.execute(_SELECT_STATE, (state.value,)).fetchall()
         return [_row_claim(row) for row in rows]
 
     def purge(self, older_than: float | dt.timedelta) -> int:
         age = check_age(older_than)
-        conn = self._connection()
         states = sorted(s.value for s in PURGEABLE_STATES)
-        with _immediate(conn):
+        with self._use() as conn, _immediate(conn):
             cutoff = self._clock() - age
             cursor = conn.execute(
                 "DELETE FROM smsgate_claims WHERE updated < ? AND state IN (?, ?, ?)",
