@@ -149,6 +149,21 @@ def test_memory_per_key_stays_bounded_by_count() -> None:
     assert len(limiter._logs["k"]) <= rate.count
 
 
+def test_idle_keys_are_forgotten() -> None:
+    clock = FakeClock()
+    limiter = MemoryRateLimiter(clock=clock)
+    rate = Rate(1, 10.0)
+    for n in range(5000):  # one key per recipient, say
+        limiter.reserve(f"+99555500{n:04d}", rate)
+        clock.advance(0.01)
+    assert len(limiter._logs) < 2100  # only keys booked within the last period (+ a sweep)
+    assert limiter.peek(f"+99555500{4999:04d}", rate) > 0  # a live key is still paced
+    clock.advance(10)
+    for _ in range(2000):
+        limiter.reserve("busy", Rate(10_000, 1.0))
+    assert set(limiter._logs) == {"busy"}
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     count=st.integers(1, 8),

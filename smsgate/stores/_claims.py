@@ -213,7 +213,9 @@ class ClaimStore(Protocol):
         ...
 
     def find(self, state: ClaimState) -> list[Claim]:
-        """Every claim in ``state``, oldest first; expired SENDING claims count as UNKNOWN."""
+        """Every claim in ``state``, oldest first; expired SENDING claims count (and are
+        stored) as UNKNOWN. ``find(ClaimState.UNKNOWN)`` is the reconciler's work list;
+        ``find(ClaimState.NEW)`` is always empty (NEW is never stored)."""
         ...
 
     def purge(self, older_than: float | dt.timedelta) -> int:

@@ -43,6 +43,8 @@ _UNITS: Final = {
     "h": 3600.0, "hour": 3600.0,
     "d": 86400.0, "day": 86400.0,
 }
+#: Reservations between two sweeps of idle keys (amortised: O(keys) once per this many).
+_SWEEP_EVERY: Final = 1024
 _RATE_TEXT: Final = re.compile(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)?\s*([a-z]+)\s*")
 
 
@@ -125,6 +127,9 @@ class MemoryRateLimiter:
         self._lock = threading.Lock()
         #: per key: runs of [start, cost], start times non-decreasing.
         self._logs: dict[str, deque[list[float]]] = {}
+        #: per key: when its last booked slot stops mattering (start + period).
+        self._idle_at: dict[str, float] = {}
+        self._since_sweep = 0
 
     def __repr__(self) -> str:
         return f"<MemoryRateLimiter keys={len(self._logs)}>"
@@ -155,7 +160,20 @@ class MemoryRateLimiter:
             else:
                 log.append([start, float(cost)])
             _trim(log, rate, now)
+            self._idle_at[key] = start + rate.period
+            self._sweep(now)
             return wait
+
+    def _sweep(self, now: float) -> None:
+        """Now and then, forget keys with nothing left that could delay a booking, so that
+        many short-lived keys (one per recipient, say) do not pile up in memory."""
+        self._since_sweep += 1
+        if self._since_sweep < _SWEEP_EVERY:
+            return
+        self._since_sweep = 0
+        for key in [k for k, idle_at in self._idle_at.items() if idle_at <= now]:
+            del self._idle_at[key]
+            self._logs.pop(key, None)
 
     def peek(self, key: str, rate: Rate, *, cost: int = 1) -> float:
         _check_cost(cost, rate)
@@ -170,6 +188,7 @@ class MemoryRateLimiter:
     def reset(self, key: str) -> None:
         with self._lock:
             self._logs.pop(key, None)
+            self._idle_at.pop(key, None)
 
 
 def _check_cost(cost: object, rate: Rate) -> None:
