@@ -20,7 +20,10 @@ or its probe slot stays taken. Because a caller can die without doing so (a kill
 holding the probe of a shared store), a probe slot is also a lease: after ``probe_lease``
 seconds (by default the policy's ``reset_timeout``) with no word from the probe, the next
 caller may probe. That keeps "one probe per reset window" without letting a lost probe
-wedge the circuit open for ever.
+wedge the circuit open for ever. A permit names no holder, so a forgotten probe that reports
+after all is taken at its word: its success closes the circuit and its failure re-opens it
+(both are real news about the provider); its release frees the slot the newer probe holds, which
+at worst lets one more probe through in that window.
 """
 
 from __future__ import annotations
