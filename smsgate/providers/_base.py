@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -61,6 +62,7 @@ __all__ = [
     "iter_errors",
     "parse_rate_limit",
     "parse_retry_after",
+    "read_code",
 ]
 
 _log = get_logger("smsgate.providers")
@@ -173,21 +175,39 @@ class Outgoing:
         ]
 
 
-def _check_timeout(timeout: object) -> float | tuple[float, float]:
-    def positive(value: object) -> bool:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+#: The longest timeout smsgate takes, in seconds: a day. Far beyond any provider's answer,
+#: and well inside what sockets and ``threading`` waits accept (an infinite or huge value
+#: would be accepted here and fail with a raw ``OverflowError`` after the request went out).
+MAX_TIMEOUT: Final = min(86_400.0, threading.TIMEOUT_MAX)
 
-    if positive(timeout):
-        return float(timeout)  # type: ignore[arg-type]
-    if (
-        isinstance(timeout, tuple)
-        and len(timeout) == 2
-        and all(positive(v) for v in timeout)
-    ):
-        return (float(timeout[0]), float(timeout[1]))
+
+def _seconds_value(value: object) -> float | None:
+    """``value`` as a finite number of seconds in ``(0, MAX_TIMEOUT]``, else ``None``.
+
+    Compared before any conversion: ``float()`` of a huge int raises, and NaN compares false
+    both ways (so it is refused, never taken for "no bound").
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    plain = int.__int__(value) if isinstance(value, int) else float.__float__(value)
+    if not 0 < plain <= MAX_TIMEOUT:
+        return None
+    return float(plain)
+
+
+def _check_timeout(timeout: object) -> float | tuple[float, float]:
+    single = _seconds_value(timeout)
+    if single is not None:
+        return single
+    if isinstance(timeout, tuple) and len(timeout) == 2:
+        pair = (_seconds_value(timeout[0]), _seconds_value(timeout[1]))
+        if pair[0] is not None and pair[1] is not None:
+            return (pair[0], pair[1])
+    shown = type(timeout).__name__ if not isinstance(timeout, (int, float, tuple)) else \
+        "that value"
     raise ConfigurationError(
-        f"timeout must be positive seconds or a (connect, read) pair, not {timeout!r}; "
-        "smsgate never waits forever"
+        f"timeout must be finite positive seconds (at most {MAX_TIMEOUT:g}) or a (connect, "
+        f"read) pair of them, not {shown}; smsgate never waits forever"
     )
 
 
@@ -463,7 +483,8 @@ def _first_surrogate(text: str) -> int:
 EXTRA_MAX_DEPTH: Final = 16
 # JSON numbers beyond 64 bits lose precision in most parsers (and Python refuses to write
 # integers of more than 4,300 digits): no provider field needs one.
-_INT_RANGE: Final = range(-(2**63), 2**64)
+_INT_MIN: Final = -(2**63)
+_INT_END: Final = 2**64
 
 
 def _check_extra(extra: object, encoding: Literal["json", "form"]) -> dict[str, Any]:
@@ -487,6 +508,12 @@ def _check_extra(extra: object, encoding: Literal["json", "form"]) -> dict[str, 
         where = f"extra[{key!r}]"
         if encoding == "form":
             _check_form_value(value, where)
+            if isinstance(value, int) and type(value) is not int:
+                # An int subclass (IntEnum, HTTPStatus) goes out as its number, not as the
+                # text its own __str__ gives.
+                fields[key] = int.__int__(value)
+            elif isinstance(value, float) and type(value) is not float:
+                fields[key] = float.__float__(value)
         else:
             _check_json_value(value, where, 1)
     if encoding == "json":
@@ -549,7 +576,9 @@ def _check_json_value(value: object, where: str, depth: int) -> None:
 
 def _check_number(value: int | float | Decimal, where: str) -> None:
     if isinstance(value, int):
-        if value not in _INT_RANGE:
+        # Compared as a plain int, in constant time: an int subclass (IntEnum, IntFlag,
+        # HTTPStatus) is an int, and ``in range(...)`` would walk the range for it.
+        if not _INT_MIN <= int.__int__(value) < _INT_END:
             raise ValidationError(f"{where} is an integer beyond 64 bits")
     elif not (value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)):
         raise ValidationError(f"{where} is not a finite number ({value})")
@@ -557,11 +586,6 @@ def _check_number(value: int | float | Decimal, where: str) -> None:
 
 # A value fit for an HTTP header: visible ASCII, inner spaces allowed, at most 255 characters.
 _HEADER_SAFE: Final = re.compile(r"[!-~](?:[ -~]{0,253}[!-~])?")
-
-# What a parser raises on a reply of an unexpected shape.
-_PARSE_ERRORS: Final = (
-    ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError
-)
 
 # Replies whose status alone says what happened, when the body does not say more.
 _HTTP_STATUS_ERRORS: Final[Mapping[int, type[ProviderError]]] = {
@@ -853,8 +877,21 @@ class HttpProvider(ProviderBase):
                 )
             )
             raise
-        body = _json_or_none(reply.content)
-        refusal = self._error_from(reply, body, request)
+        unreadable: str | None = None
+        try:
+            body = _json_or_none(reply.content)
+            refusal = self._error_from(reply, body, request)
+        except Exception as exc:
+            # The request went out: whatever the reply does to a reader (an error code too
+            # long for int(), nesting too deep to walk), the answer is "unreadable", never a
+            # raw exception a caller could take for "nothing happened" and resend.
+            unreadable = type(exc).__name__
+        if unreadable is not None:
+            refusal = self._invalid(
+                reply, f"unreadable reply ({unreadable})", sends_message=request.sends_message
+            )
+            refusal.retryable = request.idempotent or not request.sends_message
+            body = None
         attempts.append(
             Attempt(
                 provider=self.name,
@@ -952,7 +989,13 @@ class HttpProvider(ProviderBase):
         except InvalidResponse as exc:
             exc.retryable = safe_to_repeat
             raise
-        except _PARSE_ERRORS as exc:
+        except ProviderError:
+            raise
+        except Exception as exc:
+            # The request went out: any other exception of a parser (a ValueError, KeyError
+            # or TypeError for a reply of an unexpected shape, a RecursionError, even a
+            # ValidationError from a helper) means "the reply could not be read", never
+            # "nothing happened".
             failure = type(exc).__name__
         error = self._invalid(
             reply, f"unreadable reply ({failure})", sends_message=request.sends_message
@@ -1020,7 +1063,10 @@ def _json_or_none(content: bytes) -> Any:
         return None
     try:
         return json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # Not JSON, or nested too deep for the decoder: no JSON body to read. The parsers
+        # then refuse the reply as unreadable (InvalidResponse, which says whether a message
+        # may have been sent).
         return None
 
 
@@ -1111,18 +1157,77 @@ def as_text(value: object) -> str | None:
     return text or None
 
 
-def as_money(value: object) -> Decimal | None:
-    """A finite amount from a JSON number or a numeric string, else ``None``.
+#: The plausible magnitude of an amount: below 10**15 and no finer than 10**-12, with at most
+#: 30 significant digits. Anything else is not an amount a provider bills or holds, and
+#: taking it could make a later sum of amounts overflow (``Decimal`` signals ``Overflow``
+#: beyond its context) after the messages were accepted.
+_MONEY_MAX_EXPONENT: Final = 14
+_MONEY_MIN_EXPONENT: Final = -12
+_MONEY_MAX_DIGITS: Final = 30
+_MONEY_MAX_TEXT: Final = 64
 
-    ``NaN`` and infinities (which JSON parsers accept) are not amounts.
+
+def as_money(value: object) -> Decimal | None:
+    """A plausible finite amount from a JSON number or a numeric string, else ``None``.
+
+    ``NaN`` and infinities (which JSON parsers accept) are not amounts, and neither is a
+    magnitude no provider could mean (``"1E+999999999"``): see ``_MONEY_MAX_EXPONENT``.
     """
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
+    if isinstance(value, int):
+        plain = int.__int__(value)
+        if not -(10**15) < plain < 10**15:  # compared before str(): no huge conversion
+            return None
+        text = str(plain)
+    elif isinstance(value, float):
+        text = repr(float.__float__(value))
+    else:
+        text = value.strip()
+        if len(text) > _MONEY_MAX_TEXT:
+            return None
     try:
-        amount = Decimal(str(value).strip())
+        amount = Decimal(text)
     except ArithmeticError:
         return None
-    return amount if amount.is_finite() else None
+    if not amount.is_finite():
+        return None
+    if amount.is_zero():
+        return amount
+    digits = amount.as_tuple().digits
+    if (
+        len(digits) > _MONEY_MAX_DIGITS
+        or not _MONEY_MIN_EXPONENT <= amount.adjusted() <= _MONEY_MAX_EXPONENT
+    ):
+        return None
+    return amount
+
+
+#: Significant digits of the longest error code smsgate reads as a number (an int64 has 19).
+_CODE_DIGITS: Final = 18
+_NUMERIC_CODE: Final = re.compile(r"[-+]?[0-9]+")
+
+
+def read_code(value: object) -> tuple[bool, int | None]:
+    """An error code read from a reply: ``(present, code)``.
+
+    ``present`` says the value is a code at all (an int, or a string of ASCII digits with an
+    optional sign); ``code`` is its number, or ``None`` when it has more than 18 significant
+    digits. Such a code is still an error code, just not one smsgate knows; it is never given
+    to ``int()``, which refuses strings of over 4,300 digits (and takes time on shorter ones).
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return True, int.__int__(value)
+    if not isinstance(value, str):
+        return False, None
+    text = value.strip()
+    if not text.isascii() or not _NUMERIC_CODE.fullmatch(text):
+        return False, None
+    sign = "-" if text[0] == "-" else ""
+    significant = text.lstrip("+-").lstrip("0") or "0"
+    if len(significant) > _CODE_DIGITS:
+        return True, None
+    return True, int(sign + significant)
 
 
 def iter_errors(table: Mapping[int | str, ErrorSpec]) -> Iterator[tuple[int | str, ErrorSpec]]:
