@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import functools
 import json
 import logging
 import math
@@ -19,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, ClassVar, Final, Literal, TypeVar
+from typing import Any, ClassVar, Final, Literal, ParamSpec, TypeVar
 
 import attrs
 import requests
@@ -41,6 +42,7 @@ from ..errors import (
     ProviderError,
     ProviderUnavailable,
     RateLimited,
+    SmsGateError,
     UnsupportedFeature,
     ValidationError,
 )
@@ -58,15 +60,58 @@ __all__ = [
     "ProviderBase",
     "as_money",
     "as_text",
+    "detach_error",
     "first_present",
     "iter_errors",
     "parse_rate_limit",
     "parse_retry_after",
     "read_code",
+    "without_locals",
 ]
 
 _log = get_logger("smsgate.providers")
 _T = TypeVar("_T")
+_E = TypeVar("_E", bound=BaseException)
+_P = ParamSpec("_P")
+
+
+def detach_error(error: _E) -> _E:
+    """``error`` without its traceback and chained exceptions, to be raised afresh.
+
+    A configuration error is raised inside frames that hold the raw credential (the URL, the
+    ``api_key`` argument, a mapping read from TOML): a tool that records a traceback's frame
+    locals would store the key. The message says all there is to say, so the error leaves
+    those frames behind (and its ``__context__``, whose traceback holds them too).
+    """
+    error.__traceback__ = None
+    error.__cause__ = None
+    error.__context__ = None
+    error.__suppress_context__ = True
+    return error
+
+
+def without_locals(function: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Run ``function``; an smsgate error it raises leaves none of its frames' locals behind.
+
+    The error is raised again from this wrapper once the arguments (which may hold a
+    credential) are deleted, detached from the frames it went through (:func:`detach_error`).
+    Other exceptions pass as they are: only smsgate's own refusals are answers to keep.
+    """
+    if getattr(function, "_smsgate_without_locals", False):
+        return function
+
+    @functools.wraps(function)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        failure: SmsGateError | None = None
+        try:
+            return function(*args, **kwargs)
+        except SmsGateError as exc:
+            failure = detach_error(exc)
+        del args, kwargs
+        raise failure
+
+    wrapper._smsgate_without_locals = True  # type: ignore[attr-defined]
+    return wrapper
 
 #: Which capability each ``send`` option needs. An option set to a non-default value on a
 #: provider without the capability raises ``UnsupportedFeature`` before any request.
@@ -230,6 +275,13 @@ class ProviderBase:
     #: value per field). ``prepare`` refuses what this encoding cannot carry, before any I/O.
     extra_encoding: ClassVar[Literal["json", "form"]] = "json"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Every constructor takes credentials as plain strings: an error it raises (a bad
+        # timeout, a base_url) must not keep them in the frame locals on its traceback.
+        if "__init__" in cls.__dict__:
+            cls.__init__ = without_locals(cls.__dict__["__init__"])  # type: ignore[method-assign]
+
     def __init__(self, *, sender: str | None = None) -> None:
         if sender is not None:
             self._check_sender(sender)
@@ -246,7 +298,9 @@ class ProviderBase:
         self.close()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(sender={self.sender!r})"
+        # getattr: a half-built provider (its constructor raised) is shown too, in a
+        # traceback rendered with its frame locals.
+        return f"{type(self).__name__}(sender={getattr(self, 'sender', None)!r})"
 
     # -- validation ------------------------------------------------------------------------
     def _check_sender(self, sender: object) -> str:
@@ -718,7 +772,10 @@ class HttpProvider(ProviderBase):
         )
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(sender={self.sender!r}, base_url={self.base_url!r})"
+        return (
+            f"{type(self).__name__}(sender={getattr(self, 'sender', None)!r}, "
+            f"base_url={getattr(self, 'base_url', None)!r})"
+        )
 
     def close(self) -> None:
         self._transport.close()
