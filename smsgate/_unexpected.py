@@ -21,7 +21,7 @@ class UnexpectedError(ProviderError):
     """
 
 
-def unexpected(where: str, exc: Exception, *, may_have_sent: bool) -> UnexpectedError:
+def unexpected(where: str, exc: BaseException, *, may_have_sent: bool) -> UnexpectedError:
     """Record ``exc`` (raised by ``where``, a provider name) as an :class:`UnexpectedError`.
 
     Also used for smsgate errors that carry no ``may_have_sent`` of their own (a

@@ -42,7 +42,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Literal
 
 import attrs
@@ -73,7 +73,7 @@ from .errors import (
 )
 from .models import Attempt, Balance, RecipientResult, SendResult, Status, StatusResult
 from .phone import mask_phone, normalize_phone, region_of
-from .providers._base import OPTION_CAPABILITIES, _is_unicode
+from .providers._base import OPTION_CAPABILITIES, ProviderBase, _is_unicode, is_blank
 
 __all__ = ["BreakerPolicy", "CircuitBreaker", "Gateway", "RetryPolicy"]
 
@@ -379,7 +379,10 @@ class Gateway:
         given: object = to  # as typed by the caller, not as annotated
         if isinstance(given, str):
             raw: list[object] = [given]
-        elif isinstance(given, (bytes, bytearray)) or not isinstance(given, Iterable):
+        elif isinstance(given, (bytes, bytearray)) or not isinstance(given, Sequence):
+            # What every provider takes: a string or a sequence of strings. A dict (its keys),
+            # a set (no order, so no per-recipient report in input order) or a generator (used
+            # up by the first provider tried) is refused, as the providers refuse it.
             raise InvalidPhoneNumber(
                 f"to must be a number or a sequence of numbers, not {type(given).__name__}"
             )
@@ -408,20 +411,30 @@ class Gateway:
             return self._send_chain(
                 chain, [numbers[i] for i in members], text, options, ends_at, call
             )
+        per_group: list[dict[str, Any]] = []
+        for index in range(len(groups)):
+            for_group = options
+            if idempotency_key is not None:
+                # One key per request: a second group under the first's key would be answered
+                # with the first's stored reply by a provider that deduplicates.
+                for_group = {**options, "idempotency_key": f"{idempotency_key}-{index}"}
+            per_group.append(for_group)
+        # Every group's refusals before any group goes out: whether a mixed-country send is
+        # refused whole must not depend on which country's number came first.
+        for (chain, members), for_group in zip(groups.items(), per_group, strict=True):
+            _prevalidate(chain, [numbers[i] for i in members], text, for_group)
         parts: dict[int, RecipientResult] = {}
         results: list[SendResult] = []
         failures: list[SmsGateError] = []
         for index, (chain, members) in enumerate(groups.items()):
             group = [numbers[i] for i in members]
             calls_before = call.provider_calls
-            for_group = options
-            if idempotency_key is not None:
-                # One key per request: a second group under the first's key would be answered
-                # with the first's stored reply by a provider that deduplicates.
-                for_group = {**options, "idempotency_key": f"{idempotency_key}-{index}"}
+            for_group = per_group[index]
             try:
                 result = self._send_chain(chain, group, text, for_group, ends_at, call)
-            except Exception as exc:
+            except (KeyboardInterrupt, SystemExit):
+                raise  # the caller's own interrupt stops the send, as it should
+            except BaseException as exc:
                 if not results and not failures and (
                     isinstance(exc, ValidationError) or not isinstance(exc, SmsGateError)
                 ):
@@ -480,9 +493,7 @@ class Gateway:
         self, chain: Sequence[SmsProvider], numbers: list[str], text: str,
         options: dict[str, Any], ends_at: float | None, call: _Call,
     ) -> SendResult:
-        # Identity, not equality: an option of an odd type must not run its own __eq__ here.
-        needed = {OPTION_CAPABILITIES[k] for k, v in options.items()
-                  if k in OPTION_CAPABILITIES and v is not None and v is not False}
+        needed = _needed(options)
         errors: list[SmsGateError] = []
         attempts: list[Attempt] = []
         key = options["idempotency_key"]
@@ -659,6 +670,52 @@ class Gateway:
         self.close()
 
 
+def _needed(options: Mapping[str, Any]) -> set[str]:
+    """The capabilities the send options ask for."""
+    # Identity, not equality: an option of an odd type must not run its own __eq__ here.
+    return {OPTION_CAPABILITIES[k] for k, v in options.items()
+            if k in OPTION_CAPABILITIES and v is not None and v is not False}
+
+
+def _prevalidate(
+    chain: Sequence[SmsProvider], numbers: list[str], text: str, options: Mapping[str, Any]
+) -> None:
+    """Raise now what :meth:`Gateway._send_chain` would raise for this group before any of its
+    requests: no provider of the chain can express the options, or the first provider that
+    would be asked refuses the input outright (a text over its limit, an ``extra`` field it
+    owns or cannot encode, a sender it refuses).
+
+    Only pure checks run (:meth:`ProviderBase.prepare`: no I/O). A refusal the chain would
+    skip past (``InvalidPhoneNumber``: not a country it reaches; ``UnsupportedFeature``) moves
+    on to the next provider, as the send would; a provider that is not a ``ProviderBase``
+    (a custom one) has no pure check to run, so the walk stops there.
+    """
+    needed = _needed(options) - {"idempotency"}
+    try:
+        capable = [p for p in chain if needed <= p.capabilities]
+    except Exception:
+        # A custom provider's bug: nothing to check here; the group's own send meets it
+        # again and reports it for that group.
+        return
+    if not capable:
+        raise UnsupportedFeature(f"no provider in the chain supports: {', '.join(sorted(needed))}")
+    for provider in capable:
+        if not isinstance(provider, ProviderBase):
+            return
+        given = dict(options)
+        if "idempotency" not in provider.capabilities:
+            given.pop("idempotency_key")
+        try:
+            provider.prepare(numbers, text, **given)
+        except (InvalidPhoneNumber, UnsupportedFeature):
+            continue
+        except SmsGateError:
+            raise
+        except Exception:
+            return  # a subclass's bug: left to the group's send, which reports it
+        return
+
+
 def _stops_chain(error: SmsGateError, failover_on_unknown: bool) -> bool:
     if isinstance(error, UnexpectedError):
         return True  # a bug is not an answer: failing over on it could send twice
@@ -693,6 +750,8 @@ def _check_common(text: object, options: Mapping[str, Any]) -> None:
     """The checks every provider makes alike (each makes them again in ``prepare``)."""
     if not isinstance(text, str):
         raise MessageTooLong(f"text must be a string, not {type(text).__name__}")
+    if is_blank(text):
+        raise MessageTooLong("text is empty (nothing but spaces or invisible characters)")
     if not _is_unicode(text):
         raise ValidationError("text holds a lone surrogate: it is not valid Unicode text")
     for flag in ("urgent", "flash", "priority"):

@@ -18,6 +18,7 @@ import math
 import re
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar, Final, Literal, ParamSpec, TypeVar
@@ -62,6 +63,7 @@ __all__ = [
     "as_text",
     "detach_error",
     "first_present",
+    "is_blank",
     "iter_errors",
     "parse_rate_limit",
     "parse_retry_after",
@@ -351,8 +353,8 @@ class ProviderBase:
     def _check_text(self, text: object) -> SegmentInfo:
         if not isinstance(text, str):
             raise MessageTooLong(f"text must be a string, not {type(text).__name__}")
-        if not text.strip():
-            raise MessageTooLong("text is empty")
+        if is_blank(text):
+            raise MessageTooLong("text is empty (nothing but spaces or invisible characters)")
         if not _is_unicode(text):
             # Python strings may hold lone surrogates (from a bad decode, or JSON "\ud800");
             # no encoding on the wire can carry them, and the encoder would fail mid-send.
@@ -373,6 +375,9 @@ class ProviderBase:
                 f"at most {max_segments}"
             )
         return info
+
+    def _check_owned_fields(self, extra: Mapping[str, Any]) -> None:
+        """Refuse ``extra`` fields the provider writes itself (see ``HttpProvider``)."""
 
     def _require(self, capability: str, what: str) -> None:
         if capability not in self.capabilities:
@@ -433,6 +438,7 @@ class ProviderBase:
                 "idempotency_key must be 1-255 visible ASCII characters (spaces only inside)"
             )
         fields = _check_extra(extra, self.extra_encoding)
+        self._check_owned_fields(fields)
         chosen_sender = sender if sender is not None else self.sender
         if chosen_sender is not None:
             self._check_sender(chosen_sender)
@@ -517,6 +523,35 @@ def _check_schedule(schedule_at: object) -> None:
         problem = f"schedule_at's time zone could not be read ({type(exc).__name__})"
     if problem is not None:
         raise ValidationError(problem)
+
+
+# Characters that show nothing and are not whitespace: fillers rendered blank (Hangul fillers,
+# the blank braille pattern), the combining grapheme joiner and the variation selectors. The
+# format characters (ZWSP, RLM, BOM, the joiners: category Cf) and control characters (Cc)
+# are found by category.
+_INVISIBLE: Final = frozenset(
+    "\u034f\u115f\u1160\u2800\u3164\uffa0"
+    + "".join(chr(c) for c in range(0xFE00, 0xFE10))
+)
+
+
+def _shows(char: str) -> bool:
+    return not (
+        char.isspace()
+        or char in _INVISIBLE
+        or unicodedata.category(char) in ("Cf", "Cc")
+        or 0xE0100 <= ord(char) <= 0xE01EF  # variation selectors supplement
+    )
+
+
+def is_blank(text: str) -> bool:
+    """Whether ``text`` would show nothing: only whitespace and invisible characters
+    (zero-width spaces and joiners, direction marks, a byte-order mark, controls...).
+
+    Such a text is refused like an empty one: a provider would bill an SMS that reads as
+    blank. Stops at the first visible character, so an ordinary text costs one step.
+    """
+    return not any(_shows(char) for char in text)
 
 
 def _is_unicode(text: str) -> bool:
