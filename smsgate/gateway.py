@@ -73,7 +73,13 @@ from .errors import (
 )
 from .models import Attempt, Balance, RecipientResult, SendResult, Status, StatusResult
 from .phone import mask_phone, normalize_phone, region_of
-from .providers._base import OPTION_CAPABILITIES, ProviderBase, _is_unicode, is_blank
+from .providers._base import (
+    MAX_TIMEOUT,
+    OPTION_CAPABILITIES,
+    ProviderBase,
+    _is_unicode,
+    is_blank,
+)
 
 __all__ = ["BreakerPolicy", "CircuitBreaker", "Gateway", "RetryPolicy"]
 
@@ -96,11 +102,19 @@ def _whole(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _seconds(value: object, *, zero: bool) -> bool:
-    """A finite, non-negative (or, without ``zero``, positive) number of seconds."""
+def _seconds(value: object, *, zero: bool, most: float = math.inf) -> bool:
+    """A finite, non-negative (or, without ``zero``, positive) number of at most ``most``.
+
+    Read as a plain number first (an int subclass's or float subclass's own comparisons are
+    not run), and an int too large for a float is refused rather than raising OverflowError.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
-    return math.isfinite(value) and (value >= 0 if zero else value > 0)
+    try:
+        plain = float(int.__int__(value)) if isinstance(value, int) else float.__float__(value)
+    except OverflowError:
+        return False
+    return math.isfinite(plain) and (plain >= 0 if zero else plain > 0) and plain <= most
 
 
 @attrs.frozen
@@ -129,8 +143,14 @@ class RetryPolicy:
     def __attrs_post_init__(self) -> None:
         if not _whole(self.attempts) or self.attempts < 1:
             raise ConfigurationError("RetryPolicy.attempts must be a whole number >= 1")
-        for name in ("backoff", "max_backoff", "max_retry_after", "budget_ratio",
-                     "budget_initial", "budget_max"):
+        for name in ("backoff", "max_backoff", "max_retry_after"):
+            # Waits: a value time.sleep() cannot take would fail after a send went out.
+            if not _seconds(getattr(self, name), zero=True, most=MAX_TIMEOUT):
+                raise ConfigurationError(
+                    f"RetryPolicy.{name} must be a finite number of seconds from 0 to "
+                    f"{MAX_TIMEOUT:g} (NaN would never compare)"
+                )
+        for name in ("budget_ratio", "budget_initial", "budget_max"):
             if not _seconds(getattr(self, name), zero=True):
                 raise ConfigurationError(
                     f"RetryPolicy.{name} must be a finite number >= 0 (NaN would never compare)"
@@ -315,9 +335,11 @@ class Gateway:
             for provider in chain:
                 if not isinstance(provider, SmsProvider):
                     raise ConfigurationError(f"{provider!r} is not an SmsProvider")
-        if deadline is not None and not _seconds(deadline, zero=False):
+        if deadline is not None and not _seconds(deadline, zero=False, most=MAX_TIMEOUT):
             # NaN would never compare as reached, infinity never be: both mean no bound.
-            raise ConfigurationError("deadline must be positive, finite seconds (or None)")
+            raise ConfigurationError(
+                f"deadline must be positive, finite seconds, at most {MAX_TIMEOUT:g} (or None)"
+            )
         if region is not None and (
             not isinstance(region, str) or not re.fullmatch(r"[A-Za-z]{2}", region)
         ):

@@ -247,3 +247,28 @@ def test_bounded_timeouts_are_taken(timeout: Any) -> None:
     )
     assert all(type(v) is float for v in (
         provider.timeout if isinstance(provider.timeout, tuple) else (provider.timeout,)))
+
+
+@pytest.mark.parametrize("value", [math.inf, math.nan, 10**400, 1e300, 86_401, -1, True])
+def test_gateway_waits_and_deadlines_are_bounded(value: Any) -> None:
+    # A wait time.sleep() or a watchdog cannot take would fail only after a send went out.
+    provider = smsgate.GoSmsGe(KEY, sender="Brand")
+    with pytest.raises(smsgate.ConfigurationError):
+        smsgate.Gateway([provider], deadline=value)
+    for name in ("backoff", "max_backoff", "max_retry_after"):
+        with pytest.raises(smsgate.ConfigurationError):
+            smsgate.RetryPolicy(**{name: value})
+    if value != 86_401 and value != 1e300:
+        with pytest.raises(smsgate.ConfigurationError):
+            smsgate.BreakerPolicy(reset_timeout=value)
+
+
+@settings(max_examples=100, deadline=None)
+@given(value=st.one_of(st.integers(), st.floats()))
+def test_any_number_is_a_timeout_or_a_configuration_error(value: float) -> None:
+    try:
+        provider = smsgate.GoSmsGe(KEY, timeout=(value, 5))
+    except smsgate.ConfigurationError:
+        assert not (0 < value <= 86_400)
+    else:
+        assert provider.timeout == (float(value), 5.0)
