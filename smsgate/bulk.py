@@ -124,7 +124,9 @@ def send_many(
             if report is not None:
                 try:
                     report(done, len(batch))
-                except Exception:
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except BaseException:
                     _log.warning("send_many: the progress callback raised; not calling it again",
                                  exc_info=True)
                     report = None

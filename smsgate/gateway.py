@@ -409,7 +409,15 @@ class Gateway:
                 f"to must be a number or a sequence of numbers, not {type(given).__name__}"
             )
         else:
-            raw = list(given)
+            unreadable = False
+            try:
+                raw = list(given)
+            except Exception:  # a custom sequence that cannot be read
+                unreadable = True
+            if unreadable:
+                raise InvalidPhoneNumber(
+                    f"to could not be read as a sequence ({type(given).__name__})"
+                )
         if not raw:
             raise InvalidPhoneNumber("no recipients given")
         for number in raw:
@@ -420,7 +428,8 @@ class Gateway:
             if not _is_unicode(number):
                 raise InvalidPhoneNumber("a phone number holds a lone surrogate")
         # Validate every number once, before any I/O: an impossible number never fails over.
-        numbers = [_e164(str(number), self.region) for number in raw]
+        # str.__str__: a str subclass's own __str__ is not run (it could return anything).
+        numbers = [_e164(str.__str__(number), self.region) for number in raw]
         # What no provider can accept is refused here, before a route group goes out: a
         # mixed-country send must not half-happen over a bad text or option.
         _check_common(text, options)
@@ -580,8 +589,13 @@ class Gateway:
                 # provider's health, but the probe slot must be freed or the breaker wedges.
                 if breaker is not None:
                     breaker.release(permit)
-                if not isinstance(exc, Exception) or not (call.obtained or unknown is not None):
-                    raise  # nothing obtained yet: the exception surfaces as itself
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)) or not (
+                    call.obtained or unknown is not None
+                ):
+                    # The caller's interrupt, or nothing obtained yet: the exception surfaces
+                    # as itself. Otherwise (an asyncio.CancelledError, a bug) it would hide an
+                    # outcome that may have been sent, so it is reported as one.
+                    raise
                 attempts.append(Attempt(provider=provider.name, operation="send",
                                         elapsed=self._clock() - started,
                                         error=type(exc).__name__))

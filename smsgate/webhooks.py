@@ -89,15 +89,26 @@ def _headers(headers: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> d
     if headers is None:
         return {}
     items = headers.items() if isinstance(headers, Mapping) else headers
-    problem = None
+    problem = duplicate = None
+    found: dict[str, str] = {}
     try:
-        found = {str(k).lower(): str(v) for k, v in items}
+        for key, value in items:
+            name, text = str(key).lower(), str(value)
+            if name in found and found[name] != text:
+                # Which copy a signature check should read is a guess (a proxy in front
+                # may read the other): refused, as duplicated parameters are.
+                duplicate = name
+                break
+            found[name] = text
     except (TypeError, ValueError) as exc:
         problem = str(exc)
     except Exception as exc:  # a value whose own __str__ fails: still "not headers"
         problem = f"a name or value could not be read as text ({type(exc).__name__})"
     if problem is not None:
         raise WebhookError(f"headers must be a mapping of names to values: {problem}")
+    if duplicate is not None:
+        shown = duplicate if _encodes(duplicate) and len(duplicate) <= 64 else "(a header)"
+        raise WebhookError(f"the header {shown} is given twice, with different values")
     if not all(_encodes(k) and _encodes(v) for k, v in found.items()):
         # No HTTP header can carry one (a server decodes them as Latin-1); a signature or
         # timestamp holding one would fail to encode halfway through the check.
@@ -428,6 +439,14 @@ def wsgi_app(
                                     ("Content-Length", str(len(payload)))])
             return [payload]
 
+        chunked = "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower()
+        if not environ.get("CONTENT_LENGTH") and chunked and not environ.get(
+            "wsgi.input_terminated"
+        ):
+            # A body whose end the server does not mark cannot be read safely: say so,
+            # rather than verify an empty body and answer 401 to a valid callback.
+            return reply("411 Length Required", "a chunked body needs a server that "
+                         "sets wsgi.input_terminated, or a Content-Length")
         if not environ.get("CONTENT_LENGTH") and environ.get("wsgi.input_terminated"):
             # A chunked request (no Content-Length): the server marks the input as ending
             # where the body ends (PEP 3333's wsgi.input_terminated), so it is read to its

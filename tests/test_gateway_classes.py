@@ -219,3 +219,55 @@ def test_every_order_of_groups_reports_every_recipient() -> None:
         else:
             result = gateway.send(list(order), "boom")
             assert len(result.recipients) == 2
+
+
+def test_a_base_exception_on_a_retry_keeps_the_unknown_outcome() -> None:
+    provider = _Bridge()
+    provider.script(smsgate.DeliveryUnknown("timeout", provider="memory", retryable=True))
+    gateway = Gateway([provider], retry=smsgate.RetryPolicy(attempts=2, backoff=0.0),
+                      sleep=lambda s: None)
+    provider.capabilities = provider.capabilities | {"idempotency"}
+    original = provider.send
+    calls = []
+
+    def send(to: Any, text: Any, **options: Any) -> smsgate.SendResult:
+        calls.append(text)
+        if len(calls) == 2:
+            raise asyncio.CancelledError
+        return original(to, text, **options)
+
+    provider.send = send  # type: ignore[method-assign]
+    with pytest.raises(smsgate.ProviderError) as caught:
+        gateway.send(GE, "Hi")
+    assert caught.value.may_have_sent is True
+    assert isinstance(caught.value.__cause__, asyncio.CancelledError)
+
+
+def test_a_progress_callback_base_exception_does_not_lose_the_report() -> None:
+    def progress(done: int, total: int) -> None:
+        raise Boom
+
+    report = send_many(MemoryProvider(), [Message(to=GE, text=f"m{i}") for i in range(5)],
+                       concurrency=2, progress=progress)
+    assert report.sent == 5
+
+
+class _Lying(str):
+    def __str__(self) -> str:
+        return "+40722123456"
+
+
+def test_a_str_subclass_number_is_read_as_its_content() -> None:
+    provider = MemoryProvider()
+    result = Gateway([provider], retry=None).send([_Lying(GE)], "Hi")
+    assert [r.phone for r in result.recipients] == [GE]
+
+
+class _Unreadable(list):  # type: ignore[type-arg]
+    def __iter__(self) -> Any:
+        raise RuntimeError("cannot iterate")
+
+
+def test_a_sequence_that_cannot_be_read_is_refused() -> None:
+    with pytest.raises(smsgate.InvalidPhoneNumber):
+        Gateway([MemoryProvider()], retry=None).send(_Unreadable([GE]), "Hi")

@@ -162,7 +162,7 @@ def test_without_a_terminated_input_no_length_still_means_no_body() -> None:
     endless = _Endless()
     app = webhooks.wsgi_app("gosms.ro", lambda r: None, SECRET)
     environ = _environ(endless)
-    del environ["wsgi.input_terminated"]
+    del environ["wsgi.input_terminated"], environ["HTTP_TRANSFER_ENCODING"]
     assert _call(app, environ).startswith("401")  # the empty body's signature is not this one
     assert endless.given == 0
 
@@ -197,3 +197,29 @@ def test_a_duplicated_token_is_refused_over_a_socket(
     assert got == []
     assert requests.get(f"{url}?token={SECRET}&{OFFICE}", timeout=5).text == "OK"
     assert len(got) == 1
+
+
+@pytest.mark.parametrize("headers", [
+    [("X-Signature", "0" * 64), ("X-Signature", _ro_sig(RO_BODY))],
+    [("X-Signature", _ro_sig(RO_BODY)), ("x-signature", "0" * 64)],
+    {"X-Signature": _ro_sig(RO_BODY), "x-signature": "0" * 64},
+])
+def test_a_header_given_twice_with_different_values_is_refused(headers: Any) -> None:
+    with pytest.raises(WebhookError, match="twice"):
+        webhooks.parse("gosms.ro", body=RO_BODY, headers=headers, secret=SECRET)
+
+
+def test_a_header_repeated_with_the_same_value_is_read() -> None:
+    sig = _ro_sig(RO_BODY)
+    (report,) = webhooks.parse("gosms.ro", body=RO_BODY, secret=SECRET,
+                               headers=[("X-Signature", sig), ("x-signature", sig)])
+    assert report.message_id == "m1"
+
+
+def test_a_chunked_body_the_server_does_not_terminate_is_411_not_401() -> None:
+    endless = _Endless()
+    app = webhooks.wsgi_app("gosms.ro", lambda r: None, SECRET)
+    environ = _environ(endless)
+    del environ["wsgi.input_terminated"]
+    assert _call(app, environ).startswith("411")
+    assert endless.given == 0
