@@ -272,3 +272,14 @@ def test_any_number_is_a_timeout_or_a_configuration_error(value: float) -> None:
         assert not (0 < value <= 86_400)
     else:
         assert provider.timeout == (float(value), 5.0)
+
+
+class _Shout(str):
+    def __str__(self) -> str:
+        return "SHOUT"
+
+
+def test_a_form_field_str_subclass_goes_out_as_its_content() -> None:
+    office = smsgate.SmsOfficeGe(KEY, sender="Brand", base_url="https://127.0.0.1:9")
+    prepared = office.prepare("+995555123456", "Hello", extra={"a": _Shout("quiet")})
+    assert prepared.extra == {"a": "quiet"} and type(prepared.extra["a"]) is str

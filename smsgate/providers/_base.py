@@ -599,10 +599,12 @@ def _check_extra(extra: object, encoding: Literal["json", "form"]) -> dict[str, 
             _check_form_value(value, where)
             if isinstance(value, int) and type(value) is not int:
                 # An int subclass (IntEnum, HTTPStatus) goes out as its number, not as the
-                # text its own __str__ gives.
+                # text its own __str__ gives; a str subclass as its content.
                 fields[key] = int.__int__(value)
             elif isinstance(value, float) and type(value) is not float:
                 fields[key] = float.__float__(value)
+            elif isinstance(value, str) and type(value) is not str:
+                fields[key] = str.__str__(value)
         else:
             _check_json_value(value, where, 1)
     if encoding == "json":
