@@ -271,3 +271,30 @@ class _Unreadable(list):  # type: ignore[type-arg]
 def test_a_sequence_that_cannot_be_read_is_refused() -> None:
     with pytest.raises(smsgate.InvalidPhoneNumber):
         Gateway([MemoryProvider()], retry=None).send(_Unreadable([GE]), "Hi")
+
+
+def test_a_recorded_exception_keeps_no_key_in_its_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An exception escaping from under the transport, where frames hold the built request.
+    import requests.adapters
+
+    from .test_transport_secrets import frame_leaks
+
+    key = "frames-key-9f3a1"
+
+    def broken(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        raise Boom
+
+    with serve(respond(200, OK), lifetime=10) as (url, _received):
+        provider = smsgate.GoSmsGe(key, sender="Brand", base_url=url)
+        monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", broken)
+        report = send_many(provider, [Message(to=GE, text="Hello")], concurrency=1)
+        (error,) = report.results
+        assert isinstance(error, smsgate.ProviderError) and error.may_have_sent is True
+        assert isinstance(error.__cause__, Boom)
+        assert error.__cause__.__traceback__ is not None  # the lines stay for debugging
+        assert frame_leaks(error, (key,)) == []
+
+        first = MemoryProvider()
+        gateway = Gateway([], routes={"RO": [first], "GE": [provider]}, retry=None)
+        result = gateway.send([RO, GE], "Hello")
+        assert [r.status for r in result.recipients] == [Status.QUEUED, Status.UNKNOWN]
