@@ -232,6 +232,7 @@ def test_a_form_field_int_subclass_goes_out_as_its_number() -> None:
 @pytest.mark.parametrize("timeout", [
     math.inf, -math.inf, math.nan, (1, math.inf), (math.inf, 1), (1, math.nan),
     threading.TIMEOUT_MAX * 2, 10**400, (1, 10**400), 86_401, 0, -1, (0, 1), True, "5", (1, 2, 3),
+    1e-300, 0.0009, (1, 5e-324),
 ])
 def test_unbounded_timeouts_are_refused_when_built(timeout: Any) -> None:
     with pytest.raises(smsgate.ConfigurationError) as caught:
@@ -269,7 +270,7 @@ def test_any_number_is_a_timeout_or_a_configuration_error(value: float) -> None:
     try:
         provider = smsgate.GoSmsGe(KEY, timeout=(value, 5))
     except smsgate.ConfigurationError:
-        assert not (0 < value <= 86_400)
+        assert not (0.001 <= value <= 86_400)
     else:
         assert provider.timeout == (float(value), 5.0)
 

@@ -226,10 +226,13 @@ class Outgoing:
 #: and well inside what sockets and ``threading`` waits accept (an infinite or huge value
 #: would be accepted here and fail with a raw ``OverflowError`` after the request went out).
 MAX_TIMEOUT: Final = min(86_400.0, threading.TIMEOUT_MAX)
+#: The shortest: a millisecond. Below it no reply can arrive, and a value that rounds to zero
+#: would turn a socket non-blocking instead of bounding it.
+MIN_TIMEOUT: Final = 0.001
 
 
 def _seconds_value(value: object) -> float | None:
-    """``value`` as a finite number of seconds in ``(0, MAX_TIMEOUT]``, else ``None``.
+    """``value`` as a finite number of seconds in ``[MIN_TIMEOUT, MAX_TIMEOUT]``, else ``None``.
 
     Compared before any conversion: ``float()`` of a huge int raises, and NaN compares false
     both ways (so it is refused, never taken for "no bound").
@@ -237,7 +240,7 @@ def _seconds_value(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     plain = int.__int__(value) if isinstance(value, int) else float.__float__(value)
-    if not 0 < plain <= MAX_TIMEOUT:
+    if not MIN_TIMEOUT <= plain <= MAX_TIMEOUT:
         return None
     return float(plain)
 
@@ -253,8 +256,8 @@ def _check_timeout(timeout: object) -> float | tuple[float, float]:
     shown = type(timeout).__name__ if not isinstance(timeout, (int, float, tuple)) else \
         "that value"
     raise ConfigurationError(
-        f"timeout must be finite positive seconds (at most {MAX_TIMEOUT:g}) or a (connect, "
-        f"read) pair of them, not {shown}; smsgate never waits forever"
+        f"timeout must be finite seconds from {MIN_TIMEOUT:g} to {MAX_TIMEOUT:g}, or a "
+        f"(connect, read) pair of them, not {shown}; smsgate never waits forever"
     )
 
 
