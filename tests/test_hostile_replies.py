@@ -93,16 +93,28 @@ def test_no_raw_exception_after_the_request(adapter: str, reply: str, through: s
         assert received, "the request went out"
 
 
-@pytest.mark.parametrize("adapter", sorted(ADAPTERS))
-def test_deep_reply_to_a_lookup_is_an_invalid_response(adapter: str) -> None:
-    build, _ = ADAPTERS[adapter]
-    with serve(respond(200, HOSTILE_REPLIES["deep-array"]), lifetime=10) as (url, _received):
+_LOOKUPS = [("gosms.ge", "balance"), ("gosms.ge", "status"), ("smsoffice.ge", "balance"),
+            ("smsoffice.ge", "status"), ("smsgist", "status"), ("gosms.ro", "send")]
+
+
+@pytest.mark.parametrize(("adapter", "lookup"), _LOOKUPS)
+@pytest.mark.parametrize("reply", ["deep-array", "deep-object", "huge-codes"])
+def test_hostile_replies_to_lookups_say_nothing_was_sent(adapter: str, lookup: str,
+                                                         reply: str) -> None:
+    build, number = ADAPTERS[adapter]
+    with serve(respond(200, HOSTILE_REPLIES[reply]), lifetime=10) as (url, received):
         provider = build(url)
-        if "balance" not in provider.capabilities:
-            pytest.skip("no balance lookups")
-        with pytest.raises(smsgate.InvalidResponse) as caught:
-            provider.balance()
-        assert caught.value.may_have_sent is False
+        assert lookup == "send" or lookup in provider.capabilities
+        with pytest.raises(smsgate.ProviderError) as caught:
+            if lookup == "balance":
+                provider.balance()
+            elif lookup == "status":
+                provider.status("m-1", recipient=number)
+            else:  # gosms.ro has no lookups: its send says it may have gone out
+                provider.send(number, "Hello")
+        expected = lookup == "send" and isinstance(caught.value, smsgate.InvalidResponse)
+        assert caught.value.may_have_sent is expected
+        assert received
 
 
 def test_a_huge_numeric_code_is_an_error_not_an_int() -> None:
