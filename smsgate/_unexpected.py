@@ -9,6 +9,8 @@ whose ``__cause__`` is the original. Where nothing has been obtained yet, it is 
 
 from __future__ import annotations
 
+import traceback
+
 from .errors import ProviderError, SmsGateError
 
 __all__ = ["UnexpectedError", "unexpected"]
@@ -21,7 +23,7 @@ class UnexpectedError(ProviderError):
     """
 
 
-def unexpected(where: str, exc: Exception, *, may_have_sent: bool) -> UnexpectedError:
+def unexpected(where: str, exc: BaseException, *, may_have_sent: bool) -> UnexpectedError:
     """Record ``exc`` (raised by ``where``, a provider name) as an :class:`UnexpectedError`.
 
     Also used for smsgate errors that carry no ``may_have_sent`` of their own (a
@@ -35,5 +37,26 @@ def unexpected(where: str, exc: Exception, *, may_have_sent: bool) -> Unexpected
         f"unexpected {type(exc).__name__}{kind}; {consequence}",
         provider=where, retryable=False, may_have_sent=may_have_sent,
     )
+    _forget_locals(exc)
     error.__cause__ = exc
     return error
+
+
+def _forget_locals(exc: BaseException) -> None:
+    """Clear the local variables of the finished frames on ``exc``'s traceback and on those
+    of the exceptions chained to it.
+
+    The exception escaped from somewhere in a send: its frames may hold the revealed
+    credential (a request being built, an HTTP library's arguments). The report keeps it as
+    ``__cause__`` for the traceback's file names and lines, which stay; the locals go, so
+    that a tool recording frame locals stores no key.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        item = pending.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        traceback.clear_frames(item.__traceback__)  # skips frames still running
+        pending += [item.__cause__, item.__context__]

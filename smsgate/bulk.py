@@ -115,7 +115,13 @@ def send_many(
             )
         except SmsGateError as error:
             outcome = error
-        except Exception as error:  # a bug must not cost the report of the other messages
+        except (KeyboardInterrupt, SystemExit):
+            raise  # the caller's own interrupt: it stops the batch, as it should
+        except BaseException as error:
+            # A bug, or a BaseException that is not the caller's interrupt (an
+            # asyncio.CancelledError from a provider bridging to async code, a library's
+            # timeout): it must not cost the report of the other messages, which the pool
+            # goes on sending.
             outcome = unexpected(getattr(provider, "name", "?"), error, may_have_sent=True)
         returned: object = outcome  # as returned, not as annotated
         if not isinstance(returned, (SendResult, SmsGateError)):  # a custom provider's bug
@@ -129,7 +135,9 @@ def send_many(
             if report is not None:
                 try:
                     report(done, len(batch))
-                except Exception:
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except BaseException:
                     _log.warning("send_many: the progress callback raised; not calling it again",
                                  exc_info=True)
                     report = None

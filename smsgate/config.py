@@ -40,6 +40,7 @@ from __future__ import annotations
 import difflib
 import enum
 import inspect
+import math
 import os
 import re
 import sys
@@ -64,6 +65,7 @@ from ._urls import (
 )
 from .errors import ConfigurationError, SmsGateError
 from .gateway import BreakerPolicy, Gateway, RetryPolicy
+from .providers._base import without_locals
 from .registry import available_providers, provider_class
 
 if sys.version_info >= (3, 11):
@@ -185,6 +187,7 @@ def _load(source: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:
     raise ConfigurationError(problem)
 
 
+@without_locals
 def from_config(source: Mapping[str, Any] | str | os.PathLike[str]) -> SmsProvider:
     """A provider or a :class:`~smsgate.Gateway` from a mapping or a TOML file.
 
@@ -380,6 +383,7 @@ def _build(name: str, options: dict[str, Any], path: str) -> SmsProvider:
     return provider
 
 
+@without_locals
 def from_url(url: str) -> SmsProvider:
     """A provider from ``NAME://CREDENTIAL@[HOST[:PORT][/PATH]][?OPTION=VALUE&...]``.
 
@@ -412,12 +416,17 @@ def from_url(url: str) -> SmsProvider:
     # characters unencoded cuts the URL short: say so instead of misreading it.
     authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
     tail = rest[len(authority):]
+    if "@" in tail:
+        # An '@' after the host: the credential held an unencoded '@', '/', '?' or '#' and
+        # the URL was cut in the wrong place ("KEY@corp.example/2024@" would otherwise be
+        # read as the key "KEY" and the host corp.example). Never split: refuse, without
+        # quoting any part (each could be a piece of the credential). A literal '@' in an
+        # option value is written %40.
+        raise ConfigurationError(
+            f"{name}: the credential holds an unencoded '@', '/', '?' or '#' (an '@' follows "
+            "the host); percent-encode it (%2F, %3F, %23, %40)"
+        )
     if "@" not in authority:
-        if "@" in tail:
-            raise ConfigurationError(
-                f"{name}: the credential holds an unencoded '/', '?' or '#'; percent-encode "
-                "it (%2F, %3F, %23)"
-            )
         if credential_names:
             raise ConfigurationError(
                 f"{name}: the URL needs credentials before an '@' (NAME://CREDENTIAL@HOST)"
@@ -511,18 +520,29 @@ def _flag(value: object, where: str) -> bool:
 
 
 def _timeout(text: str) -> float | tuple[float, float]:
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise ConfigurationError(f"timeout must be seconds or 'connect,read', not {text!r}") \
-            from None
+    """``timeout=10`` or ``timeout=5,30``: finite positive seconds (the constructor bounds
+    them further). The value is not repeated in the error: it sits in the URL next to the
+    credential."""
+    values: list[float] = []
+    for part in text.split(",", 2):
+        try:
+            value = float(part)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value <= 0:
+            values = []
+            break
+        values.append(value)
     if len(values) == 1:
         return values[0]
     if len(values) == 2:
         return (values[0], values[1])
-    raise ConfigurationError("timeout takes one or two numbers")
+    raise ConfigurationError(
+        "timeout must be one or two finite positive numbers of seconds ('10' or '5,30')"
+    )
 
 
+@without_locals
 def from_env(environ: Mapping[str, str] | None = None) -> SmsProvider:
     """A provider or gateway from ``SMSGATE_CONFIG``, ``SMSGATE_URL`` or ``./smsgate.toml``.
 
@@ -537,6 +557,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> SmsProvider:
     return resolve(environ=environ)
 
 
+@without_locals
 def resolve(
     *,
     config: str | os.PathLike[str] | None = None,

@@ -42,7 +42,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Literal
 
 import attrs
@@ -73,7 +73,13 @@ from .errors import (
 )
 from .models import Attempt, Balance, RecipientResult, SendResult, Status, StatusResult
 from .phone import mask_phone, normalize_phone, region_of
-from .providers._base import OPTION_CAPABILITIES, _is_unicode
+from .providers._base import (
+    MAX_TIMEOUT,
+    OPTION_CAPABILITIES,
+    ProviderBase,
+    _is_unicode,
+    is_blank,
+)
 
 __all__ = ["BreakerPolicy", "CircuitBreaker", "Gateway", "RetryPolicy"]
 
@@ -96,11 +102,19 @@ def _whole(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _seconds(value: object, *, zero: bool) -> bool:
-    """A finite, non-negative (or, without ``zero``, positive) number of seconds."""
+def _seconds(value: object, *, zero: bool, most: float = math.inf) -> bool:
+    """A finite, non-negative (or, without ``zero``, positive) number of at most ``most``.
+
+    Read as a plain number first (an int subclass's or float subclass's own comparisons are
+    not run), and an int too large for a float is refused rather than raising OverflowError.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
-    return math.isfinite(value) and (value >= 0 if zero else value > 0)
+    try:
+        plain = float(int.__int__(value)) if isinstance(value, int) else float.__float__(value)
+    except OverflowError:
+        return False
+    return math.isfinite(plain) and (plain >= 0 if zero else plain > 0) and plain <= most
 
 
 @attrs.frozen
@@ -129,8 +143,14 @@ class RetryPolicy:
     def __attrs_post_init__(self) -> None:
         if not _whole(self.attempts) or self.attempts < 1:
             raise ConfigurationError("RetryPolicy.attempts must be a whole number >= 1")
-        for name in ("backoff", "max_backoff", "max_retry_after", "budget_ratio",
-                     "budget_initial", "budget_max"):
+        for name in ("backoff", "max_backoff", "max_retry_after"):
+            # Waits: a value time.sleep() cannot take would fail after a send went out.
+            if not _seconds(getattr(self, name), zero=True, most=MAX_TIMEOUT):
+                raise ConfigurationError(
+                    f"RetryPolicy.{name} must be a finite number of seconds from 0 to "
+                    f"{MAX_TIMEOUT:g} (NaN would never compare)"
+                )
+        for name in ("budget_ratio", "budget_initial", "budget_max"):
             if not _seconds(getattr(self, name), zero=True):
                 raise ConfigurationError(
                     f"RetryPolicy.{name} must be a finite number >= 0 (NaN would never compare)"
@@ -315,9 +335,11 @@ class Gateway:
             for provider in chain:
                 if not isinstance(provider, SmsProvider):
                     raise ConfigurationError(f"{provider!r} is not an SmsProvider")
-        if deadline is not None and not _seconds(deadline, zero=False):
+        if deadline is not None and not _seconds(deadline, zero=False, most=MAX_TIMEOUT):
             # NaN would never compare as reached, infinity never be: both mean no bound.
-            raise ConfigurationError("deadline must be positive, finite seconds (or None)")
+            raise ConfigurationError(
+                f"deadline must be positive, finite seconds, at most {MAX_TIMEOUT:g} (or None)"
+            )
         if region is not None and (
             not isinstance(region, str) or not re.fullmatch(r"[A-Za-z]{2}", region)
         ):
@@ -383,12 +405,23 @@ class Gateway:
         given: object = to  # as typed by the caller, not as annotated
         if isinstance(given, str):
             raw: list[object] = [given]
-        elif isinstance(given, (bytes, bytearray)) or not isinstance(given, Iterable):
+        elif isinstance(given, (bytes, bytearray)) or not isinstance(given, Sequence):
+            # What every provider takes: a string or a sequence of strings. A dict (its keys),
+            # a set (no order, so no per-recipient report in input order) or a generator (used
+            # up by the first provider tried) is refused, as the providers refuse it.
             raise InvalidPhoneNumber(
                 f"to must be a number or a sequence of numbers, not {type(given).__name__}"
             )
         else:
-            raw = list(given)
+            unreadable = False
+            try:
+                raw = list(given)
+            except Exception:  # a custom sequence that cannot be read
+                unreadable = True
+            if unreadable:
+                raise InvalidPhoneNumber(
+                    f"to could not be read as a sequence ({type(given).__name__})"
+                )
         if not raw:
             raise InvalidPhoneNumber("no recipients given")
         for number in raw:
@@ -399,7 +432,8 @@ class Gateway:
             if not _is_unicode(number):
                 raise InvalidPhoneNumber("a phone number holds a lone surrogate")
         # Validate every number once, before any I/O: an impossible number never fails over.
-        numbers = [_e164(str(number), self.region) for number in raw]
+        # str.__str__: a str subclass's own __str__ is not run (it could return anything).
+        numbers = [_e164(str.__str__(number), self.region) for number in raw]
         if not isinstance(allow_duplicates, bool):
             raise ValidationError("allow_duplicates must be True or False")
         if allow_duplicates:
@@ -418,20 +452,30 @@ class Gateway:
             return self._send_chain(
                 chain, [numbers[i] for i in members], text, options, ends_at, call
             )
+        per_group: list[dict[str, Any]] = []
+        for index in range(len(groups)):
+            for_group = options
+            if idempotency_key is not None:
+                # One key per request: a second group under the first's key would be answered
+                # with the first's stored reply by a provider that deduplicates.
+                for_group = {**options, "idempotency_key": f"{idempotency_key}-{index}"}
+            per_group.append(for_group)
+        # Every group's refusals before any group goes out: whether a mixed-country send is
+        # refused whole must not depend on which country's number came first.
+        for (chain, members), for_group in zip(groups.items(), per_group, strict=True):
+            _prevalidate(chain, [numbers[i] for i in members], text, for_group)
         parts: dict[int, RecipientResult] = {}
         results: list[SendResult] = []
         failures: list[SmsGateError] = []
         for index, (chain, members) in enumerate(groups.items()):
             group = [numbers[i] for i in members]
             calls_before = call.provider_calls
-            for_group = options
-            if idempotency_key is not None:
-                # One key per request: a second group under the first's key would be answered
-                # with the first's stored reply by a provider that deduplicates.
-                for_group = {**options, "idempotency_key": f"{idempotency_key}-{index}"}
+            for_group = per_group[index]
             try:
                 result = self._send_chain(chain, group, text, for_group, ends_at, call)
-            except Exception as exc:
+            except (KeyboardInterrupt, SystemExit):
+                raise  # the caller's own interrupt stops the send, as it should
+            except BaseException as exc:
                 if not results and not failures and (
                     isinstance(exc, ValidationError) or not isinstance(exc, SmsGateError)
                 ):
@@ -490,9 +534,7 @@ class Gateway:
         self, chain: Sequence[SmsProvider], numbers: list[str], text: str,
         options: dict[str, Any], ends_at: float | None, call: _Call,
     ) -> SendResult:
-        # Identity, not equality: an option of an odd type must not run its own __eq__ here.
-        needed = {OPTION_CAPABILITIES[k] for k, v in options.items()
-                  if k in OPTION_CAPABILITIES and v is not None and v is not False}
+        needed = _needed(options)
         errors: list[SmsGateError] = []
         attempts: list[Attempt] = []
         key = options["idempotency_key"]
@@ -557,8 +599,13 @@ class Gateway:
                 # provider's health, but the probe slot must be freed or the breaker wedges.
                 if breaker is not None:
                     breaker.release(permit)
-                if not isinstance(exc, Exception) or not (call.obtained or unknown is not None):
-                    raise  # nothing obtained yet: the exception surfaces as itself
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)) or not (
+                    call.obtained or unknown is not None
+                ):
+                    # The caller's interrupt, or nothing obtained yet: the exception surfaces
+                    # as itself. Otherwise (an asyncio.CancelledError, a bug) it would hide an
+                    # outcome that may have been sent, so it is reported as one.
+                    raise
                 attempts.append(Attempt(provider=provider.name, operation="send",
                                         elapsed=self._clock() - started,
                                         error=type(exc).__name__))
@@ -669,6 +716,52 @@ class Gateway:
         self.close()
 
 
+def _needed(options: Mapping[str, Any]) -> set[str]:
+    """The capabilities the send options ask for."""
+    # Identity, not equality: an option of an odd type must not run its own __eq__ here.
+    return {OPTION_CAPABILITIES[k] for k, v in options.items()
+            if k in OPTION_CAPABILITIES and v is not None and v is not False}
+
+
+def _prevalidate(
+    chain: Sequence[SmsProvider], numbers: list[str], text: str, options: Mapping[str, Any]
+) -> None:
+    """Raise now what :meth:`Gateway._send_chain` would raise for this group before any of its
+    requests: no provider of the chain can express the options, or the first provider that
+    would be asked refuses the input outright (a text over its limit, an ``extra`` field it
+    owns or cannot encode, a sender it refuses).
+
+    Only pure checks run (:meth:`ProviderBase.prepare`: no I/O). A refusal the chain would
+    skip past (``InvalidPhoneNumber``: not a country it reaches; ``UnsupportedFeature``) moves
+    on to the next provider, as the send would; a provider that is not a ``ProviderBase``
+    (a custom one) has no pure check to run, so the walk stops there.
+    """
+    needed = _needed(options) - {"idempotency"}
+    try:
+        capable = [p for p in chain if needed <= p.capabilities]
+    except Exception:
+        # A custom provider's bug: nothing to check here; the group's own send meets it
+        # again and reports it for that group.
+        return
+    if not capable:
+        raise UnsupportedFeature(f"no provider in the chain supports: {', '.join(sorted(needed))}")
+    for provider in capable:
+        if not isinstance(provider, ProviderBase):
+            return
+        given = dict(options)
+        if "idempotency" not in provider.capabilities:
+            given.pop("idempotency_key")
+        try:
+            provider.prepare(numbers, text, **given)
+        except (InvalidPhoneNumber, UnsupportedFeature):
+            continue
+        except SmsGateError:
+            raise
+        except Exception:
+            return  # a subclass's bug: left to the group's send, which reports it
+        return
+
+
 def _stops_chain(error: SmsGateError, failover_on_unknown: bool) -> bool:
     if isinstance(error, UnexpectedError):
         return True  # a bug is not an answer: failing over on it could send twice
@@ -703,6 +796,8 @@ def _check_common(text: object, options: Mapping[str, Any]) -> None:
     """The checks every provider makes alike (each makes them again in ``prepare``)."""
     if not isinstance(text, str):
         raise MessageTooLong(f"text must be a string, not {type(text).__name__}")
+    if is_blank(text):
+        raise MessageTooLong("text is empty (nothing but spaces or invisible characters)")
     if not _is_unicode(text):
         raise ValidationError("text holds a lone surrogate: it is not valid Unicode text")
     for flag in ("urgent", "flash", "priority"):

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import functools
 import json
 import logging
 import math
 import re
+import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, ClassVar, Final, Literal, TypeVar
+from typing import Any, ClassVar, Final, Literal, ParamSpec, TypeVar
 
 import attrs
 import requests
@@ -40,6 +43,7 @@ from ..errors import (
     ProviderError,
     ProviderUnavailable,
     RateLimited,
+    SmsGateError,
     UnsupportedFeature,
     ValidationError,
 )
@@ -64,14 +68,59 @@ __all__ = [
     "ProviderBase",
     "as_money",
     "as_text",
+    "detach_error",
     "first_present",
+    "is_blank",
     "iter_errors",
     "parse_rate_limit",
     "parse_retry_after",
+    "read_code",
+    "without_locals",
 ]
 
 _log = get_logger("smsgate.providers")
 _T = TypeVar("_T")
+_E = TypeVar("_E", bound=BaseException)
+_P = ParamSpec("_P")
+
+
+def detach_error(error: _E) -> _E:
+    """``error`` without its traceback and chained exceptions, to be raised afresh.
+
+    A configuration error is raised inside frames that hold the raw credential (the URL, the
+    ``api_key`` argument, a mapping read from TOML): a tool that records a traceback's frame
+    locals would store the key. The message says all there is to say, so the error leaves
+    those frames behind (and its ``__context__``, whose traceback holds them too).
+    """
+    error.__traceback__ = None
+    error.__cause__ = None
+    error.__context__ = None
+    error.__suppress_context__ = True
+    return error
+
+
+def without_locals(function: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Run ``function``; an smsgate error it raises leaves none of its frames' locals behind.
+
+    The error is raised again from this wrapper once the arguments (which may hold a
+    credential) are deleted, detached from the frames it went through (:func:`detach_error`).
+    Other exceptions pass as they are: only smsgate's own refusals are answers to keep.
+    """
+    if getattr(function, "_smsgate_without_locals", False):
+        return function
+
+    @functools.wraps(function)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        failure: SmsGateError | None = None
+        try:
+            return function(*args, **kwargs)
+        except SmsGateError as exc:
+            failure = detach_error(exc)
+        del args, kwargs
+        raise failure
+
+    wrapper._smsgate_without_locals = True  # type: ignore[attr-defined]
+    return wrapper
 
 #: Which capability each ``send`` option needs. An option set to a non-default value on a
 #: provider without the capability raises ``UnsupportedFeature`` before any request.
@@ -180,21 +229,42 @@ class Outgoing:
         ]
 
 
-def _check_timeout(timeout: object) -> float | tuple[float, float]:
-    def positive(value: object) -> bool:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+#: The longest timeout smsgate takes, in seconds: a day. Far beyond any provider's answer,
+#: and well inside what sockets and ``threading`` waits accept (an infinite or huge value
+#: would be accepted here and fail with a raw ``OverflowError`` after the request went out).
+MAX_TIMEOUT: Final = min(86_400.0, threading.TIMEOUT_MAX)
+#: The shortest: a millisecond. Below it no reply can arrive, and a value that rounds to zero
+#: would turn a socket non-blocking instead of bounding it.
+MIN_TIMEOUT: Final = 0.001
 
-    if positive(timeout):
-        return float(timeout)  # type: ignore[arg-type]
-    if (
-        isinstance(timeout, tuple)
-        and len(timeout) == 2
-        and all(positive(v) for v in timeout)
-    ):
-        return (float(timeout[0]), float(timeout[1]))
+
+def _seconds_value(value: object) -> float | None:
+    """``value`` as a finite number of seconds in ``[MIN_TIMEOUT, MAX_TIMEOUT]``, else ``None``.
+
+    Compared before any conversion: ``float()`` of a huge int raises, and NaN compares false
+    both ways (so it is refused, never taken for "no bound").
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    plain = int.__int__(value) if isinstance(value, int) else float.__float__(value)
+    if not MIN_TIMEOUT <= plain <= MAX_TIMEOUT:
+        return None
+    return float(plain)
+
+
+def _check_timeout(timeout: object) -> float | tuple[float, float]:
+    single = _seconds_value(timeout)
+    if single is not None:
+        return single
+    if isinstance(timeout, tuple) and len(timeout) == 2:
+        pair = (_seconds_value(timeout[0]), _seconds_value(timeout[1]))
+        if pair[0] is not None and pair[1] is not None:
+            return (pair[0], pair[1])
+    shown = type(timeout).__name__ if not isinstance(timeout, (int, float, tuple)) else \
+        "that value"
     raise ConfigurationError(
-        f"timeout must be positive seconds or a (connect, read) pair, not {timeout!r}; "
-        "smsgate never waits forever"
+        f"timeout must be finite seconds from {MIN_TIMEOUT:g} to {MAX_TIMEOUT:g}, or a "
+        f"(connect, read) pair of them, not {shown}; smsgate never waits forever"
     )
 
 
@@ -217,6 +287,13 @@ class ProviderBase:
     #: value per field). ``prepare`` refuses what this encoding cannot carry, before any I/O.
     extra_encoding: ClassVar[Literal["json", "form"]] = "json"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Every constructor takes credentials as plain strings: an error it raises (a bad
+        # timeout, a base_url) must not keep them in the frame locals on its traceback.
+        if "__init__" in cls.__dict__:
+            cls.__init__ = without_locals(cls.__dict__["__init__"])  # type: ignore[method-assign]
+
     def __init__(self, *, sender: str | None = None) -> None:
         if sender is not None:
             self._check_sender(sender)
@@ -233,7 +310,9 @@ class ProviderBase:
         self.close()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(sender={self.sender!r})"
+        # getattr: a half-built provider (its constructor raised) is shown too, in a
+        # traceback rendered with its frame locals.
+        return f"{type(self).__name__}(sender={getattr(self, 'sender', None)!r})"
 
     # -- validation ------------------------------------------------------------------------
     def _check_sender(self, sender: object) -> str:
@@ -298,8 +377,8 @@ class ProviderBase:
     def _check_text(self, text: object) -> SegmentInfo:
         if not isinstance(text, str):
             raise MessageTooLong(f"text must be a string, not {type(text).__name__}")
-        if not text.strip():
-            raise MessageTooLong("text is empty")
+        if is_blank(text):
+            raise MessageTooLong("text is empty (nothing but spaces or invisible characters)")
         if not _is_unicode(text):
             # Python strings may hold lone surrogates (from a bad decode, or JSON "\ud800");
             # no encoding on the wire can carry them, and the encoder would fail mid-send.
@@ -320,6 +399,9 @@ class ProviderBase:
                 f"at most {max_segments}"
             )
         return info
+
+    def _check_owned_fields(self, extra: Mapping[str, Any]) -> None:
+        """Refuse ``extra`` fields the provider writes itself (see ``HttpProvider``)."""
 
     def _require(self, capability: str, what: str) -> None:
         if capability not in self.capabilities:
@@ -385,6 +467,7 @@ class ProviderBase:
                 "idempotency_key must be 1-255 visible ASCII characters (spaces only inside)"
             )
         fields = _check_extra(extra, self.extra_encoding)
+        self._check_owned_fields(fields)
         chosen_sender = sender if sender is not None else self.sender
         if chosen_sender is not None:
             self._check_sender(chosen_sender)
@@ -479,6 +562,35 @@ def _check_schedule(schedule_at: object) -> None:
         raise ValidationError(problem)
 
 
+# Characters that show nothing and are not whitespace: fillers rendered blank (Hangul fillers,
+# the blank braille pattern), the combining grapheme joiner and the variation selectors. The
+# format characters (ZWSP, RLM, BOM, the joiners: category Cf) and control characters (Cc)
+# are found by category.
+_INVISIBLE: Final = frozenset(
+    "\u034f\u115f\u1160\u2800\u3164\uffa0"
+    + "".join(chr(c) for c in range(0xFE00, 0xFE10))
+)
+
+
+def _shows(char: str) -> bool:
+    return not (
+        char.isspace()
+        or char in _INVISIBLE
+        or unicodedata.category(char) in ("Cf", "Cc")
+        or 0xE0100 <= ord(char) <= 0xE01EF  # variation selectors supplement
+    )
+
+
+def is_blank(text: str) -> bool:
+    """Whether ``text`` would show nothing: only whitespace and invisible characters
+    (zero-width spaces and joiners, direction marks, a byte-order mark, controls...).
+
+    Such a text is refused like an empty one: a provider would bill an SMS that reads as
+    blank. Stops at the first visible character, so an ordinary text costs one step.
+    """
+    return not any(_shows(char) for char in text)
+
+
 def _is_unicode(text: str) -> bool:
     """Whether ``text`` can be encoded at all (it holds no lone surrogate)."""
     try:
@@ -497,7 +609,8 @@ def _first_surrogate(text: str) -> int:
 EXTRA_MAX_DEPTH: Final = 16
 # JSON numbers beyond 64 bits lose precision in most parsers (and Python refuses to write
 # integers of more than 4,300 digits): no provider field needs one.
-_INT_RANGE: Final = range(-(2**63), 2**64)
+_INT_MIN: Final = -(2**63)
+_INT_END: Final = 2**64
 
 
 def _check_extra(extra: object, encoding: Literal["json", "form"]) -> dict[str, Any]:
@@ -521,6 +634,14 @@ def _check_extra(extra: object, encoding: Literal["json", "form"]) -> dict[str, 
         where = f"extra[{key!r}]"
         if encoding == "form":
             _check_form_value(value, where)
+            if isinstance(value, int) and type(value) is not int:
+                # An int subclass (IntEnum, HTTPStatus) goes out as its number, not as the
+                # text its own __str__ gives; a str subclass as its content.
+                fields[key] = int.__int__(value)
+            elif isinstance(value, float) and type(value) is not float:
+                fields[key] = float.__float__(value)
+            elif isinstance(value, str) and type(value) is not str:
+                fields[key] = str.__str__(value)
         else:
             _check_json_value(value, where, 1)
     if encoding == "json":
@@ -583,7 +704,9 @@ def _check_json_value(value: object, where: str, depth: int) -> None:
 
 def _check_number(value: int | float | Decimal, where: str) -> None:
     if isinstance(value, int):
-        if value not in _INT_RANGE:
+        # Compared as a plain int, in constant time: an int subclass (IntEnum, IntFlag,
+        # HTTPStatus) is an int, and ``in range(...)`` would walk the range for it.
+        if not _INT_MIN <= int.__int__(value) < _INT_END:
             raise ValidationError(f"{where} is an integer beyond 64 bits")
     elif not (value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)):
         raise ValidationError(f"{where} is not a finite number ({value})")
@@ -591,11 +714,6 @@ def _check_number(value: int | float | Decimal, where: str) -> None:
 
 # A value fit for an HTTP header: visible ASCII, inner spaces allowed, at most 255 characters.
 _HEADER_SAFE: Final = re.compile(r"[!-~](?:[ -~]{0,253}[!-~])?")
-
-# What a parser raises on a reply of an unexpected shape.
-_PARSE_ERRORS: Final = (
-    ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError
-)
 
 # Replies whose status alone says what happened, when the body does not say more.
 _HTTP_STATUS_ERRORS: Final[Mapping[int, type[ProviderError]]] = {
@@ -728,7 +846,10 @@ class HttpProvider(ProviderBase):
         )
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(sender={self.sender!r}, base_url={self.base_url!r})"
+        return (
+            f"{type(self).__name__}(sender={getattr(self, 'sender', None)!r}, "
+            f"base_url={getattr(self, 'base_url', None)!r})"
+        )
 
     def close(self) -> None:
         self._transport.close()
@@ -887,8 +1008,21 @@ class HttpProvider(ProviderBase):
                 )
             )
             raise
-        body = _json_or_none(reply.content)
-        refusal = self._error_from(reply, body, request)
+        unreadable: str | None = None
+        try:
+            body = _json_or_none(reply.content)
+            refusal = self._error_from(reply, body, request)
+        except Exception as exc:
+            # The request went out: whatever the reply does to a reader (an error code too
+            # long for int(), nesting too deep to walk), the answer is "unreadable", never a
+            # raw exception a caller could take for "nothing happened" and resend.
+            unreadable = type(exc).__name__
+        if unreadable is not None:
+            refusal = self._invalid(
+                reply, f"unreadable reply ({unreadable})", sends_message=request.sends_message
+            )
+            refusal.retryable = request.idempotent or not request.sends_message
+            body = None
         attempts.append(
             Attempt(
                 provider=self.name,
@@ -986,7 +1120,13 @@ class HttpProvider(ProviderBase):
         except InvalidResponse as exc:
             exc.retryable = safe_to_repeat
             raise
-        except _PARSE_ERRORS as exc:
+        except ProviderError:
+            raise
+        except Exception as exc:
+            # The request went out: any other exception of a parser (a ValueError, KeyError
+            # or TypeError for a reply of an unexpected shape, a RecursionError, even a
+            # ValidationError from a helper) means "the reply could not be read", never
+            # "nothing happened".
             failure = type(exc).__name__
         error = self._invalid(
             reply, f"unreadable reply ({failure})", sends_message=request.sends_message
@@ -1054,7 +1194,10 @@ def _json_or_none(content: bytes) -> Any:
         return None
     try:
         return json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # Not JSON, or nested too deep for the decoder: no JSON body to read. The parsers
+        # then refuse the reply as unreadable (InvalidResponse, which says whether a message
+        # may have been sent).
         return None
 
 
@@ -1145,18 +1288,77 @@ def as_text(value: object) -> str | None:
     return text or None
 
 
-def as_money(value: object) -> Decimal | None:
-    """A finite amount from a JSON number or a numeric string, else ``None``.
+#: The plausible magnitude of an amount: below 10**15 and no finer than 10**-12, with at most
+#: 30 significant digits. Anything else is not an amount a provider bills or holds, and
+#: taking it could make a later sum of amounts overflow (``Decimal`` signals ``Overflow``
+#: beyond its context) after the messages were accepted.
+_MONEY_MAX_EXPONENT: Final = 14
+_MONEY_MIN_EXPONENT: Final = -12
+_MONEY_MAX_DIGITS: Final = 30
+_MONEY_MAX_TEXT: Final = 64
 
-    ``NaN`` and infinities (which JSON parsers accept) are not amounts.
+
+def as_money(value: object) -> Decimal | None:
+    """A plausible finite amount from a JSON number or a numeric string, else ``None``.
+
+    ``NaN`` and infinities (which JSON parsers accept) are not amounts, and neither is a
+    magnitude no provider could mean (``"1E+999999999"``): see ``_MONEY_MAX_EXPONENT``.
     """
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
+    if isinstance(value, int):
+        plain = int.__int__(value)
+        if not -(10**15) < plain < 10**15:  # compared before str(): no huge conversion
+            return None
+        text = str(plain)
+    elif isinstance(value, float):
+        text = repr(float.__float__(value))
+    else:
+        text = value.strip()
+        if len(text) > _MONEY_MAX_TEXT:
+            return None
     try:
-        amount = Decimal(str(value).strip())
+        amount = Decimal(text)
     except ArithmeticError:
         return None
-    return amount if amount.is_finite() else None
+    if not amount.is_finite():
+        return None
+    if amount.is_zero():
+        return amount
+    digits = amount.as_tuple().digits
+    if (
+        len(digits) > _MONEY_MAX_DIGITS
+        or not _MONEY_MIN_EXPONENT <= amount.adjusted() <= _MONEY_MAX_EXPONENT
+    ):
+        return None
+    return amount
+
+
+#: Significant digits of the longest error code smsgate reads as a number (an int64 has 19).
+_CODE_DIGITS: Final = 18
+_NUMERIC_CODE: Final = re.compile(r"[-+]?[0-9]+")
+
+
+def read_code(value: object) -> tuple[bool, int | None]:
+    """An error code read from a reply: ``(present, code)``.
+
+    ``present`` says the value is a code at all (an int, or a string of ASCII digits with an
+    optional sign); ``code`` is its number, or ``None`` when it has more than 18 significant
+    digits. Such a code is still an error code, just not one smsgate knows; it is never given
+    to ``int()``, which refuses strings of over 4,300 digits (and takes time on shorter ones).
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return True, int.__int__(value)
+    if not isinstance(value, str):
+        return False, None
+    text = value.strip()
+    if not text.isascii() or not _NUMERIC_CODE.fullmatch(text):
+        return False, None
+    sign = "-" if text[0] == "-" else ""
+    significant = text.lstrip("+-").lstrip("0") or "0"
+    if len(significant) > _CODE_DIGITS:
+        return True, None
+    return True, int(sign + significant)
 
 
 def iter_errors(table: Mapping[int | str, ErrorSpec]) -> Iterator[tuple[int | str, ErrorSpec]]:

@@ -49,6 +49,7 @@ from ._base import (
     as_text,
     first_present,
     parse_rate_limit,
+    read_code,
 )
 
 __all__ = ["GoSmsGe"]
@@ -326,10 +327,10 @@ class GoSmsGe(ApiKeyProvider):
         # says it with a per-number list to read, a /sendsms reply of a number not sent.
         if not isinstance(body, dict):
             return None
-        code = body.get("errorCode")
-        if isinstance(code, str) and code.strip().isascii() and code.strip().isdigit():
-            code = int(code)
-        if _is_int(code) and code != 0:
+        present, code = read_code(body.get("errorCode"))
+        if present and code != 0:
+            # A code too long to read as a number (code None) is still a non-zero code: an
+            # error smsgate does not know, classified by the HTTP status like any other.
             return code, str(body.get("message") or body.get("error") or "")
         return None
 

@@ -32,7 +32,7 @@ from ..errors import (
 )
 from ..models import Balance, RecipientStatus, SendResult, Status, StatusResult
 from ..phone import PhoneFormat
-from ._base import ApiKeyProvider, AuthSpec, ErrorSpec, Limits, Outgoing
+from ._base import ApiKeyProvider, AuthSpec, ErrorSpec, Limits, Outgoing, read_code
 
 __all__ = ["SmsOfficeGe"]
 
@@ -215,7 +215,7 @@ class SmsOfficeGe(ApiKeyProvider):
         a refusal nor an acceptance: :class:`InvalidResponse`, which for a send means "may
         have been sent".
         """
-        if data.get("Success") is not True or _code(data.get("ErrorCode")) != 0:
+        if data.get("Success") is not True or read_code(data.get("ErrorCode")) != (True, 0):
             raise self._invalid(
                 reply, "reply does not state success (Success: true, ErrorCode: 0)",
                 sends_message=sends_message,
@@ -226,17 +226,10 @@ class SmsOfficeGe(ApiKeyProvider):
         # An error is a non-zero ErrorCode ("Response codes"), in HTTP 200 replies too.
         if not isinstance(body, dict):
             return None
-        code = _code(body.get("ErrorCode"))
-        if code is not None and code != 0:
+        present, code = read_code(body.get("ErrorCode"))
+        if present and code != 0:
+            # A code too long to read as a number (code None) is still a non-zero code: an
+            # error smsgate does not know, classified by the HTTP status like any other.
             return code, str(body.get("Message") or "")
         return None
-
-
-def _code(value: object) -> int | None:
-    """An ``ErrorCode`` as an int (a numeric string too), or ``None``."""
-    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return None
 
