@@ -9,11 +9,18 @@ whose ``__cause__`` is the original. Where nothing has been obtained yet, it is 
 
 from __future__ import annotations
 
+import functools
 import traceback
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 from .errors import ProviderError, SmsGateError
 
-__all__ = ["UnexpectedError", "unexpected"]
+__all__ = ["UnexpectedError", "detach_error", "unexpected", "without_locals"]
+
+_E = TypeVar("_E", bound=BaseException)
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 class UnexpectedError(ProviderError):
@@ -60,3 +67,42 @@ def _forget_locals(exc: BaseException) -> None:
         seen.add(id(item))
         traceback.clear_frames(item.__traceback__)  # skips frames still running
         pending += [item.__cause__, item.__context__]
+
+
+def detach_error(error: _E) -> _E:
+    """``error`` without its traceback and chained exceptions, to be raised afresh.
+
+    A configuration error is raised inside frames that hold the raw credential (the URL, the
+    ``api_key`` argument, a mapping read from TOML): a tool that records a traceback's frame
+    locals would store the key. The message says all there is to say, so the error leaves
+    those frames behind (and its ``__context__``, whose traceback holds them too).
+    """
+    error.__traceback__ = None
+    error.__cause__ = None
+    error.__context__ = None
+    error.__suppress_context__ = True
+    return error
+
+
+def without_locals(function: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Run ``function``; an smsgate error it raises leaves none of its frames' locals behind.
+
+    The error is raised again from this wrapper once the arguments (which may hold a
+    credential) are deleted, detached from the frames it went through (:func:`detach_error`).
+    Other exceptions pass as they are: only smsgate's own refusals are answers to keep.
+    """
+    if getattr(function, "_smsgate_without_locals", False):
+        return function
+
+    @functools.wraps(function)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        failure: SmsGateError | None = None
+        try:
+            return function(*args, **kwargs)
+        except SmsGateError as exc:
+            failure = detach_error(exc)
+        del args, kwargs
+        raise failure
+
+    wrapper._smsgate_without_locals = True  # type: ignore[attr-defined]
+    return wrapper

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from ._unexpected import without_locals
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ def provider_class(name: str) -> type[Any]:
     raise ConfigurationError(f"unknown provider {name!r}; known providers: {known}")
 
 
+@without_locals
 def create(name: str, **options: Any) -> Any:
     """Build the provider registered under ``name`` with its constructor's ``options``.
 

@@ -180,3 +180,20 @@ def test_toml_timeouts_that_no_wait_can_take_are_refused(value: str, tmp_path: P
         smsgate.from_config(path)
     assert KEY not in str(caught.value)
     assert frame_leaks(_library_frames(caught.value), (KEY,)) == []
+
+
+def test_create_keeps_no_credential_in_its_frames() -> None:
+    """A constructor refusing its options through ``smsgate.create`` leaves no frame holding the
+    key (error trackers record frame locals)."""
+    import traceback
+
+    from smsgate.registry import create
+
+    def build() -> None:  # the key exists only inside smsgate's frames, never as a local here
+        create("gosms.ge", api_key="Create-" + "Canary-7q7q", timeout=-1)
+
+    with pytest.raises(smsgate.ConfigurationError) as caught:
+        build()
+    text = "".join(traceback.TracebackException.from_exception(
+        caught.value, capture_locals=True).format())
+    assert "Create-Canary-7q7q" not in text

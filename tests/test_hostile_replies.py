@@ -297,3 +297,22 @@ def test_a_form_field_str_subclass_goes_out_as_its_content() -> None:
     office = smsgate.SmsOfficeGe(KEY, sender="Brand", base_url="https://127.0.0.1:9")
     prepared = office.prepare("+995555123456", "Hello", extra={"a": _Shout("quiet")})
     assert prepared.extra == {"a": "quiet"} and type(prepared.extra["a"]) is str
+
+
+def test_gosms_lookups_refuse_absurd_ids_and_codes_before_any_request() -> None:
+    """A message id or OTP code thousands of digits long is refused or sent as text, never a
+    raw ValueError from int()/str() (Python limits those conversions to 4,300 digits)."""
+    import responses as _responses
+
+    sms = smsgate.GoSmsGe("k-absurd", sender="B")
+    with _responses.RequestsMock() as rsps:
+        call = rsps.post("https://api.gosms.ge/api/checksms", json={
+            "success": True, "messageId": 1, "status": "delivered"})
+        sms.status("9" * 5000)
+        sms.status("١٢٣")  # Arabic-Indic digits: not an int on the wire
+    import json as _json
+
+    sent = [_json.loads(c.request.body)["messageId"] for c in call.calls]
+    assert sent == ["9" * 5000, "١٢٣"]
+    with pytest.raises(smsgate.ValidationError):
+        sms.verify_otp("+995555123456", "h", 10**5000)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import functools
 import json
 import logging
 import math
@@ -21,14 +20,14 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, ClassVar, Final, Literal, ParamSpec, TypeVar
+from typing import Any, ClassVar, Final, Literal, TypeVar
 
 import attrs
 import requests
 
 from .._http import DEFAULT_TIMEOUT, AuthParam, HttpRequest, HttpResponse, Transport
 from .._secrets import Secret, get_logger, header_problem
-from .._unexpected import unexpected
+from .._unexpected import detach_error, unexpected, without_locals
 from .._urls import check_base_url
 from ..errors import (
     AuthenticationError,
@@ -43,7 +42,6 @@ from ..errors import (
     ProviderError,
     ProviderUnavailable,
     RateLimited,
-    SmsGateError,
     UnsupportedFeature,
     ValidationError,
 )
@@ -80,47 +78,8 @@ __all__ = [
 
 _log = get_logger("smsgate.providers")
 _T = TypeVar("_T")
-_E = TypeVar("_E", bound=BaseException)
-_P = ParamSpec("_P")
 
 
-def detach_error(error: _E) -> _E:
-    """``error`` without its traceback and chained exceptions, to be raised afresh.
-
-    A configuration error is raised inside frames that hold the raw credential (the URL, the
-    ``api_key`` argument, a mapping read from TOML): a tool that records a traceback's frame
-    locals would store the key. The message says all there is to say, so the error leaves
-    those frames behind (and its ``__context__``, whose traceback holds them too).
-    """
-    error.__traceback__ = None
-    error.__cause__ = None
-    error.__context__ = None
-    error.__suppress_context__ = True
-    return error
-
-
-def without_locals(function: Callable[_P, _T]) -> Callable[_P, _T]:
-    """Run ``function``; an smsgate error it raises leaves none of its frames' locals behind.
-
-    The error is raised again from this wrapper once the arguments (which may hold a
-    credential) are deleted, detached from the frames it went through (:func:`detach_error`).
-    Other exceptions pass as they are: only smsgate's own refusals are answers to keep.
-    """
-    if getattr(function, "_smsgate_without_locals", False):
-        return function
-
-    @functools.wraps(function)
-    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        failure: SmsGateError | None = None
-        try:
-            return function(*args, **kwargs)
-        except SmsGateError as exc:
-            failure = detach_error(exc)
-        del args, kwargs
-        raise failure
-
-    wrapper._smsgate_without_locals = True  # type: ignore[attr-defined]
-    return wrapper
 
 #: Which capability each ``send`` option needs. An option set to a non-default value on a
 #: provider without the capability raises ``UnsupportedFeature`` before any request.

@@ -206,7 +206,10 @@ class GoSmsGe(ApiKeyProvider):
     # -- status and balance ----------------------------------------------------------------
     def _status_request(self, message_id: str, recipient: str | None) -> HttpRequest:
         # The official .NET and Python SDKs send an int, the Node SDK a string.
-        wire_id: int | str = int(message_id) if message_id.isdigit() else message_id
+        # Only a plain ASCII number of a sane length is sent as an int (int() of a Unicode digit
+        # string or of thousands of digits would change it or raise).
+        plain = message_id.isascii() and message_id.isdigit() and len(message_id) <= 18
+        wire_id: int | str = int(message_id) if plain else message_id
         return self._request("POST", "/checksms", "status", json={"messageId": wire_id})
 
     def _parse_status(
@@ -276,7 +279,11 @@ class GoSmsGe(ApiKeyProvider):
         """
         if not isinstance(hash, str) or not hash.strip():
             raise ValidationError("hash (from send_otp) must be a non-empty string")
-        if isinstance(code, bool) or not isinstance(code, (str, int)) or not str(code).strip():
+        if isinstance(code, bool) or not isinstance(code, (str, int)):
+            raise ValidationError("code must be a non-empty string")
+        if isinstance(code, int) and not -(10**18) < code < 10**18:
+            raise ValidationError("code is far longer than any OTP code")  # str() could raise
+        if not str(code).strip():
             raise ValidationError("code must be a non-empty string")
         body = {"phone": self._wire_number(phone), "hash": hash, "code": str(code).strip()}
         request = self._request("POST", "/otp/verify", "otp_verify", json=body)
