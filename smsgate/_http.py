@@ -48,11 +48,14 @@ before anything is raised: no frame left on a raised error's traceback holds a r
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import contextvars
 import heapq
+import ipaddress
 import itertools
 import os
+import queue
 import socket
 import threading
 import time
@@ -66,9 +69,10 @@ import requests.adapters
 import requests.structures
 import urllib3
 import urllib3.exceptions
+import urllib3.util.connection
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
 from ._secrets import Secret, get_logger, header_problem, scrub
 from ._version import __version__
@@ -83,6 +87,7 @@ from .errors import (
 __all__ = [
     "DEFAULT_TIMEOUT",
     "MAX_REPLY_BYTES",
+    "MAX_WAIT",
     "AuthParam",
     "deadline_scope",
     "remaining",
@@ -132,25 +137,40 @@ def remaining() -> float | None:
     return None if at is None else at - time.monotonic()
 
 
+#: The longest any single wait may be (one day). A timeout above it, infinite or NaN is cut to
+#: it: sockets and ``threading`` refuse waits they cannot represent (``OverflowError``), and
+#: smsgate never waits forever.
+MAX_WAIT: Final = min(86_400.0, threading.TIMEOUT_MAX)
+
+
+def _finite(seconds: float) -> float:
+    """``seconds`` as a wait sockets and threads accept: within (0.001 s, :data:`MAX_WAIT`)."""
+    if not seconds <= MAX_WAIT:  # also NaN
+        return MAX_WAIT
+    return max(seconds, 0.001)
+
+
 def _bounded(timeout: float | tuple[float, float]) -> float | tuple[float, float]:
     left = remaining()
-    if left is None:
-        return timeout
-    left = max(left, 0.001)
+    left = MAX_WAIT if left is None else _finite(left)
     if isinstance(timeout, tuple):
-        return (min(timeout[0], left), min(timeout[1], left))
-    return min(timeout, left)
+        return (min(_finite(timeout[0]), left), min(_finite(timeout[1]), left))
+    return min(_finite(timeout), left)
 
 
 def exchange_bound(timeout: float | tuple[float, float]) -> float:
     """Seconds one exchange may take in all: connect timeout plus read timeout.
 
     A single number is both timeouts (as in ``requests``), so the bound is twice it. Under a
-    Gateway deadline the bound is also never more than the time left.
+    Gateway deadline the bound is also never more than the time left. Each timeout counts at
+    most :data:`MAX_WAIT`.
     """
-    total = 2 * timeout if not isinstance(timeout, tuple) else timeout[0] + timeout[1]
+    if isinstance(timeout, tuple):
+        total = _finite(timeout[0]) + _finite(timeout[1])
+    else:
+        total = 2 * _finite(timeout)
     left = remaining()
-    return total if left is None else max(min(total, left), 0.001)
+    return total if left is None else _finite(min(total, left))
 
 
 # -- the watchdog: a wall-clock bound per exchange ---------------------------------------------
@@ -159,15 +179,34 @@ def exchange_bound(timeout: float | tuple[float, float]) -> float:
 class _Exchange:
     """The time budget of one request, and the socket to shut when it runs out."""
 
-    __slots__ = ("_lock", "_sock", "began", "done", "ends_at", "expired")
+    __slots__ = ("_lock", "_own", "_sock", "began", "done", "ends_at", "expired", "seen")
 
     def __init__(self, ends_at: float) -> None:
         self.ends_at = ends_at
         self.began = False  # the request was started on an open connection
+        self.seen = False  # one of smsgate's own connections handles it (so `began` is known)
         self.expired = False
         self.done = False
         self._sock: socket.socket | None = None
+        # A duplicate of a socket opened for this exchange: it outlives the TLS wrapping (which
+        # detaches the original socket object), so a proxy tunnel or a handshake can be cut too.
+        self._own: socket.socket | None = None
         self._lock = threading.Lock()
+
+    def opened(self, sock: socket.socket) -> bool:
+        """A new connection's socket exists (before any proxy tunnel or TLS handshake): watch
+        it from now on. ``False`` when time already ran out."""
+        with self._lock:
+            self.seen = True
+            if self.expired or time.monotonic() >= self.ends_at:
+                self.expired = True
+                return False
+            try:
+                self._own = sock.dup()
+            except OSError:
+                return True  # out of descriptors: the connect timeout still bounds each step
+            self._sock = self._own
+            return True
 
     def attach(self, sock: socket.socket | None, *, replied: bool = False) -> bool:
         """Called just before the request is written (or, on a caller's own session, once
@@ -177,7 +216,8 @@ class _Exchange:
             if self.expired or time.monotonic() >= self.ends_at:
                 self.expired = True
                 return False
-            self._sock = sock
+            if self._own is None:
+                self._sock = sock
             self.began = True
             return True
 
@@ -188,7 +228,7 @@ class _Exchange:
                 return True
             self.expired = True
             if self._sock is None:
-                return False  # still connecting (the connect timeout bounds that): look again
+                return False  # no socket yet (a name lookup gives up by itself): look again
             with contextlib.suppress(OSError):
                 # socket.socket.shutdown, not SSLSocket.shutdown: end the blocked read without
                 # touching the TLS state another thread is using.
@@ -200,6 +240,76 @@ class _Exchange:
         with self._lock:
             self.done = True
             self._sock = None
+            if self._own is not None:
+                self._own.close()
+                self._own = None
+
+
+class _Resolver:
+    """A few shared daemon threads that look host names up, so that a lookup can be given up
+    when the exchange's time runs out (``socket.getaddrinfo`` itself has no timeout).
+
+    A lookup that is given up on keeps its thread until the system resolver answers; the
+    caller is already gone with a :class:`ConnectError`.
+    """
+
+    _THREADS: Final = 4
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._queue: queue.SimpleQueue[
+            tuple[concurrent.futures.Future[list[Any]], str, int]
+        ] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def lookup(self, host: str, port: int, timeout: float) -> list[Any]:
+        """``getaddrinfo`` for a TCP connection; ``TimeoutError`` after ``timeout`` seconds."""
+        if self._pid != os.getpid():  # a forked child has none of the threads
+            self._reset()
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            while len(self._threads) < self._THREADS:
+                thread = threading.Thread(target=self._run, name="smsgate-resolver", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+        future: concurrent.futures.Future[list[Any]] = concurrent.futures.Future()
+        self._queue.put((future, host, port))
+        try:
+            return future.result(timeout=max(timeout, 0.0))
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"no address for {host} in time") from None
+
+    def _run(self) -> None:
+        while True:
+            future, host, port = self._queue.get()
+            if not future.set_running_or_notify_cancel():
+                continue  # its caller gave up before the lookup started
+            try:
+                future.set_result(
+                    socket.getaddrinfo(
+                        host, port, urllib3.util.connection.allowed_gai_family(),
+                        socket.SOCK_STREAM,
+                    )
+                )
+            except BaseException as exc:  # handed to the caller, whatever it is
+                future.set_exception(exc)
+            del future
+
+
+_RESOLVER: Final = _Resolver()
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 class _Watchdog:
@@ -256,7 +366,8 @@ class _Watchdog:
                 at, _, exchange = self._heap[0]
                 now = time.monotonic()
                 if at > now:
-                    self._cond.wait(at - now)
+                    # Clamped: a wait threading cannot represent would kill this thread.
+                    self._cond.wait(min(at - now, threading.TIMEOUT_MAX))
                     continue
                 heapq.heappop(self._heap)
                 if not exchange.expire():
@@ -272,11 +383,59 @@ _current: contextvars.ContextVar[_Exchange | None] = contextvars.ContextVar(
 
 
 class _WatchedConnection(HTTPConnection):
-    """A urllib3 connection that hands its socket to the current exchange before sending."""
+    """A urllib3 connection that hands its socket to the current exchange as soon as it
+    exists, and looks its host name up within the exchange's time."""
+
+    def _new_conn(self) -> socket.socket:
+        exchange = _current.get()
+        if exchange is None:
+            return super()._new_conn()
+        exchange.seen = True
+        host = self._dns_host
+        known = _is_address(host)
+        sock = super()._new_conn() if known else self._connect_resolved(host, exchange)
+        if not exchange.opened(sock):
+            sock.close()
+            raise ConnectTimeoutError(self, "the time for this request ran out")
+        return sock
+
+    def _connect_resolved(self, host: str, exchange: _Exchange) -> socket.socket:
+        """Resolve ``host`` within the exchange's time, then connect to its addresses in turn
+        (by address, so urllib3 does not look the name up again without a bound)."""
+        try:
+            found = _RESOLVER.lookup(host, self.port or 0, exchange.ends_at - time.monotonic())
+        except TimeoutError:
+            raise ConnectTimeoutError(self, "the host name could not be resolved in time") from None
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from None
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+        failure: NewConnectionError | None = None
+        for address in addresses:
+            self._dns_host = address
+            try:
+                return super()._new_conn()
+            except NewConnectionError as exc:
+                failure = exc
+            finally:
+                self._dns_host = host
+            if time.monotonic() >= exchange.ends_at:
+                break
+        if failure is None:
+            raise ConnectTimeoutError(self, "the host name has no address")
+        raise failure
+
+    def _tunnel(self) -> None:
+        super()._tunnel()
+        exchange = _current.get()
+        if exchange is not None and exchange.expired:
+            # http.client takes the end of a cut CONNECT answer for its end: the tunnel
+            # "opened" only because the watchdog shut it. Nothing was sent through it.
+            raise ConnectTimeoutError(self, "the proxy tunnel was not set up in time")
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         exchange = _current.get()
         if exchange is not None:
+            exchange.seen = True
             if self.sock is None:
                 self.connect()
             if not exchange.attach(self.sock):
@@ -530,6 +689,13 @@ class Transport:
             _current.reset(token)
         if exchange.expired and exchange.began and not isinstance(failure, ConnectError):
             failure = self._unknown(request, url, f"no complete reply within {bound:.3g} s")
+        elif exchange.expired and exchange.seen and not exchange.began and failure is not None:
+            # Cut while opening the connection (name lookup, proxy tunnel, TLS handshake):
+            # no byte of the request was written, so another provider may be tried.
+            failure = ConnectError(
+                f"could not connect within {bound:.3g} s: {request.method} {url}",
+                provider=self.provider, may_have_sent=False,
+            )
         if reply is not None:
             if failure is None:
                 # Read whole: the connection may serve the next request. (An adapter on a
@@ -592,7 +758,12 @@ class Transport:
             error_type, what = DeliveryUnknown, "connection lost after the request was sent"
         else:  # ChunkedEncodingError, ContentDecodingError and anything new: be conservative
             error_type, what = DeliveryUnknown, "reply could not be read"
-        if error_type is ConnectError and exchange is not None and exchange.began:
+        if error_type is DeliveryUnknown and exchange is not None and exchange.seen \
+                and not exchange.began:
+            # smsgate's own connection never got as far as writing the request: the timeout
+            # or cut came while opening it (TCP, a proxy tunnel, the TLS handshake).
+            error_type, what = ConnectError, f"{what} while opening the connection"
+        elif error_type is ConnectError and exchange is not None and exchange.began:
             # The request was started on an open connection: a TLS error or a cut now comes
             # after (part of) it went out, so it may have been processed.
             error_type, what, retryable = DeliveryUnknown, f"{what} after sending", None
