@@ -54,9 +54,11 @@ import contextvars
 import heapq
 import ipaddress
 import itertools
+import json
 import os
 import queue
 import socket
+import sys
 import threading
 import time
 import zlib
@@ -593,7 +595,18 @@ class Transport:
         url = self.base_url + request.path
         started = time.monotonic()
         _log.debug("%s %s (%s) ->", request.method, url, request.operation)
-        outcome = self._round_trip(request, url, timeout if timeout is not None else self.timeout)
+        outer = sys.exc_info()[1]
+        try:
+            outcome = self._round_trip(
+                request, url, timeout if timeout is not None else self.timeout
+            )
+        except BaseException as exc:
+            # Anything not smsgate's own (KeyboardInterrupt, a signal handler's exception, a
+            # bug) propagates unchanged, but without the frames below this one: those of the
+            # exchange hold the revealed credentials, and tools that record locals would show
+            # them. The same object is raised, so ``except`` clauses and interrupts still work.
+            _forget_frames(exc, outer)
+            raise exc.with_traceback(None)  # noqa: B904 (the same exception, not a new one)
         elapsed = time.monotonic() - started
         if isinstance(outcome, _ERRORS):
             _log.debug(
@@ -623,6 +636,7 @@ class Transport:
         bound = exchange_bound(timeout)
         exchange = _Exchange(time.monotonic() + bound)
         reply: requests.Response | None = None
+        pool: Any = None
         failure: ProviderError | None = None
         result: HttpResponse | None = None
         token = _current.set(exchange)
@@ -643,6 +657,7 @@ class Transport:
                 raise _Interim
             if not exchange.began and not exchange.attach(_socket_of(reply), replied=True):
                 raise _TimeUp  # a caller's session: the headers came, but too late
+            pool = _hold_connection(reply)
             content = _read_body(reply, self.max_reply_bytes)
             result = HttpResponse(
                 status=reply.status_code,
@@ -684,6 +699,12 @@ class Transport:
             # Raised by http.client or urllib3 outside requests' wrapping; its text may quote
             # a header value (a key), so only its type is kept. Conservative: may have sent.
             failure = self._unknown(request, url, f"unexpected {type(exc).__name__}")
+        except BaseException:
+            # Not the transport's to classify (an interrupt, a signal handler's exception): it
+            # goes on as itself (see perform), and its connection is never reused.
+            if reply is not None:
+                _settle(reply, pool, keep=False)
+            raise
         finally:
             exchange.finish()  # from here the watchdog leaves the socket alone
             _current.reset(token)
@@ -697,19 +718,10 @@ class Transport:
                 provider=self.provider, may_have_sent=False,
             )
         if reply is not None:
-            if failure is None:
-                # Read whole: the connection may serve the next request. (An adapter on a
-                # caller's session may hand back a reply without a urllib3 connection.)
-                release = getattr(reply.raw, "release_conn", None)
-                if release is not None:
-                    release()
-            else:
-                # Never pool a connection that was cut, saw an interim reply or holds unread
-                # bytes: what is left on it would answer the next request.
-                with contextlib.suppress(Exception):
-                    reply.raw.close()
-                with contextlib.suppress(Exception):
-                    reply.close()
+            # Never pool a connection that was cut, saw an interim reply, holds unread bytes
+            # or a reply whose length is doubtful: what is left on it would answer the next
+            # request.
+            _settle(reply, pool, keep=failure is None and _poolable(reply, result))
         if failure is not None or result is None:
             return failure or self._unknown(request, url, "reply could not be read")
         return result
@@ -779,6 +791,21 @@ class Transport:
 _ERRORS: Final = (ProviderError, ConfigurationError)
 
 
+def _forget_frames(exc: BaseException, outer: BaseException | None) -> None:
+    """Drop the tracebacks of the exceptions chained to ``exc`` during the exchange (those
+    chained from before it, ending at ``outer``, the exception the caller was handling, are
+    the caller's and stay)."""
+    stack: list[BaseException | None] = [exc.__cause__, exc.__context__]
+    seen: set[int] = {id(exc)}
+    while stack:
+        item = stack.pop()
+        if item is None or item is outer or id(item) in seen:
+            continue
+        seen.add(id(item))
+        item.__traceback__ = None
+        stack += [item.__cause__, item.__context__]
+
+
 def _status_of(reply: requests.Response | None) -> int | None:
     return None if reply is None else reply.status_code
 
@@ -822,6 +849,84 @@ def _apply_auth(
     return params, json_body, form, headers
 
 
+_NO_BODY_STATUSES: Final = frozenset({204, 304})
+
+
+def _poolable(reply: requests.Response, result: HttpResponse | None) -> bool:
+    """Whether the connection may serve another request after this reply.
+
+    A reply's end is known only from its framing. When a server writes more than it framed
+    (a body after ``204``/``304``, which HTTP says has none; a ``Content-Length`` that counts
+    characters rather than bytes), the rest stays on the connection and would be read as the
+    next request's reply. So a connection is kept only when nothing suggests that: the
+    status may carry a body (not 204 or 304), no byte is waiting unread, the body does not
+    end inside a UTF-8 character and, when it says it is JSON, it parses. What remains: a
+    short length whose prefix is itself complete and whose tail arrives later still; urllib3
+    drops a connection that has bytes waiting before it reuses it, which catches such a tail
+    unless it arrives between that check and the next reply.
+    """
+    if result is None or reply.status_code in _NO_BODY_STATUSES:
+        return False
+    sock = _socket_of(reply)
+    if sock is not None:
+        try:
+            if urllib3.util.wait_for_read(sock, timeout=0):
+                return False
+        except (OSError, ValueError):
+            return False
+    content = result.content
+    if _ends_mid_character(content):
+        return False
+    if "json" in reply.headers.get("Content-Type", "").lower():
+        try:
+            json.loads(content)
+        except (ValueError, RecursionError):
+            return False
+    return True
+
+
+def _hold_connection(reply: requests.Response) -> Any:
+    """Keep urllib3 from pooling the reply's connection by itself once the body is read (it
+    does so as soon as the framing says the body ended); :func:`_settle` decides. Returns
+    the pool to give the connection back to, or ``None``."""
+    raw = reply.raw
+    pool = getattr(raw, "_pool", None)
+    if pool is not None and getattr(raw, "_connection", None) is not None:
+        raw._pool = None
+        return pool
+    return None
+
+
+def _settle(reply: requests.Response, pool: Any, *, keep: bool) -> None:
+    """Give the reply's connection back for reuse (``keep``) or close it."""
+    raw = reply.raw
+    if keep:
+        if pool is not None:
+            raw._pool = pool
+        # (An adapter on a caller's session may hand back a reply without urllib3 behind it.)
+        release = getattr(raw, "release_conn", None)
+        if release is not None:
+            release()
+        return
+    with contextlib.suppress(Exception):
+        raw.close()  # closes the held connection too
+    with contextlib.suppress(Exception):
+        reply.close()
+    if pool is not None:
+        with contextlib.suppress(Exception):
+            pool._put_conn(None)  # the pool's slot, not the connection: it opens a new one
+
+
+def _ends_mid_character(content: bytes) -> bool:
+    """Whether ``content`` ends with the first bytes of a longer UTF-8 character."""
+    for back in range(1, min(4, len(content)) + 1):
+        byte = content[-back]
+        if byte & 0xC0 != 0x80:  # not a continuation byte: a lead byte or ASCII
+            needs = 4 if byte >= 0xF0 else 3 if byte >= 0xE0 else 2 if byte >= 0xC0 else 1
+            return needs > back
+    return False
+
+
 def _socket_of(reply: requests.Response) -> socket.socket | None:
     connection = getattr(reply.raw, "connection", None)
     sock = getattr(connection, "sock", None)
@@ -829,7 +934,8 @@ def _socket_of(reply: requests.Response) -> socket.socket | None:
 
 
 def _read_body(reply: requests.Response, limit: int) -> bytes:
-    """The reply body, decoded, read piece by piece; :class:`_TooLarge` past ``limit`` bytes.
+    """The reply body, decoded, read piece by piece; :class:`_TooLarge` past ``limit`` bytes,
+    counted both as read from the wire and after decoding.
 
     urllib3 is asked for the raw bytes and smsgate inflates them itself with a cap on every
     step's output, so a small compressed body that would inflate to gigabytes costs at most
@@ -848,7 +954,13 @@ def _read_body(reply: requests.Response, limit: int) -> bytes:
         return content
     inflater = _Inflater.for_coding(coding)
     body = bytearray()
+    wire = 0
     for piece in reply.raw.stream(_CHUNK, decode_content=False):
+        # The bytes as they came count too: a body of empty gzip members decodes to nothing
+        # but costs CPU for every byte, and the bound must not rest on urllib3's own limits.
+        wire += len(piece)
+        if wire > limit:
+            raise _TooLarge
         if inflater is None:
             body += piece
             if len(body) > limit:
