@@ -76,7 +76,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
-from ._secrets import Secret, get_logger, header_problem, scrub
+from ._secrets import Secret, get_logger, header_problem, scrub, scrub_bytes
 from ._version import __version__
 from .errors import (
     ConfigurationError,
@@ -659,10 +659,14 @@ class Transport:
                 raise _TimeUp  # a caller's session: the headers came, but too late
             pool = _hold_connection(reply)
             content = _read_body(reply, self.max_reply_bytes)
+            # A reply never carries a registered credential past this point (a provider that
+            # echoes the request would put the key in `raw`, in parser frames, in error text).
             result = HttpResponse(
                 status=reply.status_code,
-                headers=requests.structures.CaseInsensitiveDict(reply.headers),
-                content=content,
+                headers=requests.structures.CaseInsensitiveDict(
+                    {name: scrub(value) for name, value in reply.headers.items()}
+                ),
+                content=scrub_bytes(content),
             )
         except requests.RequestException as exc:
             failure = self._classify(exc, request, url, exchange)
