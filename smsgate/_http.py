@@ -12,6 +12,8 @@ what happened                                   error                   may_have
 ==============================================  ======================  =============
 connection refused, DNS failure                 ConnectError            False
 connect timeout                                 ConnectError            False
+name lookup, proxy tunnel or TLS handshake
+not done in time (nothing written yet)          ConnectError            False
 TLS handshake failure                           ConnectError (final)    False
 read timeout                                    DeliveryUnknown         True
 connection reset / closed after sending         DeliveryUnknown         True
@@ -35,9 +37,15 @@ Two bounds hold for every exchange, whatever the server does:
   Socket timeouts alone bound each read, not the exchange: a server trickling one byte per
   second never trips them. A shared watchdog thread shuts the socket of an exchange whose time
   ran out, which ends the blocked read at once.
+  The bound starts before the connection exists: host names are looked up in a small
+  resolver pool that is given up on in time, and a new socket is watched before any proxy
+  tunnel or TLS handshake.
 * **size**: a reply body is read in pieces and decoded by smsgate itself (gzip and deflate,
-  the only encodings it asks for), and reading stops once the *decoded* body passes
-  :data:`MAX_REPLY_BYTES`, so a compressed "bomb" never inflates in memory.
+  the only encodings it asks for), and reading stops once the *decoded* body, or the bytes
+  read, pass :data:`MAX_REPLY_BYTES`, so a compressed "bomb" never inflates in memory.
+
+A reply is scrubbed of every registered credential as it is read (:func:`scrub_bytes`), and
+its connection is pooled only when its end can be trusted (:func:`_poolable`).
 
 Errors are raised outside the ``except`` block that caught them, so that no chained cause
 (whose text may hold a URL with SMSOffice.ge's key in its query string) travels with them,

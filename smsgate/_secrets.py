@@ -269,7 +269,7 @@ def _hits(text: str) -> list[str]:
     lowered = decoded.lower()
     found = [value for value, low in _lowered if low in lowered]
     for value, cores in _b64:
-        if value not in found and any(core in text or core in decoded for core in cores):
+        if value not in found and any(core in decoded for core in cores):
             found.append(value)
     return found
 
