@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import contextlib
 import functools
 import html
 import html.entities
@@ -67,6 +68,9 @@ _ordered: tuple[str, ...] = ()
 # Credentials shorter than this are not scrubbed from free text: replacing "1" everywhere would
 # garble logs without protecting anything worth protecting.
 _MIN_SCRUB_LENGTH: Final = 4
+# The encoded and case-insensitive forms are looked for only for credentials this long: a
+# shorter one (a 4-letter word) would match ordinary text in another case or encoding.
+_MIN_DEEP_LENGTH: Final = 8
 
 
 class Secret:
@@ -88,7 +92,8 @@ class Secret:
 
     def __del__(self) -> None:
         if getattr(self, "_transient", False):
-            _released.append(self._value)
+            with contextlib.suppress(Exception):  # the module may be gone at exit
+                _released.append(self._value)
 
     def reveal(self) -> str:
         """The credential itself; only the HTTP layer calls this."""
@@ -180,7 +185,10 @@ def _rebuild() -> None:
     for more in _transient.values():
         every |= more
     _ordered = tuple(sorted(every, key=len, reverse=True))
-    values = sorted(_known_values | set(_transient), key=len, reverse=True)
+    values = sorted(
+        (v for v in _known_values | set(_transient) if len(v) >= _MIN_DEEP_LENGTH),
+        key=len, reverse=True,
+    )
     _values = tuple(values)
     _lowered = tuple((v, v.lower()) for v in values)
     _b64 = tuple((v, cores) for v in values if (cores := _base64_cores(v)))
@@ -216,8 +224,9 @@ def scrub(text: str) -> str:
     provider echoing a request may turn a credential into: percent-encoding in either case
     and of any subset of its characters, JSON escapes (``\\/``, ``\\u00xx``), HTML character
     references, a changed letter case, and base64 of any string that contains it (an
-    ``Authorization: Basic`` value of ``client:token``). Text holding none of these costs one
-    decoding pass and a substring search per credential.
+    ``Authorization: Basic`` value of ``client:token``), for credentials of 8 characters or
+    more. Text holding none of these costs one decoding pass and a substring search per
+    credential.
     """
     for value in _ordered:
         if value in text:
