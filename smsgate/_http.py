@@ -120,6 +120,9 @@ USER_AGENT: Final = f"smsgate/{__version__} python-requests/{requests.__version_
 MAX_REPLY_BYTES: Final = 4 * 1024 * 1024
 # Bytes read from the socket (or produced by the decoder) per step.
 _CHUNK: Final = 64 * 1024
+# Concatenated gzip members accepted in one body. Servers send one; each costs a new decoder,
+# so 4 MiB of empty 20-byte members would cost seconds of CPU while decoding to nothing.
+_MAX_GZIP_MEMBERS: Final = 64
 # smsgate decodes bodies itself (to bound their decoded size), so it asks for no other coding.
 _ACCEPT_ENCODING: Final = "gzip, deflate"
 
@@ -687,7 +690,7 @@ class Transport:
             )
         except _TooLarge:
             failure = InvalidResponse(
-                f"reply larger than {self.max_reply_bytes} bytes (decoded): "
+                f"reply larger than {self.max_reply_bytes} bytes: "
                 f"{request.method} {url}",
                 provider=self.provider,
                 http_status=_status_of(reply),
@@ -786,7 +789,12 @@ class Transport:
                 and not exchange.began:
             # smsgate's own connection never got as far as writing the request: the timeout
             # or cut came while opening it (TCP, a proxy tunnel, the TLS handshake).
-            error_type, what = ConnectError, f"{what} while opening the connection"
+            error_type = ConnectError
+            what = (
+                "connection not opened in time (TLS handshake or proxy tunnel)"
+                if isinstance(exc, requests.exceptions.Timeout)
+                else f"{what} while opening the connection"
+            )
         elif error_type is ConnectError and exchange is not None and exchange.began:
             # The request was started on an open connection: a TLS error or a cut now comes
             # after (part of) it went out, so it may have been processed.
@@ -991,6 +999,7 @@ class _Inflater:
         self._wbits = wbits
         self._gzip = gzip
         self._started = False
+        self._members = 1
         self._pending = b""  # deflate: the first bytes, kept until the format is known
         self._z = zlib.decompressobj(wbits)
 
@@ -1024,6 +1033,9 @@ class _Inflater:
             data = self._z.unconsumed_tail
             if not data and self._z.eof and self._z.unused_data and self._gzip:
                 # Another gzip member follows (concatenated members are one body).
+                self._members += 1
+                if self._members > _MAX_GZIP_MEMBERS:
+                    raise zlib.error("too many gzip members")
                 data = self._z.unused_data
                 self._z = zlib.decompressobj(self._wbits)
 

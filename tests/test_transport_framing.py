@@ -81,19 +81,34 @@ def test_a_trusted_reply_still_reuses_its_connection() -> None:
     assert len(connections) == 1
 
 
-def test_wire_bytes_are_bounded_even_when_they_decode_to_nothing() -> None:
-    # Empty gzip members decode to zero bytes: only a bound on the bytes read stops them.
-    body = gzip.compress(b"", mtime=0) * 20_000  # 400 kB on the wire, nothing decoded
-
+def _serve_gzip(body: bytes) -> object:
     def handler(conn: socket.socket) -> None:
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n"
                      b"Connection: close\r\n\r\n" % len(body) + body)
         conn.close()
 
-    with serve(handler) as (url, _):
+    return serve(handler)
+
+
+def test_wire_bytes_are_bounded_even_when_they_decode_to_nothing() -> None:
+    # One gzip member whose header comment (FCOMMENT) is 400 kB: it decodes to zero bytes,
+    # so only a bound on the bytes read stops it.
+    empty = gzip.compress(b"", mtime=0)
+    body = empty[:3] + b"\x10" + empty[4:10] + b"c" * 400_000 + b"\0" + empty[10:]
+    with _serve_gzip(body) as (url, _):  # type: ignore[attr-defined]
         t = Transport(provider="toy", base_url=url, timeout=(1.0, 5.0), max_reply_bytes=65536)
         error = caught(lambda: t.perform(SEND))
     assert isinstance(error, InvalidResponse), error
+    assert error.may_have_sent is True
+
+
+def test_a_body_of_many_empty_gzip_members_is_unreadable() -> None:
+    # 200 kB of 20-byte members: each costs a new decoder and they decode to nothing.
+    body = gzip.compress(b"", mtime=0) * 10_000 + gzip.compress(b'{"ok": 1}', mtime=0)
+    with _serve_gzip(body) as (url, _):  # type: ignore[attr-defined]
+        error = caught(lambda: Transport(provider="toy", base_url=url,
+                                         timeout=(1.0, 5.0)).perform(SEND))
+    assert isinstance(error, DeliveryUnknown), error
     assert error.may_have_sent is True
 
 
