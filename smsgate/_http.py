@@ -12,6 +12,8 @@ what happened                                   error                   may_have
 ==============================================  ======================  =============
 connection refused, DNS failure                 ConnectError            False
 connect timeout                                 ConnectError            False
+name lookup, proxy tunnel or TLS handshake
+not done in time (nothing written yet)          ConnectError            False
 TLS handshake failure                           ConnectError (final)    False
 read timeout                                    DeliveryUnknown         True
 connection reset / closed after sending         DeliveryUnknown         True
@@ -35,9 +37,15 @@ Two bounds hold for every exchange, whatever the server does:
   Socket timeouts alone bound each read, not the exchange: a server trickling one byte per
   second never trips them. A shared watchdog thread shuts the socket of an exchange whose time
   ran out, which ends the blocked read at once.
+  The bound starts before the connection exists: host names are looked up in a small
+  resolver pool that is given up on in time, and a new socket is watched before any proxy
+  tunnel or TLS handshake.
 * **size**: a reply body is read in pieces and decoded by smsgate itself (gzip and deflate,
-  the only encodings it asks for), and reading stops once the *decoded* body passes
-  :data:`MAX_REPLY_BYTES`, so a compressed "bomb" never inflates in memory.
+  the only encodings it asks for), and reading stops once the *decoded* body, or the bytes
+  read, pass :data:`MAX_REPLY_BYTES`, so a compressed "bomb" never inflates in memory.
+
+A reply is scrubbed of every registered credential as it is read (:func:`scrub_bytes`), and
+its connection is pooled only when its end can be trusted (:func:`_poolable`).
 
 Errors are raised outside the ``except`` block that caught them, so that no chained cause
 (whose text may hold a URL with SMSOffice.ge's key in its query string) travels with them,
@@ -48,12 +56,17 @@ before anything is raised: no frame left on a raised error's traceback holds a r
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import contextvars
 import heapq
+import ipaddress
 import itertools
+import json
 import os
+import queue
 import socket
+import sys
 import threading
 import time
 import zlib
@@ -66,11 +79,12 @@ import requests.adapters
 import requests.structures
 import urllib3
 import urllib3.exceptions
+import urllib3.util.connection
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
-from ._secrets import Secret, get_logger, header_problem, scrub
+from ._secrets import Secret, get_logger, header_problem, scrub, scrub_bytes
 from ._version import __version__
 from .errors import (
     ConfigurationError,
@@ -83,6 +97,7 @@ from .errors import (
 __all__ = [
     "DEFAULT_TIMEOUT",
     "MAX_REPLY_BYTES",
+    "MAX_WAIT",
     "AuthParam",
     "deadline_scope",
     "remaining",
@@ -105,6 +120,9 @@ USER_AGENT: Final = f"smsgate/{__version__} python-requests/{requests.__version_
 MAX_REPLY_BYTES: Final = 4 * 1024 * 1024
 # Bytes read from the socket (or produced by the decoder) per step.
 _CHUNK: Final = 64 * 1024
+# Concatenated gzip members accepted in one body. Servers send one; each costs a new decoder,
+# so 4 MiB of empty 20-byte members would cost seconds of CPU while decoding to nothing.
+_MAX_GZIP_MEMBERS: Final = 64
 # smsgate decodes bodies itself (to bound their decoded size), so it asks for no other coding.
 _ACCEPT_ENCODING: Final = "gzip, deflate"
 
@@ -132,25 +150,40 @@ def remaining() -> float | None:
     return None if at is None else at - time.monotonic()
 
 
+#: The longest any single wait may be (one day). A timeout above it, infinite or NaN is cut to
+#: it: sockets and ``threading`` refuse waits they cannot represent (``OverflowError``), and
+#: smsgate never waits forever.
+MAX_WAIT: Final = min(86_400.0, threading.TIMEOUT_MAX)
+
+
+def _finite(seconds: float) -> float:
+    """``seconds`` as a wait sockets and threads accept: within (0.001 s, :data:`MAX_WAIT`)."""
+    if not seconds <= MAX_WAIT:  # also NaN
+        return MAX_WAIT
+    return max(seconds, 0.001)
+
+
 def _bounded(timeout: float | tuple[float, float]) -> float | tuple[float, float]:
     left = remaining()
-    if left is None:
-        return timeout
-    left = max(left, 0.001)
+    left = MAX_WAIT if left is None else _finite(left)
     if isinstance(timeout, tuple):
-        return (min(timeout[0], left), min(timeout[1], left))
-    return min(timeout, left)
+        return (min(_finite(timeout[0]), left), min(_finite(timeout[1]), left))
+    return min(_finite(timeout), left)
 
 
 def exchange_bound(timeout: float | tuple[float, float]) -> float:
     """Seconds one exchange may take in all: connect timeout plus read timeout.
 
     A single number is both timeouts (as in ``requests``), so the bound is twice it. Under a
-    Gateway deadline the bound is also never more than the time left.
+    Gateway deadline the bound is also never more than the time left. Each timeout counts at
+    most :data:`MAX_WAIT`.
     """
-    total = 2 * timeout if not isinstance(timeout, tuple) else timeout[0] + timeout[1]
+    if isinstance(timeout, tuple):
+        total = _finite(timeout[0]) + _finite(timeout[1])
+    else:
+        total = 2 * _finite(timeout)
     left = remaining()
-    return total if left is None else max(min(total, left), 0.001)
+    return total if left is None else _finite(min(total, left))
 
 
 # -- the watchdog: a wall-clock bound per exchange ---------------------------------------------
@@ -159,15 +192,34 @@ def exchange_bound(timeout: float | tuple[float, float]) -> float:
 class _Exchange:
     """The time budget of one request, and the socket to shut when it runs out."""
 
-    __slots__ = ("_lock", "_sock", "began", "done", "ends_at", "expired")
+    __slots__ = ("_lock", "_own", "_sock", "began", "done", "ends_at", "expired", "seen")
 
     def __init__(self, ends_at: float) -> None:
         self.ends_at = ends_at
         self.began = False  # the request was started on an open connection
+        self.seen = False  # one of smsgate's own connections handles it (so `began` is known)
         self.expired = False
         self.done = False
         self._sock: socket.socket | None = None
+        # A duplicate of a socket opened for this exchange: it outlives the TLS wrapping (which
+        # detaches the original socket object), so a proxy tunnel or a handshake can be cut too.
+        self._own: socket.socket | None = None
         self._lock = threading.Lock()
+
+    def opened(self, sock: socket.socket) -> bool:
+        """A new connection's socket exists (before any proxy tunnel or TLS handshake): watch
+        it from now on. ``False`` when time already ran out."""
+        with self._lock:
+            self.seen = True
+            if self.expired or time.monotonic() >= self.ends_at:
+                self.expired = True
+                return False
+            try:
+                self._own = sock.dup()
+            except OSError:
+                return True  # out of descriptors: the connect timeout still bounds each step
+            self._sock = self._own
+            return True
 
     def attach(self, sock: socket.socket | None, *, replied: bool = False) -> bool:
         """Called just before the request is written (or, on a caller's own session, once
@@ -177,7 +229,8 @@ class _Exchange:
             if self.expired or time.monotonic() >= self.ends_at:
                 self.expired = True
                 return False
-            self._sock = sock
+            if self._own is None:
+                self._sock = sock
             self.began = True
             return True
 
@@ -188,7 +241,7 @@ class _Exchange:
                 return True
             self.expired = True
             if self._sock is None:
-                return False  # still connecting (the connect timeout bounds that): look again
+                return False  # no socket yet (a name lookup gives up by itself): look again
             with contextlib.suppress(OSError):
                 # socket.socket.shutdown, not SSLSocket.shutdown: end the blocked read without
                 # touching the TLS state another thread is using.
@@ -200,6 +253,76 @@ class _Exchange:
         with self._lock:
             self.done = True
             self._sock = None
+            if self._own is not None:
+                self._own.close()
+                self._own = None
+
+
+class _Resolver:
+    """A few shared daemon threads that look host names up, so that a lookup can be given up
+    when the exchange's time runs out (``socket.getaddrinfo`` itself has no timeout).
+
+    A lookup that is given up on keeps its thread until the system resolver answers; the
+    caller is already gone with a :class:`ConnectError`.
+    """
+
+    _THREADS: Final = 4
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._queue: queue.SimpleQueue[
+            tuple[concurrent.futures.Future[list[Any]], str, int]
+        ] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def lookup(self, host: str, port: int, timeout: float) -> list[Any]:
+        """``getaddrinfo`` for a TCP connection; ``TimeoutError`` after ``timeout`` seconds."""
+        if self._pid != os.getpid():  # a forked child has none of the threads
+            self._reset()
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            while len(self._threads) < self._THREADS:
+                thread = threading.Thread(target=self._run, name="smsgate-resolver", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+        future: concurrent.futures.Future[list[Any]] = concurrent.futures.Future()
+        self._queue.put((future, host, port))
+        try:
+            return future.result(timeout=max(timeout, 0.0))
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"no address for {host} in time") from None
+
+    def _run(self) -> None:
+        while True:
+            future, host, port = self._queue.get()
+            if not future.set_running_or_notify_cancel():
+                continue  # its caller gave up before the lookup started
+            try:
+                future.set_result(
+                    socket.getaddrinfo(
+                        host, port, urllib3.util.connection.allowed_gai_family(),
+                        socket.SOCK_STREAM,
+                    )
+                )
+            except BaseException as exc:  # handed to the caller, whatever it is
+                future.set_exception(exc)
+            del future
+
+
+_RESOLVER: Final = _Resolver()
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 class _Watchdog:
@@ -256,7 +379,8 @@ class _Watchdog:
                 at, _, exchange = self._heap[0]
                 now = time.monotonic()
                 if at > now:
-                    self._cond.wait(at - now)
+                    # Clamped: a wait threading cannot represent would kill this thread.
+                    self._cond.wait(min(at - now, threading.TIMEOUT_MAX))
                     continue
                 heapq.heappop(self._heap)
                 if not exchange.expire():
@@ -272,7 +396,8 @@ _current: contextvars.ContextVar[_Exchange | None] = contextvars.ContextVar(
 
 
 class _WatchedConnection(HTTPConnection):
-    """A urllib3 connection that hands its socket to the current exchange before sending.
+    """A urllib3 connection that hands its socket to the current exchange as soon as it
+    exists, and looks its host name up within the exchange's time.
 
     It also writes a request's head and its body in one ``sendall`` instead of two
     (http.client writes the head as soon as it is complete): one system call less per
@@ -282,10 +407,56 @@ class _WatchedConnection(HTTPConnection):
 
     _holding = False
     _held: bytes | None = None
+    def _new_conn(self) -> socket.socket:
+        exchange = _current.get()
+        if exchange is None:
+            return super()._new_conn()
+        exchange.seen = True
+        host = self._dns_host
+        known = _is_address(host)
+        sock = super()._new_conn() if known else self._connect_resolved(host, exchange)
+        if not exchange.opened(sock):
+            sock.close()
+            raise ConnectTimeoutError(self, "the time for this request ran out")
+        return sock
+
+    def _connect_resolved(self, host: str, exchange: _Exchange) -> socket.socket:
+        """Resolve ``host`` within the exchange's time, then connect to its addresses in turn
+        (by address, so urllib3 does not look the name up again without a bound)."""
+        try:
+            found = _RESOLVER.lookup(host, self.port or 0, exchange.ends_at - time.monotonic())
+        except TimeoutError:
+            raise ConnectTimeoutError(self, "the host name could not be resolved in time") from None
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from None
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+        failure: NewConnectionError | None = None
+        for address in addresses:
+            self._dns_host = address
+            try:
+                return super()._new_conn()
+            except NewConnectionError as exc:
+                failure = exc
+            finally:
+                self._dns_host = host
+            if time.monotonic() >= exchange.ends_at:
+                break
+        if failure is None:
+            raise ConnectTimeoutError(self, "the host name has no address")
+        raise failure
+
+    def _tunnel(self) -> None:
+        super()._tunnel()
+        exchange = _current.get()
+        if exchange is not None and exchange.expired:
+            # http.client takes the end of a cut CONNECT answer for its end: the tunnel
+            # "opened" only because the watchdog shut it. Nothing was sent through it.
+            raise ConnectTimeoutError(self, "the proxy tunnel was not set up in time")
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         exchange = _current.get()
         if exchange is not None:
+            exchange.seen = True
             if self.sock is None:
                 self.connect()
             if not exchange.attach(self.sock):
@@ -501,9 +672,18 @@ class Transport:
         url = self.base_url + request.path
         started = time.monotonic()
         _log.debug("%s %s (%s) ->", request.method, url, request.operation)
-        outcome = self._round_trip(
-            request, url, timeout if timeout is not None else self.timeout, started
-        )
+        outer = sys.exc_info()[1]
+        try:
+            outcome = self._round_trip(
+                request, url, timeout if timeout is not None else self.timeout, started
+            )
+        except BaseException as exc:
+            # Anything not smsgate's own (KeyboardInterrupt, a signal handler's exception, a
+            # bug) propagates unchanged, but without the frames below this one: those of the
+            # exchange hold the revealed credentials, and tools that record locals would show
+            # them. The same object is raised, so ``except`` clauses and interrupts still work.
+            _forget_frames(exc, outer)
+            raise exc.with_traceback(None)  # noqa: B904 (the same exception, not a new one)
         if isinstance(outcome, _ERRORS):
             elapsed = time.monotonic() - started
             _log.debug(
@@ -539,6 +719,7 @@ class Transport:
         bound = exchange_bound(timeout)
         exchange = _Exchange(time.monotonic() + bound)
         reply: requests.Response | None = None
+        pool: Any = None
         failure: ProviderError | None = None
         result: HttpResponse | None = None
         token = _current.set(exchange)
@@ -564,15 +745,16 @@ class Transport:
                 raise _Interim
             if not exchange.began and not exchange.attach(_socket_of(reply), replied=True):
                 raise _TimeUp  # a caller's session: the headers came, but too late
+            pool = _hold_connection(reply)
             content = _read_body(reply, self.max_reply_bytes)
-            # requests' own case-insensitive copy, used by nothing else once this returns (an
-            # adapter on a caller's session may have set a plain mapping: copy that one).
-            replied: Mapping[str, str] = reply.headers
+            # A reply never carries a registered credential past this point (a provider that
+            # echoes the request would put the key in `raw`, in parser frames, in error text).
             result = HttpResponse(
                 status=reply.status_code,
-                headers=replied if isinstance(replied, requests.structures.CaseInsensitiveDict)
-                else requests.structures.CaseInsensitiveDict(replied),
-                content=content,
+                headers=requests.structures.CaseInsensitiveDict(
+                    {name: scrub(value) for name, value in reply.headers.items()}
+                ),
+                content=scrub_bytes(content),
                 elapsed=time.monotonic() - started,
             )
         except requests.RequestException as exc:
@@ -586,7 +768,7 @@ class Transport:
             )
         except _TooLarge:
             failure = InvalidResponse(
-                f"reply larger than {self.max_reply_bytes} bytes (decoded): "
+                f"reply larger than {self.max_reply_bytes} bytes: "
                 f"{request.method} {url}",
                 provider=self.provider,
                 http_status=_status_of(reply),
@@ -610,25 +792,29 @@ class Transport:
             # Raised by http.client or urllib3 outside requests' wrapping; its text may quote
             # a header value (a key), so only its type is kept. Conservative: may have sent.
             failure = self._unknown(request, url, f"unexpected {type(exc).__name__}")
+        except BaseException:
+            # Not the transport's to classify (an interrupt, a signal handler's exception): it
+            # goes on as itself (see perform), and its connection is never reused.
+            if reply is not None:
+                _settle(reply, pool, keep=False)
+            raise
         finally:
             exchange.finish()  # from here the watchdog leaves the socket alone
             _current.reset(token)
         if exchange.expired and exchange.began and not isinstance(failure, ConnectError):
             failure = self._unknown(request, url, f"no complete reply within {bound:.3g} s")
+        elif exchange.expired and exchange.seen and not exchange.began and failure is not None:
+            # Cut while opening the connection (name lookup, proxy tunnel, TLS handshake):
+            # no byte of the request was written, so another provider may be tried.
+            failure = ConnectError(
+                f"could not connect within {bound:.3g} s: {request.method} {url}",
+                provider=self.provider, may_have_sent=False,
+            )
         if reply is not None:
-            if failure is None:
-                # Read whole: the connection may serve the next request. (An adapter on a
-                # caller's session may hand back a reply without a urllib3 connection.)
-                release = getattr(reply.raw, "release_conn", None)
-                if release is not None:
-                    release()
-            else:
-                # Never pool a connection that was cut, saw an interim reply or holds unread
-                # bytes: what is left on it would answer the next request.
-                with contextlib.suppress(Exception):
-                    reply.raw.close()
-                with contextlib.suppress(Exception):
-                    reply.close()
+            # Never pool a connection that was cut, saw an interim reply, holds unread bytes
+            # or a reply whose length is doubtful: what is left on it would answer the next
+            # request.
+            _settle(reply, pool, keep=failure is None and _poolable(reply, result))
         if failure is not None or result is None:
             return failure or self._unknown(request, url, "reply could not be read")
         return result
@@ -677,7 +863,17 @@ class Transport:
             error_type, what = DeliveryUnknown, "connection lost after the request was sent"
         else:  # ChunkedEncodingError, ContentDecodingError and anything new: be conservative
             error_type, what = DeliveryUnknown, "reply could not be read"
-        if error_type is ConnectError and exchange is not None and exchange.began:
+        if error_type is DeliveryUnknown and exchange is not None and exchange.seen \
+                and not exchange.began:
+            # smsgate's own connection never got as far as writing the request: the timeout
+            # or cut came while opening it (TCP, a proxy tunnel, the TLS handshake).
+            error_type = ConnectError
+            what = (
+                "connection not opened in time (TLS handshake or proxy tunnel)"
+                if isinstance(exc, requests.exceptions.Timeout)
+                else f"{what} while opening the connection"
+            )
+        elif error_type is ConnectError and exchange is not None and exchange.began:
             # The request was started on an open connection: a TLS error or a cut now comes
             # after (part of) it went out, so it may have been processed.
             error_type, what, retryable = DeliveryUnknown, f"{what} after sending", None
@@ -691,6 +887,21 @@ class Transport:
 
 
 _ERRORS: Final = (ProviderError, ConfigurationError)
+
+
+def _forget_frames(exc: BaseException, outer: BaseException | None) -> None:
+    """Drop the tracebacks of the exceptions chained to ``exc`` during the exchange (those
+    chained from before it, ending at ``outer``, the exception the caller was handling, are
+    the caller's and stay)."""
+    stack: list[BaseException | None] = [exc.__cause__, exc.__context__]
+    seen: set[int] = {id(exc)}
+    while stack:
+        item = stack.pop()
+        if item is None or item is outer or id(item) in seen:
+            continue
+        seen.add(id(item))
+        item.__traceback__ = None
+        stack += [item.__cause__, item.__context__]
 
 
 def _status_of(reply: requests.Response | None) -> int | None:
@@ -817,6 +1028,84 @@ def _apply_auth(
     return params, json_body, form, headers
 
 
+_NO_BODY_STATUSES: Final = frozenset({204, 304})
+
+
+def _poolable(reply: requests.Response, result: HttpResponse | None) -> bool:
+    """Whether the connection may serve another request after this reply.
+
+    A reply's end is known only from its framing. When a server writes more than it framed
+    (a body after ``204``/``304``, which HTTP says has none; a ``Content-Length`` that counts
+    characters rather than bytes), the rest stays on the connection and would be read as the
+    next request's reply. So a connection is kept only when nothing suggests that: the
+    status may carry a body (not 204 or 304), no byte is waiting unread, the body does not
+    end inside a UTF-8 character and, when it says it is JSON, it parses. What remains: a
+    short length whose prefix is itself complete and whose tail arrives later still; urllib3
+    drops a connection that has bytes waiting before it reuses it, which catches such a tail
+    unless it arrives between that check and the next reply.
+    """
+    if result is None or reply.status_code in _NO_BODY_STATUSES:
+        return False
+    sock = _socket_of(reply)
+    if sock is not None:
+        try:
+            if urllib3.util.wait_for_read(sock, timeout=0):
+                return False
+        except (OSError, ValueError):
+            return False
+    content = result.content
+    if _ends_mid_character(content):
+        return False
+    if "json" in reply.headers.get("Content-Type", "").lower():
+        try:
+            json.loads(content)
+        except (ValueError, RecursionError):
+            return False
+    return True
+
+
+def _hold_connection(reply: requests.Response) -> Any:
+    """Keep urllib3 from pooling the reply's connection by itself once the body is read (it
+    does so as soon as the framing says the body ended); :func:`_settle` decides. Returns
+    the pool to give the connection back to, or ``None``."""
+    raw = reply.raw
+    pool = getattr(raw, "_pool", None)
+    if pool is not None and getattr(raw, "_connection", None) is not None:
+        raw._pool = None
+        return pool
+    return None
+
+
+def _settle(reply: requests.Response, pool: Any, *, keep: bool) -> None:
+    """Give the reply's connection back for reuse (``keep``) or close it."""
+    raw = reply.raw
+    if keep:
+        if pool is not None:
+            raw._pool = pool
+        # (An adapter on a caller's session may hand back a reply without urllib3 behind it.)
+        release = getattr(raw, "release_conn", None)
+        if release is not None:
+            release()
+        return
+    with contextlib.suppress(Exception):
+        raw.close()  # closes the held connection too
+    with contextlib.suppress(Exception):
+        reply.close()
+    if pool is not None:
+        with contextlib.suppress(Exception):
+            pool._put_conn(None)  # the pool's slot, not the connection: it opens a new one
+
+
+def _ends_mid_character(content: bytes) -> bool:
+    """Whether ``content`` ends with the first bytes of a longer UTF-8 character."""
+    for back in range(1, min(4, len(content)) + 1):
+        byte = content[-back]
+        if byte & 0xC0 != 0x80:  # not a continuation byte: a lead byte or ASCII
+            needs = 4 if byte >= 0xF0 else 3 if byte >= 0xE0 else 2 if byte >= 0xC0 else 1
+            return needs > back
+    return False
+
+
 def _socket_of(reply: requests.Response) -> socket.socket | None:
     connection = getattr(reply.raw, "connection", None)
     sock = getattr(connection, "sock", None)
@@ -824,7 +1113,8 @@ def _socket_of(reply: requests.Response) -> socket.socket | None:
 
 
 def _read_body(reply: requests.Response, limit: int) -> bytes:
-    """The reply body, decoded, read piece by piece; :class:`_TooLarge` past ``limit`` bytes.
+    """The reply body, decoded, read piece by piece; :class:`_TooLarge` past ``limit`` bytes,
+    counted both as read from the wire and after decoding.
 
     urllib3 is asked for the raw bytes and smsgate inflates them itself with a cap on every
     step's output, so a small compressed body that would inflate to gigabytes costs at most
@@ -852,7 +1142,13 @@ def _read_body(reply: requests.Response, limit: int) -> bytes:
         return bytes(reply.raw.read(decode_content=False))
     inflater = _Inflater.for_coding(coding)
     body = bytearray()
+    wire = 0
     for piece in reply.raw.stream(_CHUNK, decode_content=False):
+        # The bytes as they came count too: a body of empty gzip members decodes to nothing
+        # but costs CPU for every byte, and the bound must not rest on urllib3's own limits.
+        wire += len(piece)
+        if wire > limit:
+            raise _TooLarge
         if inflater is None:
             body += piece
             if len(body) > limit:
@@ -871,6 +1167,7 @@ class _Inflater:
         self._wbits = wbits
         self._gzip = gzip
         self._started = False
+        self._members = 1
         self._pending = b""  # deflate: the first bytes, kept until the format is known
         self._z = zlib.decompressobj(wbits)
 
@@ -904,6 +1201,9 @@ class _Inflater:
             data = self._z.unconsumed_tail
             if not data and self._z.eof and self._z.unused_data and self._gzip:
                 # Another gzip member follows (concatenated members are one body).
+                self._members += 1
+                if self._members > _MAX_GZIP_MEMBERS:
+                    raise zlib.error("too many gzip members")
                 data = self._z.unused_data
                 self._z = zlib.decompressobj(self._wbits)
 

@@ -12,7 +12,12 @@ Two layers keep an API key out of every log line, repr and error message:
 
 from __future__ import annotations
 
+import base64
 import collections
+import contextlib
+import functools
+import html
+import html.entities
 import logging
 import re
 import threading
@@ -29,25 +34,43 @@ __all__ = [
     "register",
     "registered_count",
     "scrub",
+    "scrub_bytes",
 ]
 
 REDACTED: Final = "***"
 
 #: How many per-request credentials (tokens minted by a ``token_factory``) stay registered for
-#: scrubbing. Each one is used for one request, so only the latest few can still turn up in a
-#: reply or a log line; keeping every one would grow memory and the cost of each scrub forever.
+#: scrubbing once nothing holds them any more. A token stays registered for as long as its
+#: :class:`Secret` exists (its request is being made), however many others are minted
+#: meanwhile; of the released ones the latest ``TRANSIENT_LIMIT`` are kept, so memory and the
+#: cost of each scrub stay bounded by this plus the requests in flight.
 TRANSIENT_LIMIT: Final = 64
 
 _lock = threading.Lock()
-# Credentials given at build time: kept for the life of the process (a handful per provider).
+# Credentials given at build time: kept for the life of the process (a handful per provider),
+# with their percent-encodings; and the credentials alone.
 _known: frozenset[str] = frozenset()
-# Per-request credentials, oldest first; at most TRANSIENT_LIMIT of them (each with its variants).
+_known_values: frozenset[str] = frozenset()
+# Per-request credentials, oldest first (each with its variants): those still held by a live
+# Secret, plus at most TRANSIENT_LIMIT released ones.
 _transient: collections.OrderedDict[str, frozenset[str]] = collections.OrderedDict()
+# How many live Secret objects hold each transient value.
+_live: collections.Counter[str] = collections.Counter()
+# Values whose Secret was collected; drained under the lock at the next registration. (A
+# finaliser may run inside a locked section of the same thread: it must not take the lock.)
+_released: collections.deque[str] = collections.deque()
+# The credentials the deep scan looks for, and the base64 pieces that reveal them.
+_values: tuple[str, ...] = ()
+_lowered: tuple[tuple[str, str], ...] = ()
+_b64: tuple[tuple[str, tuple[str, ...]], ...] = ()
 # Every value to scrub, longest first, so that a key containing another is removed whole.
 _ordered: tuple[str, ...] = ()
 # Credentials shorter than this are not scrubbed from free text: replacing "1" everywhere would
 # garble logs without protecting anything worth protecting.
 _MIN_SCRUB_LENGTH: Final = 4
+# The encoded and case-insensitive forms are looked for only for credentials this long: a
+# shorter one (a 4-letter word) would match ordinary text in another case or encoding.
+_MIN_DEEP_LENGTH: Final = 8
 
 
 class Secret:
@@ -60,8 +83,17 @@ class Secret:
 
     def __init__(self, value: str, *, transient: bool = False) -> None:
         self._value = value
-        self._transient = transient
+        self._transient = False
         register(value, transient=transient)
+        if transient and len(value) >= _MIN_SCRUB_LENGTH:
+            with _lock:
+                _live[value] += 1  # counted down after __del__ (see _released)
+            self._transient = True
+
+    def __del__(self) -> None:
+        if getattr(self, "_transient", False):
+            with contextlib.suppress(Exception):  # the module may be gone at exit
+                _released.append(self._value)
 
     def reveal(self) -> str:
         """The credential itself; only the HTTP layer calls this."""
@@ -94,35 +126,72 @@ def _secret(value: str, transient: bool) -> Secret:
 def register(value: str, *, transient: bool = False) -> None:
     """Remember ``value`` so that :func:`scrub` removes it from any text.
 
-    A ``transient`` value (a token minted for one request) joins a bounded set: once
-    :data:`TRANSIENT_LIMIT` newer ones are registered, the oldest is forgotten. The work per
-    registration and per :func:`scrub` call is therefore bounded, however many sends a
-    process makes.
+    A ``transient`` value (a token minted for one request) stays registered while a
+    :class:`Secret` holds it, then joins a bounded set: once :data:`TRANSIENT_LIMIT` newer
+    released ones are registered, the oldest is forgotten. The work per registration and per
+    :func:`scrub` call is therefore bounded, however many sends a process makes.
     """
-    global _known, _ordered
+    global _known, _known_values
     if len(value) < _MIN_SCRUB_LENGTH:
         return
     variants = frozenset(
         {value, urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value)}
     )
     with _lock:
+        changed = _drain()
         if transient:
             if variants <= _known:
-                return
-            if value in _transient:
+                pass
+            elif value in _transient:
                 _transient.move_to_end(value)
-                return
-            _transient[value] = variants
-            while len(_transient) > TRANSIENT_LIMIT:
-                _transient.popitem(last=False)
-        elif variants <= _known:
-            return
-        else:
+            else:
+                _transient[value] = variants
+                changed = True
+            changed = _trim() or changed
+        elif not variants <= _known or value not in _known_values:
             _known = _known | variants
-        every = set(_known)
-        for more in _transient.values():
-            every |= more
-        _ordered = tuple(sorted(every, key=len, reverse=True))
+            _known_values = _known_values | {value}
+            changed = True
+        if changed:
+            _rebuild()
+
+
+def _drain() -> bool:
+    """Count down the Secrets collected since the last call; ``True`` when one was the last."""
+    freed = False
+    while _released:
+        value = _released.popleft()
+        _live[value] -= 1
+        if _live[value] <= 0:
+            del _live[value]
+            freed = True
+    return freed and _trim()
+
+
+def _trim() -> bool:
+    """Forget the oldest released transient values past the limit; ``True`` if any went."""
+    spare = len(_transient) - TRANSIENT_LIMIT
+    if spare <= 0:
+        return False
+    gone = [value for value in _transient if value not in _live][: spare]
+    for value in gone:
+        del _transient[value]
+    return bool(gone)
+
+
+def _rebuild() -> None:
+    global _ordered, _values, _lowered, _b64
+    every = set(_known)
+    for more in _transient.values():
+        every |= more
+    _ordered = tuple(sorted(every, key=len, reverse=True))
+    values = sorted(
+        (v for v in _known_values | set(_transient) if len(v) >= _MIN_DEEP_LENGTH),
+        key=len, reverse=True,
+    )
+    _values = tuple(values)
+    _lowered = tuple((v, v.lower()) for v in values)
+    _b64 = tuple((v, cores) for v in values if (cores := _base64_cores(v)))
 
 
 def registered_count() -> int:
@@ -149,11 +218,136 @@ def header_problem(value: str) -> str | None:
 
 
 def scrub(text: str) -> str:
-    """``text`` with every registered credential replaced by ``***``."""
+    """``text`` with every registered credential replaced by ``***``.
+
+    Beyond the credential as it is and percent-encoded, the text is searched for what a
+    provider echoing a request may turn a credential into: percent-encoding in either case
+    and of any subset of its characters, JSON escapes (``\\/``, ``\\u00xx``), HTML character
+    references, a changed letter case, and base64 of any string that contains it (an
+    ``Authorization: Basic`` value of ``client:token``), for credentials of 8 characters or
+    more. Text holding none of these costs one decoding pass and a substring search per
+    credential.
+    """
     for value in _ordered:
         if value in text:
             text = text.replace(value, REDACTED)
+    if not _values:
+        return text
+    return _deep_scrub(text)
+
+
+def scrub_bytes(data: bytes) -> bytes:
+    """:func:`scrub` for a reply body: any bytes, UTF-8 or not, come back as they were but
+    for the credentials."""
+    if not _values or not data:
+        return data
+    text = data.decode("utf-8", "surrogateescape")
+    cleaned = scrub(text)
+    return data if cleaned == text else cleaned.encode("utf-8", "surrogateescape")
+
+
+_JSON_ESCAPE: Final = re.compile(r"\\(?:u([0-9a-fA-F]{4})|([\\/\"]))")
+
+
+def _json_unescape(match: re.Match[str]) -> str:
+    if match[1] is not None:
+        return chr(int(match[1], 16))
+    return match[2]
+
+
+def _decoded(text: str) -> str:
+    """``text`` with JSON escapes, HTML references and percent-encoding undone (nested up to
+    three levels)."""
+    for _ in range(3):
+        before = text
+        if "\\" in text:
+            text = _JSON_ESCAPE.sub(_json_unescape, text)
+        if "&" in text:
+            text = html.unescape(text)
+        if "%" in text:
+            text = urllib.parse.unquote(text, errors="surrogateescape")
+        if text == before:
+            break
     return text
+
+
+def _hits(text: str) -> list[str]:
+    """The registered credentials that ``text`` reveals in any of the forms :func:`scrub`
+    knows."""
+    decoded = _decoded(text)
+    lowered = decoded.lower()
+    found = [value for value, low in _lowered if low in lowered]
+    for value, cores in _b64:
+        if value not in found and any(core in decoded for core in cores):
+            found.append(value)
+    return found
+
+
+def _deep_scrub(text: str) -> str:
+    found = _hits(text)
+    for _ in range(3):
+        if not found:
+            return text
+        for value in found:
+            text = _pattern(value).sub(REDACTED, text)
+        found = _hits(text)
+    # A form the patterns do not cover (an encoding nested deeper than they follow): give
+    # the decoded text, with the credentials removed whatever their case.
+    decoded = _decoded(text)
+    for value in _values:
+        decoded = re.sub(re.escape(value), REDACTED, decoded, flags=re.IGNORECASE)
+    return decoded
+
+
+@functools.lru_cache(maxsize=512)
+def _pattern(value: str) -> re.Pattern[str]:
+    """A pattern matching ``value`` with each character as it is or in any of its escaped
+    forms, in any letter case, or a base64 piece that reveals it."""
+    parts = []
+    for char in value:
+        forms = {re.escape(char)}
+        forms.add("".join(f"%{byte:02x}" for byte in char.encode("utf-8", "surrogatepass")))
+        code = ord(char)
+        if code <= 0xFFFF:
+            forms.add(rf"\\u{code:04x}")
+        else:
+            high, low = divmod(code - 0x10000, 0x400)
+            forms.add(rf"\\u{0xD800 + high:04x}\\u{0xDC00 + low:04x}")
+        if char in '/"\\':
+            forms.add(re.escape("\\" + char))
+        forms.add(rf"&\#0*{code};")
+        forms.add(rf"&\#x0*{code:x};")
+        name = html.entities.codepoint2name.get(code)
+        if name is not None:
+            forms.add(f"&{name};")
+        if char == "'":
+            forms.add("&apos;")
+        if char == " ":
+            forms.add(r"\+")
+        parts.append("(?:" + "|".join(sorted(forms, key=len, reverse=True)) + ")")
+    alternatives = ["".join(parts)]
+    alternatives += [f"(?-i:{re.escape(core)})" for core in _base64_cores(value)]
+    return re.compile("|".join(alternatives), re.IGNORECASE)
+
+
+def _base64_cores(value: str) -> tuple[str, ...]:
+    """The base64 characters that any encoding of a string containing ``value`` shows, for
+    each of the three alignments (standard and URL-safe alphabets); short ones are left out
+    (they would match by chance)."""
+    raw = value.encode("utf-8", "surrogatepass")
+    cores: set[str] = set()
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + raw).decode()
+        first = -(-8 * offset // 6)  # the first character made of the value's bits only
+        last = (8 * (offset + len(raw)) - 6) // 6
+        core = encoded[first : last + 1]
+        if len(core) >= 8:
+            cores.add(core)
+            cores.add(core.translate(_URLSAFE))
+    return tuple(sorted(cores))
+
+
+_URLSAFE: Final = str.maketrans("+/", "-_")
 
 
 # International numbers as they appear in query strings (SMSOffice.ge's destination=995...).
