@@ -16,7 +16,7 @@ from typing import ParamSpec, TypeVar
 
 from .errors import ProviderError, SmsGateError
 
-__all__ = ["UnexpectedError", "detach_error", "unexpected", "without_locals"]
+__all__ = ["UnexpectedError", "carry_key", "detach_error", "unexpected", "without_locals"]
 
 _E = TypeVar("_E", bound=BaseException)
 _P = ParamSpec("_P")
@@ -106,3 +106,19 @@ def without_locals(function: Callable[_P, _T]) -> Callable[_P, _T]:
 
     wrapper._smsgate_without_locals = True  # type: ignore[attr-defined]
     return wrapper
+
+
+def carry_key(error: BaseException, key: str | None) -> None:
+    """Put the send's idempotency key on an error that leaves its outcome open.
+
+    The key may be one a provider or the gateway minted, which the caller never saw: without
+    it on the error, "repeat with the same key" would be impossible. Refusals do not
+    carry it: a provider that deduplicates replays its stored refusal to a repeated key.
+    """
+    if (
+        key is not None
+        and isinstance(error, ProviderError)
+        and error.may_have_sent
+        and error.idempotency_key is None
+    ):
+        error.idempotency_key = key

@@ -51,6 +51,7 @@ from ._http import deadline_scope
 from ._protocol import SmsProvider
 from ._secrets import get_logger
 from ._unexpected import UnexpectedError, unexpected
+from ._unexpected import carry_key as _carry_key
 from .errors import (
     AllProvidersFailed,
     AuthenticationError,
@@ -774,22 +775,6 @@ def _stops_chain(error: SmsGateError, failover_on_unknown: bool) -> bool:
     if getattr(error, "may_have_sent", False):
         return not failover_on_unknown
     return False
-
-
-def _carry_key(error: SmsGateError, key: str | None) -> None:
-    """The key a provider was given, on its error when the send may have gone out.
-
-    A built-in provider sets it itself; this covers custom providers and errors the gateway
-    makes of a provider's exception (an :class:`UnexpectedError`). Refusals do not carry it:
-    a provider that deduplicates replays its stored refusal to a repeated key.
-    """
-    if (
-        key is not None
-        and isinstance(error, ProviderError)
-        and error.may_have_sent
-        and error.idempotency_key is None
-    ):
-        error.idempotency_key = key
 
 
 def _check_common(text: object, options: Mapping[str, Any]) -> None:

@@ -27,6 +27,7 @@ import requests
 
 from .._http import DEFAULT_TIMEOUT, AuthParam, HttpRequest, HttpResponse, Transport
 from .._secrets import Secret, get_logger, header_problem
+from .._unexpected import carry_key as _carry_key
 from .._unexpected import detach_error, unexpected, without_locals
 from .._urls import check_base_url
 from ..errors import (
@@ -1130,22 +1131,6 @@ class ApiKeyProvider(HttpProvider):
             timeout=timeout,
             session=session,
         )
-
-
-def _carry_key(error: BaseException, key: str | None) -> None:
-    """Put the send's idempotency key on an error that leaves its outcome open.
-
-    The key may be one :meth:`HttpProvider._complete` minted, which the caller never saw:
-    without it on the error, "repeat with the same key" would be impossible. Refusals do not
-    carry it: a provider that deduplicates replays its stored refusal to a repeated key.
-    """
-    if (
-        key is not None
-        and isinstance(error, ProviderError)
-        and error.may_have_sent
-        and error.idempotency_key is None
-    ):
-        error.idempotency_key = key
 
 
 def _json_or_none(content: bytes) -> Any:
