@@ -56,7 +56,7 @@ def test_docstring_roles_become_links_or_code() -> None:
     import re
     import sys
 
-    import griffe
+    griffe = pytest.importorskip("griffe", reason="the docs extra builds the API reference")
 
     sys.path.insert(0, str(ROOT / "tools"))
     try:
