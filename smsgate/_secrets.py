@@ -195,8 +195,12 @@ def _rebuild() -> None:
 
 
 def registered_count() -> int:
-    """How many values :func:`scrub` looks for (for tests of the bound)."""
-    return len(_ordered)
+    """How many values :func:`scrub` looks for (for tests of the bound), once the tokens of
+    Secrets already collected are counted down."""
+    with _lock:
+        if _drain():
+            _rebuild()
+        return len(_ordered)
 
 
 # Control characters (but tab) and DEL end or corrupt an HTTP header line.
