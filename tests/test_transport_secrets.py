@@ -279,6 +279,8 @@ def test_minted_tokens_are_scrubbed_while_recent_and_never_pile_up() -> None:
         return minted[-1]
 
     sends = 4 * TRANSIENT_LIMIT
+    gc.collect()
+    before = registered_count()
     received: list[bytes] = []
     ok = http_reply(200, b'{"status": "success", "message": "", "data": {"message_id": "m"}}')
     with serve(script([ok] * (sends + 1), received), read_first=False) as (url, _):
@@ -292,8 +294,10 @@ def test_minted_tokens_are_scrubbed_while_recent_and_never_pile_up() -> None:
     assert len(received) == sends and len(minted) == sends
     assert minted[-1].encode() in received[-1]  # each request carried its own token
     # The work of every scrub (and of each registration) is proportional to this count: it
-    # stops growing once TRANSIENT_LIMIT tokens are held, however many sends follow.
-    assert sizes[0] == sizes[1] == sizes[2], sizes
+    # stops growing once TRANSIENT_LIMIT tokens are held, however many sends follow. (It may
+    # shrink meanwhile: a token of an earlier test still held elsewhere is let go when freed.)
+    assert sizes[0] >= sizes[1] >= sizes[2], sizes
+    assert sizes[2] <= before + TRANSIENT_LIMIT, (before, sizes)
     assert scrub(f"echo {minted[-1]}") == "echo ***"  # the latest are still scrubbed
     assert scrub(f"echo {minted[-TRANSIENT_LIMIT]}") == "echo ***"
     assert minted[0] in scrub(f"echo {minted[0]}")  # the oldest were let go
