@@ -94,3 +94,16 @@ class ToyProvider(ApiKeyProvider):
 @pytest.fixture
 def toy() -> ToyProvider:
     return ToyProvider(CANARY, sender="Shop")
+
+
+class FakeClock:
+    """A clock tests move by hand (seconds; any epoch): ``clock()`` reads, ``advance()`` moves."""
+
+    def __init__(self, start: float = 1_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

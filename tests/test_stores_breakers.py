@@ -12,19 +12,12 @@ import pytest
 from smsgate.gateway import BreakerPolicy, CircuitBreaker
 from smsgate.stores import BreakerOutcome, BreakerPermit, BreakerStore, MemoryBreakerStore
 
+from .conftest import FakeClock
+
 POLICY = BreakerPolicy(failure_threshold=3, reset_timeout=30.0)
 KEY = "gosms.ge https://api.gosms.ge"
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

@@ -18,25 +18,16 @@ from smsgate.stores import (
     SqliteClaimStore,
 )
 
+from .conftest import FakeClock
+
 S = ClaimState
 
 
-class FakeClock:
-    """Wall-clock seconds that move only when told to."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(1_700_000_000.0)
 
 
 @pytest.fixture(params=["memory", "sqlite"])

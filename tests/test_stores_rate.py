@@ -11,16 +11,7 @@ from hypothesis import strategies as st
 from smsgate.errors import ConfigurationError
 from smsgate.stores import MemoryRateLimiter, Rate, RateLimiter
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 500.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from .conftest import FakeClock
 
 
 def window_overflow(bookings: list[tuple[float, int]], rate: Rate) -> float | None:
@@ -39,7 +30,7 @@ def test_memory_limiter_satisfies_the_protocol() -> None:
 
 
 def test_a_burst_of_count_then_one_slot_per_window() -> None:
-    clock = FakeClock()
+    clock = FakeClock(500.0)
     limiter = MemoryRateLimiter(clock=clock)
     rate = Rate(3, 1.0)
     waits = [limiter.reserve("k", rate) for _ in range(9)]
@@ -48,7 +39,7 @@ def test_a_burst_of_count_then_one_slot_per_window() -> None:
 
 def test_a_token_bucket_burst_is_not_allowed() -> None:
     """A bucket of 3 would allow 3 at t=0 and one more at t=1/3: 4 in one second."""
-    clock = FakeClock()
+    clock = FakeClock(500.0)
     limiter = MemoryRateLimiter(clock=clock)
     rate = Rate(3, 1.0)
     assert [limiter.reserve("k", rate) for _ in range(3)] == [0.0] * 3
@@ -57,7 +48,7 @@ def test_a_token_bucket_burst_is_not_allowed() -> None:
 
 
 def test_slots_free_up_as_the_window_slides() -> None:
-    clock = FakeClock()
+    clock = FakeClock(500.0)
     limiter = MemoryRateLimiter(clock=clock)
     rate = Rate(2, 10.0)
     assert limiter.reserve("k", rate) == 0.0
@@ -70,7 +61,7 @@ def test_slots_free_up_as_the_window_slides() -> None:
 
 
 def test_cost_books_several_slots_at_once() -> None:
-    clock = FakeClock()
+    clock = FakeClock(500.0)
     limiter = MemoryRateLimiter(clock=clock)
     rate = Rate(5, 1.0)
     assert limiter.reserve("k", rate, cost=3) == 0.0
@@ -89,7 +80,7 @@ def test_cost_is_checked(cost: object) -> None:
 
 
 def test_max_wait_books_nothing_when_the_wait_is_longer() -> None:
-    clock = FakeClock()
+    clock = FakeClock(500.0)
     limiter = MemoryRateLimiter(clock=clock)
     rate = Rate(1, 60.0)
     assert limiter.reserve("k", rate, max_wait=0) == 0.0
@@ -107,7 +98,7 @@ def test_max_wait_is_checked(max_wait: object) -> None:
 
 
 def test_peek_answers_without_booking_and_reset_forgets() -> None:
-    clock = FakeClock()
+    clock = FakeClock(500.0)
     limiter = MemoryRateLimiter(clock=clock)
     rate = Rate(1, 2.0)
     assert limiter.peek("k", rate) == 0.0
@@ -121,7 +112,7 @@ def test_peek_answers_without_booking_and_reset_forgets() -> None:
 
 
 def test_keys_are_paced_independently() -> None:
-    limiter = MemoryRateLimiter(clock=FakeClock())
+    limiter = MemoryRateLimiter(clock=FakeClock(500.0))
     rate = Rate(1, 1.0)
     assert limiter.reserve("gosms.ge", rate) == 0.0
     assert limiter.reserve("smsgist", rate) == 0.0
@@ -129,7 +120,7 @@ def test_keys_are_paced_independently() -> None:
 
 
 def test_first_come_first_served() -> None:
-    clock = FakeClock()
+    clock = FakeClock(500.0)
     limiter = MemoryRateLimiter(clock=clock)
     rate = Rate(4, 1.0)
     starts = []
@@ -140,7 +131,7 @@ def test_first_come_first_served() -> None:
 
 
 def test_memory_per_key_stays_bounded_by_count() -> None:
-    clock = FakeClock()
+    clock = FakeClock(500.0)
     limiter = MemoryRateLimiter(clock=clock)
     rate = Rate(5, 1.0)
     for _ in range(10_000):
@@ -150,7 +141,7 @@ def test_memory_per_key_stays_bounded_by_count() -> None:
 
 
 def test_idle_keys_are_forgotten() -> None:
-    clock = FakeClock()
+    clock = FakeClock(500.0)
     limiter = MemoryRateLimiter(clock=clock)
     rate = Rate(1, 10.0)
     for n in range(5000):  # one key per recipient, say
@@ -178,7 +169,7 @@ def test_no_window_ever_holds_more_than_count(
     count: int, period: float, steps: list[tuple[float, int, float | None]]
 ) -> None:
     rate = Rate(count, period)
-    clock = FakeClock()
+    clock = FakeClock(500.0)
     limiter = MemoryRateLimiter(clock=clock)
     booked: list[tuple[float, int]] = []
     told_zero: list[tuple[float, int]] = []
@@ -200,7 +191,7 @@ def test_no_window_ever_holds_more_than_count(
 @pytest.mark.parametrize(("rate", "cost"), [(Rate(10, 1.0), 1), (Rate(8, 3.0), 2),
                                             (Rate(1, 0.5), 1), (Rate(100, 60.0), 5)])
 def test_a_driver_that_waits_as_told_uses_the_whole_rate(rate: Rate, cost: int) -> None:
-    clock = FakeClock()
+    clock = FakeClock(500.0)
     limiter = MemoryRateLimiter(clock=clock)
     began = clock.now
     horizon = began + 200 * rate.period
@@ -217,7 +208,7 @@ def test_a_driver_that_waits_as_told_uses_the_whole_rate(rate: Rate, cost: int) 
 
 def test_many_callers_arriving_at_random_still_fill_the_rate() -> None:
     """Four senders that each wait as told, taking turns in a simulated timeline."""
-    clock = FakeClock()
+    clock = FakeClock(500.0)
     limiter = MemoryRateLimiter(clock=clock)
     rate = Rate(20, 1.0)
     ready = [clock.now] * 4  # when each sender may ask again
@@ -237,7 +228,7 @@ def test_many_callers_arriving_at_random_still_fill_the_rate() -> None:
 
 
 def test_threads_reserving_at_once_never_overbook() -> None:
-    clock = FakeClock()  # frozen: every thread asks at the same instant
+    clock = FakeClock(500.0)  # frozen: every thread asks at the same instant
     limiter = MemoryRateLimiter(clock=clock)
     rate = Rate(10, 1.0)
     barrier = threading.Barrier(16)
