@@ -22,7 +22,7 @@ from smsgate import DeliveryUnknown, InvalidResponse, ProviderUnavailable
 from smsgate._http import MAX_REPLY_BYTES, HttpRequest, Transport, _Exchange, _Watchdog
 
 from .conftest import CANARY, ToyProvider
-from .servers import endless, http_reply, respond, script, serve, trickle
+from .servers import endless, http_reply, make_certificate, respond, script, serve, trickle
 from .transport_helpers import NAMES, build, caught, sending
 
 SEND = HttpRequest(method="POST", path="/send", operation="send", json={"a": 1},
@@ -328,20 +328,9 @@ def test_with_a_callers_session_the_body_is_still_bounded() -> None:
 @pytest.fixture
 def tls_server(tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> object:
     """A TLS server factory on 127.0.0.1 with a throwaway certificate (made by openssl)."""
-    import shutil
     import ssl
-    import subprocess
 
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"  # type: ignore[operator]
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-         "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1",
-         "-addext", "basicConstraints=critical,CA:TRUE"],
-        check=True, capture_output=True, timeout=60,
-    )
+    cert, key = make_certificate(tmp_path)  # type: ignore[arg-type]
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(str(cert), str(key))

@@ -9,10 +9,8 @@ honoured as requests honours them, and when a change to them is seen.
 from __future__ import annotations
 
 import base64
-import shutil
 import socket
 import ssl
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +19,7 @@ import requests
 
 from smsgate import ConnectError, GoSmsGe
 
-from .servers import read_request, respond, serve
+from .servers import make_certificate, read_request, respond, serve
 
 OK = b'{"success":true,"messageId":7,"balance":10,"segment":1}'
 ENVIRONMENT = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE",
@@ -112,16 +110,7 @@ def test_netrc_credentials_apply_as_requests_applies_them(
 @pytest.fixture
 def tls_url(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A TLS server on 127.0.0.1 answering GOSMS.GE's success reply, and its certificate."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-         "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1",
-         "-addext", "basicConstraints=critical,CA:TRUE"],
-        check=True, capture_output=True, timeout=60,
-    )
+    cert, key = make_certificate(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(str(cert), str(key))
     answer = respond(200, OK)
