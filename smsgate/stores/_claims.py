@@ -404,6 +404,17 @@ class MemoryClaimStore:
             current = self._claims[key] = expire(current, now)
         return current
 
+    def _transition(
+        self, key: str, rule: Callable[[Claim | None, float], Claim], *, expire_first: bool
+    ) -> Claim:
+        """Apply ``rule`` to the claim as stored (an expired lease first stored as UNKNOWN
+        when ``expire_first``), under the lock, and keep what it returns."""
+        with self._lock:
+            now = self._clock()
+            current = self._load(key, now) if expire_first else self._claims.get(key)
+            claim = self._claims[key] = rule(current, now)
+            return _fresh(claim)
+
     def begin(self, key: str, *, lease: float) -> tuple[bool, Claim]:
         key, lease = check_key(key), check_lease(lease)
         with self._lock:
@@ -424,20 +435,14 @@ class MemoryClaimStore:
         error: str | None = None,
     ) -> Claim:
         key = check_key(key)
-        with self._lock:
-            now = self._clock()
-            claim = finish_rule(self._claims.get(key), key, token, state, provider=provider,
-                                payload=payload, error=error, now=now)
-            self._claims[key] = claim
-            return _fresh(claim)
+        return self._transition(key, lambda current, now: finish_rule(
+            current, key, token, state, provider=provider, payload=payload, error=error,
+            now=now), expire_first=False)
 
     def renew(self, key: str, token: str, *, lease: float) -> Claim:
         key, lease = check_key(key), check_lease(lease)
-        with self._lock:
-            now = self._clock()
-            claim = renew_rule(self._load(key, now), key, token, lease=lease, now=now)
-            self._claims[key] = claim
-            return _fresh(claim)
+        return self._transition(key, lambda current, now: renew_rule(
+            current, key, token, lease=lease, now=now), expire_first=True)
 
     def settle(
         self,
@@ -448,12 +453,8 @@ class MemoryClaimStore:
         error: str | None = None,
     ) -> Claim:
         key = check_key(key)
-        with self._lock:
-            now = self._clock()
-            claim = settle_rule(self._load(key, now), key, state, payload=payload,
-                                error=error, now=now)
-            self._claims[key] = claim
-            return _fresh(claim)
+        return self._transition(key, lambda current, now: settle_rule(
+            current, key, state, payload=payload, error=error, now=now), expire_first=True)
 
     def get(self, key: str) -> Claim | None:
         key = check_key(key)
