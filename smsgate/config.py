@@ -55,6 +55,7 @@ import cattrs
 
 from ._protocol import SmsProvider
 from ._secrets import get_logger
+from ._unexpected import without_locals
 from ._urls import (
     check_base_url,
     check_hostport,
@@ -65,7 +66,6 @@ from ._urls import (
 )
 from .errors import ConfigurationError, SmsGateError
 from .gateway import BreakerPolicy, Gateway, RetryPolicy
-from .providers._base import without_locals
 from .registry import available_providers, provider_class
 
 if sys.version_info >= (3, 11):

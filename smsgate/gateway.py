@@ -48,7 +48,15 @@ from typing import Any, Final, Literal
 import attrs
 
 from ._http import deadline_scope
+from ._merge import merge_results
+from ._options import needed_capabilities
 from ._protocol import SmsProvider
+from ._provider import (
+    MAX_TIMEOUT,
+    ProviderBase,
+    _is_unicode,
+    is_blank,
+)
 from ._secrets import get_logger
 from ._unexpected import UnexpectedError, unexpected
 from ._unexpected import carry_key as _carry_key
@@ -74,13 +82,6 @@ from .errors import (
 )
 from .models import Attempt, Balance, RecipientResult, SendResult, Status, StatusResult
 from .phone import mask_phone, normalize_phone, region_of
-from .providers._base import (
-    MAX_TIMEOUT,
-    OPTION_CAPABILITIES,
-    ProviderBase,
-    _is_unicode,
-    is_blank,
-)
 
 __all__ = ["BreakerPolicy", "CircuitBreaker", "Gateway", "RetryPolicy"]
 
@@ -503,16 +504,7 @@ class Gateway:
                 )
         if not results:
             raise AllProvidersFailed("no route group was accepted", failures)
-        return SendResult(
-            provider=",".join(dict.fromkeys(r.provider for r in results)),
-            message_id=results[0].message_id,
-            recipients=[parts[i] for i in range(len(numbers))],
-            segments=results[0].segments,
-            encoding=results[0].encoding,
-            cost=None,
-            attempts=[a for r in results for a in r.attempts],
-            raw=[r.raw for r in results],
-        )
+        return merge_results(results, recipients=[parts[i] for i in range(len(numbers))])
 
     def _route(self, numbers: list[str]) -> dict[tuple[SmsProvider, ...], list[int]]:
         groups: dict[tuple[SmsProvider, ...], list[int]] = {}
@@ -535,7 +527,7 @@ class Gateway:
         self, chain: Sequence[SmsProvider], numbers: list[str], text: str,
         options: dict[str, Any], ends_at: float | None, call: _Call,
     ) -> SendResult:
-        needed = _needed(options)
+        needed = needed_capabilities(options)
         errors: list[SmsGateError] = []
         attempts: list[Attempt] = []
         key = options["idempotency_key"]
@@ -717,13 +709,6 @@ class Gateway:
         self.close()
 
 
-def _needed(options: Mapping[str, Any]) -> set[str]:
-    """The capabilities the send options ask for."""
-    # Identity, not equality: an option of an odd type must not run its own __eq__ here.
-    return {OPTION_CAPABILITIES[k] for k, v in options.items()
-            if k in OPTION_CAPABILITIES and v is not None and v is not False}
-
-
 def _prevalidate(
     chain: Sequence[SmsProvider], numbers: list[str], text: str, options: Mapping[str, Any]
 ) -> None:
@@ -737,7 +722,7 @@ def _prevalidate(
     on to the next provider, as the send would; a provider that is not a ``ProviderBase``
     (a custom one) has no pure check to run, so the walk stops there.
     """
-    needed = _needed(options) - {"idempotency"}
+    needed = needed_capabilities(options) - {"idempotency"}
     try:
         capable = [p for p in chain if needed <= p.capabilities]
     except Exception:

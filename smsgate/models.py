@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import attrs
 
+from ._options import SEND_OPTIONS
 from .errors import ValidationError
 
 __all__ = [
@@ -211,7 +212,10 @@ class SendResult:
         segments: SMS parts per recipient, as the provider counted (or smsgate, if it did not;
             for GoSMS.ro by GoSMS.ro's own documented rules).
         encoding: ``"GSM-7"`` or ``"UCS-2"``; GoSMS.ro's one-byte mode is ``"ISO-8859-1"``.
-        cost: what the provider charged, in ``currency`` (``None`` when it does not say).
+        cost: what the provider charged, in ``currency`` (``None`` when it does not say,
+            and for a merged result whose parts were charged in different currencies).
+        costs: what was charged per currency (``""`` for a charge in no named currency):
+            a send split over providers that bill in different currencies keeps each sum.
         balance: the balance the provider reported after the send.
         idempotency_key: the key sent with the request, for a safe retry.
         attempts: every HTTP exchange this send made.
@@ -228,6 +232,11 @@ class SendResult:
     idempotency_key: str | None = None
     attempts: tuple[Attempt, ...] = attrs.field(default=(), converter=_attempts, repr=False)
     raw: Any = _hidden()
+    costs: Mapping[str, Decimal] = attrs.field(factory=dict, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.costs and self.cost is not None:
+            object.__setattr__(self, "costs", {self.currency or "": self.cost})
 
     @property
     def ok(self) -> bool:
@@ -319,22 +328,6 @@ class OtpVerification:
     valid: bool
     rate_limit: RateLimit | None = None
     raw: Any = _hidden()
-
-
-#: The keyword options of ``SmsProvider.send``; :class:`Message` accepts exactly these.
-SEND_OPTIONS: Final = frozenset(
-    {
-        "sender",
-        "urgent",
-        "schedule_at",
-        "validity",
-        "reference",
-        "idempotency_key",
-        "flash",
-        "priority",
-        "extra",
-    }
-)
 
 
 @attrs.frozen(init=False)

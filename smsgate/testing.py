@@ -28,6 +28,7 @@ import requests
 import requests.adapters
 
 from ._protocol import CAPABILITIES, SmsProvider
+from ._provider import Limits, Outgoing, ProviderBase
 from .errors import (
     ConfigurationError,
     NotFound,
@@ -37,7 +38,6 @@ from .errors import (
     ValidationError,
 )
 from .models import Balance, RecipientStatus, SendResult, Status, StatusResult
-from .providers._base import Limits, Outgoing, ProviderBase
 
 __all__ = ["MemoryProvider", "Outcome", "SentMessage", "check_provider"]
 
@@ -258,17 +258,6 @@ class _NoNetwork(requests.adapters.BaseAdapter):
         pass
 
 
-_OPTION_VALUES: dict[str, Any] = {
-    "urgent": True,
-    "schedule_at": dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc),
-    "validity": dt.timedelta(hours=1),
-    "reference": "ref-1",
-    "idempotency_key": "key-1",
-    "flash": True,
-    "priority": True,
-}
-
-
 def check_provider(
     name: str,
     credentials: Mapping[str, str],
@@ -289,7 +278,8 @@ def check_provider(
     missing credentials and bad settings are ``ConfigurationError``, and that bad input and
     unsupported options raise before any request (the session it gets refuses to send).
     """
-    from .providers._base import OPTION_CAPABILITIES, ErrorSpec
+    from ._options import SEND_OPTION_TABLE
+    from .providers._base import ErrorSpec
     from .registry import create, provider_class
 
     cls = provider_class(name)
@@ -327,11 +317,11 @@ def check_provider(
             return
         raise AssertionError(f"{name}: expected {error.__name__}")
 
-    for option, capability in OPTION_CAPABILITIES.items():
-        if capability not in provider.capabilities:
+    for option in SEND_OPTION_TABLE:
+        if option.capability is not None and option.capability not in provider.capabilities:
 
-            def with_option(option: str = option) -> object:
-                return provider.send(number, "Hi", **{option: _OPTION_VALUES[option]})
+            def with_option(option: str = option.name, value: Any = option.sample) -> object:
+                return provider.send(number, "Hi", **{option: value})
 
             refused(with_option, UnsupportedFeature)
     if "status" not in provider.capabilities:

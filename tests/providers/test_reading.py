@@ -13,10 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import smsgate
-from smsgate.providers._base import OPTION_CAPABILITIES, ErrorSpec, as_money, as_text
+from smsgate._options import OPTION_CAPABILITIES, SEND_OPTION_TABLE
+from smsgate.providers._base import ErrorSpec, as_money, as_text
 from smsgate.providers.smsoffice_ge import SmsOfficeGe
 from smsgate.registry import create, provider_class
-from smsgate.testing import _OPTION_VALUES as OPTION_VALUES
 
 ADAPTERS = [
     ("gosms.ge", {"api_key": "k-reading-1"}, "+995555123456"),
@@ -26,7 +26,7 @@ ADAPTERS = [
 ]
 # Every send option with a non-default value, and the capability each needs: the same
 # vocabulary the contract suite and the base use.
-EVERY_OPTION: dict[str, Any] = dict(OPTION_VALUES)
+EVERY_OPTION: dict[str, Any] = {o.name: o.sample for o in SEND_OPTION_TABLE if o.capability}
 CAPABILITY = OPTION_CAPABILITIES
 
 
