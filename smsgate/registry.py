@@ -31,7 +31,9 @@ ENTRY_POINT_GROUP: Final = "smsgate.providers"
 
 # Built-in providers as import paths, so that `import smsgate` loads none of them (the
 # package's own names for them, smsgate.GoSmsGe and the rest, are lazy too): an adapter's
-# module is imported the first time its class is asked for.
+# module is imported the first time its class is asked for (tests/test_lazy_import.py runs
+# this in a fresh interpreter). This is the one list of built-in providers: the command
+# line, the configuration, the sandbox's demo and the fault matrix all read it.
 _BUILTIN: Final[dict[str, str]] = {
     "gosms.ge": "smsgate.providers.gosms_ge:GoSmsGe",
     "gosms.ro": "smsgate.providers.gosms_ro:GoSmsRo",
@@ -44,12 +46,37 @@ _lock = threading.Lock()
 _registered: dict[str, str | type[Any]] = {}
 
 
-def register_provider(name: str, target: str | type[Any]) -> None:
-    """Register a provider class (or a ``"module:Class"`` path) under ``name`` at run time."""
+def register_provider(name: str, target: str | type[Any], *, replace: bool = False) -> None:
+    """Register a provider class (or a ``"module:Class"`` path) under ``name`` at run time.
+
+    A name already taken (built in, by an installed package's entry point, or by an earlier
+    call) is refused unless ``replace=True``: a plug-in that silently took ``"gosms.ge"``
+    would send every configured message through code nobody chose.
+
+    Raises:
+        ConfigurationError: ``name`` is empty or already taken and ``replace`` is false.
+    """
     if not isinstance(name, str) or not name:
         raise ConfigurationError("a provider name must be a non-empty string")
     with _lock:
+        taken = _taken_by(name)
+        if taken is not None and not replace:
+            raise ConfigurationError(
+                f"provider {name!r} is already registered ({taken}); pass replace=True to "
+                "replace it"
+            )
         _registered[name] = target
+
+
+def _taken_by(name: str) -> str | None:
+    """Who holds ``name`` already (``None``: nobody). Called with the lock held."""
+    if name in _registered:
+        return "at run time"
+    if name in _BUILTIN:
+        return "built in"
+    if name in _entry_points():
+        return "by an installed package"
+    return None
 
 
 def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
