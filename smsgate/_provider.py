@@ -159,6 +159,8 @@ class ProviderBase:
     capabilities: frozenset[str] = frozenset()
     #: Documented limits.
     limits: ClassVar[Limits] = Limits()
+    #: Which URL part (``"user"``, ``"password"``) carries which constructor credential.
+    url_credentials: ClassVar[Mapping[str, str]] = {}
     #: How ``extra`` fields travel: ``"json"`` (any JSON value) or ``"form"`` (one text
     #: value per field). ``prepare`` refuses what this encoding cannot carry, before any I/O.
     extra_encoding: ClassVar[Literal["json", "form"]] = "json"

@@ -116,6 +116,7 @@ class GoSmsGe(ApiKeyProvider):
     # The key, the numbers, the text, the sender and the urgent option are smsgate's to
     # write; ``noSmsNumber`` stays open to ``extra`` (documented below).
     owned_fields = frozenset({"api_key", "from", "to", "text", "urgent"})
+    url_credentials: ClassVar[Mapping[str, str]] = {"user": "api_key"}
 
     def __init__(
         self,

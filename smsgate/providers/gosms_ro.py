@@ -101,6 +101,7 @@ class GoSmsRo(ApiKeyProvider):
     error_table: ClassVar[Mapping[int | str, ErrorSpec]] = GOSMS_RO_ERRORS
     # Written by smsgate from to, text, sender, schedule_at and validity; never by ``extra``.
     owned_fields = frozenset({"recipient", "message", "sender", "scheduleDatetime", "validity"})
+    url_credentials: ClassVar[Mapping[str, str]] = {"user": "api_key"}
 
     def _normalize_recipients(self, to: str | Sequence[str]) -> tuple[str, ...]:
         """Numbers as the base reads them; a Romanian one must be a mobile number.

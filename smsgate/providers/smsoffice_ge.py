@@ -113,6 +113,7 @@ class SmsOfficeGe(ApiKeyProvider):
         "key", "destination", "sender", "content", "reference", "urgent", "contentType",
         "scheduledAt",
     })
+    url_credentials: ClassVar[Mapping[str, str]] = {"user": "api_key"}
     # A reply whose outcome is unknown (-100) names the reference to look the send up by.
     handle_field: ClassVar[str | None] = "reference"
     extra_encoding = "form"  # the send is a form post: extra fields are text values
