@@ -17,9 +17,9 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Final, NoReturn, TypeVar
 
 import attrs
 import click
@@ -28,6 +28,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from ._merge import merge_results
+from ._options import SEND_OPTION_TABLE, SendOption
 from ._protocol import SmsProvider
 from ._version import __version__
 from .config import resolve
@@ -304,21 +306,78 @@ def _recipients(provider: SmsProvider, entries: list[tuple[str, str]], *,
     return _Recipients(numbers=numbers, invalid=invalid, dropped=dropped)
 
 
-def _when(value: str | None) -> dt.datetime | None:
+def _when(value: str | None, flag: str) -> dt.datetime | None:
+    """An ISO 8601 instant with a time zone, in the future (``--schedule-at``)."""
     if value is None:
         return None
     try:
         when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise click.BadParameter("use ISO 8601, e.g. 2030-01-02T09:00:00+04:00",
-                                 param_hint="--schedule-at") from None
+                                 param_hint=flag) from None
     if when.tzinfo is None:
-        raise click.BadParameter("give a time zone, e.g. +04:00 or Z",
-                                 param_hint="--schedule-at")
+        raise click.BadParameter("give a time zone, e.g. +04:00 or Z", param_hint=flag)
     if when <= dt.datetime.now(dt.timezone.utc):
-        raise click.BadParameter(f"{value} is in the past; leave --schedule-at out to send now",
-                                 param_hint="--schedule-at")
+        raise click.BadParameter(f"{value} is in the past; leave {flag} out to send now",
+                                 param_hint=flag)
     return when
+
+
+def _minutes(value: int | None, flag: str) -> dt.timedelta | None:
+    """A whole number of minutes (``--validity``)."""
+    return dt.timedelta(minutes=value) if value else None
+
+
+def _as_given(value: Any, flag: str) -> Any:
+    return value
+
+
+@attrs.frozen
+class _Kind:
+    """How a send option of one Python type is written on the command line."""
+
+    settings: dict[str, Any]
+    convert: Callable[[Any, str], Any]
+
+
+#: One entry per type of send option (the type of its sample value in
+#: :data:`~smsgate._options.SEND_OPTION_TABLE`): a new option of a known type needs nothing
+#: here, and an option of a new type fails loudly at import.
+_KINDS: Final[Mapping[type, _Kind]] = {
+    bool: _Kind({"is_flag": True}, _as_given),
+    str: _Kind({}, _as_given),
+    dt.datetime: _Kind({"metavar": "ISO"}, _when),
+    dt.timedelta: _Kind({"type": click.IntRange(min=1), "metavar": "MINUTES"}, _minutes),
+}
+
+#: The send options the ``send`` command offers, in the vocabulary's order.
+_CLI_OPTIONS: Final = tuple(option for option in SEND_OPTION_TABLE if option.cli)
+
+
+def _flag_of(option: SendOption) -> str:
+    return "--" + option.name.replace("_", "-")
+
+
+def _kind_of(option: SendOption) -> _Kind:
+    return _KINDS[type(option.sample)]
+
+
+def send_options(command: _F) -> _F:
+    """Decorate ``command`` with one ``--flag`` per send option of the vocabulary, its help
+    taken from the vocabulary too (the command receives them as keyword arguments)."""
+    for option in reversed(_CLI_OPTIONS):
+        settings = dict(_kind_of(option).settings)
+        if not settings.get("is_flag") and "metavar" not in settings:
+            settings["metavar"] = option.name.rsplit("_", 1)[-1].upper()
+        command = click.option(_flag_of(option), option.name, help=option.help,
+                               **settings)(command)
+    return command
+
+
+def _send_options(given: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword options of ``send`` from the command line's values, converted."""
+    return {option.name: _kind_of(option).convert(given[option.name], _flag_of(option))
+            for option in _CLI_OPTIONS}
 
 
 def _batches(numbers: list[str]) -> Iterator[tuple[int, list[str]]]:
@@ -394,16 +453,6 @@ def _routes(results: Sequence[SendResult]) -> list[str]:
     return [f"{route} ({n} batch{'es' if n > 1 else ''})" for route, n in counted.items()]
 
 
-def _costs(results: Sequence[SendResult]) -> dict[str, Any]:
-    """Total cost per currency over every batch (``""`` for a cost without a currency)."""
-    totals: dict[str, Any] = {}
-    for result in results:
-        if result.cost is not None:
-            currency = result.currency or ""
-            totals[currency] = totals.get(currency, 0) + result.cost
-    return totals
-
-
 def _reason(r: RecipientResult) -> str:
     if r.status is Status.UNKNOWN:
         return "unknown outcome"
@@ -424,37 +473,20 @@ FULL_TABLE_UP_TO = 20
               help="Send to the valid numbers and list the invalid ones (default: send none).")
 @click.option("--allow-duplicates", is_flag=True,
               help="Send again to a number listed twice (default: once per number).")
-@click.option("--sender", help="Sender name (overrides the configured one).")
-@click.option("--urgent", is_flag=True, help="Deliver even to opted-out recipients.")
-@click.option("--flash", is_flag=True, help="Flash message (SMSOffice.ge).")
-@click.option("--priority", is_flag=True, help="Priority route (SMSGist).")
-@click.option("--schedule-at", metavar="ISO", help="Send later, e.g. 2030-01-02T09:00+04:00.")
-@click.option("--validity", type=click.IntRange(min=1), metavar="MINUTES",
-              help="Expire undelivered messages after this many minutes.")
-@click.option("--reference", help="Your reference for status and callbacks.")
-@click.option("--idempotency-key", metavar="KEY",
-              help="Deduplication key (SMSGist): a repeat with the same key is not sent "
-                   "twice. Errors that may have sent name the key used.")
+@send_options
 @click.option("--full", is_flag=True, help="List every recipient, not only the failed ones.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 @handles_errors
-def send(ctx: click.Context, text: str, to: tuple[str, ...], to_file: str | None,
-         skip_invalid: bool, allow_duplicates: bool, sender: str | None,
-         urgent: bool, flash: bool, priority: bool, schedule_at: str | None,
-         validity: int | None, reference: str | None, idempotency_key: str | None,
-         full: bool, as_json: bool) -> None:
+def send(ctx: click.Context, /, text: str, to: tuple[str, ...], to_file: str | None,
+         skip_invalid: bool, allow_duplicates: bool, full: bool, as_json: bool,
+         **given: Any) -> None:
     """Send TEXT to one or many numbers.
 
     A number listed twice (after normalisation) is sent once unless --allow-duplicates. Every
     invalid entry is reported as FILE:LINE; nothing is sent unless --skip-invalid.
     """
-    options: dict[str, Any] = {
-        "sender": sender, "urgent": urgent, "flash": flash, "priority": priority,
-        "schedule_at": _when(schedule_at),
-        "validity": dt.timedelta(minutes=validity) if validity else None,
-        "reference": reference, "idempotency_key": idempotency_key,
-    }
+    options = _send_options(given)
     if allow_duplicates:  # the library, like the CLI, sends each number once unless asked
         options["allow_duplicates"] = True
     entries = _entries(to, to_file)
@@ -476,19 +508,18 @@ def send(ctx: click.Context, text: str, to: tuple[str, ...], to_file: str | None
             single = provider.send(numbers, text, **options)
             recipients, results, repeat_key = list(single.recipients), [single], None
     elapsed = time.monotonic() - started
-    first = results[0]
+    # The batches as one result, merged as the gateway merges chunks and route groups.
+    merged = merge_results(results, recipients=recipients)
     ok = all(r.accepted for r in recipients)
-    costs = _costs(results)
-    every_cost = all(r.cost is not None for r in results)
     if as_json:
         out.print_json(json.dumps({
-            "ok": ok, "provider": first.provider, "message_id": first.message_id,
-            "segments": first.segments, "encoding": first.encoding,
-            "cost": str(sum(costs.values())) if every_cost and len(costs) == 1 else None,
-            "currency": first.currency,
-            "costs": {currency: str(total) for currency, total in costs.items()},
-            "balance": None if results[-1].balance is None else str(results[-1].balance),
-            "idempotency_key": first.idempotency_key,
+            "ok": ok, "provider": merged.provider, "message_id": merged.message_id,
+            "segments": merged.segments, "encoding": merged.encoding,
+            "cost": None if merged.cost is None else str(merged.cost),
+            "currency": merged.currency,
+            "costs": {currency: str(total) for currency, total in merged.costs.items()},
+            "balance": None if merged.balance is None else str(merged.balance),
+            "idempotency_key": merged.idempotency_key,
             "batches": len(results), "routes": _routes(results),
             "invalid": chosen.invalid, "dropped_duplicates": chosen.dropped,
             "attempts": [{"provider": a.provider, "operation": a.operation,
@@ -499,13 +530,15 @@ def send(ctx: click.Context, text: str, to: tuple[str, ...], to_file: str | None
                             "message_id": r.message_id, "error": r.error} for r in recipients],
         }))
     else:
-        _print_send(recipients, results, full=full, elapsed=elapsed, repeat_key=repeat_key)
+        _print_send(recipients, results, merged, full=full, elapsed=elapsed,
+                    repeat_key=repeat_key)
     if not ok:
         raise SystemExit(1)
 
 
-def _print_send(recipients: list[RecipientResult], results: list[SendResult], *, full: bool,
-                elapsed: float, repeat_key: str | None = None) -> None:
+def _print_send(recipients: list[RecipientResult], results: list[SendResult],
+                merged: SendResult, *, full: bool, elapsed: float,
+                repeat_key: str | None = None) -> None:
     """A table (every row for small sends or --full, else the failed rows), then a summary."""
     first = results[0]
     failed = [(i, r) for i, r in enumerate(recipients, 1) if not r.accepted]
@@ -546,9 +579,9 @@ def _print_send(recipients: list[RecipientResult], results: list[SendResult], *,
     facts = []
     if first.segments:
         facts.append(f"{first.segments} segment(s), {first.encoding}")
-    costs = _costs(results)
-    if costs:
-        spent = ", ".join(f"{total} {currency}".rstrip() for currency, total in costs.items())
+    if merged.costs:
+        spent = ", ".join(f"{total} {currency}".rstrip()
+                          for currency, total in merged.costs.items())
         missing = sum(r.cost is None for r in results)
         facts.append(f"cost {spent}" + (f" ({missing} batch(es) without a cost)"
                                         if missing else ""))
