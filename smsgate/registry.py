@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ._unexpected import without_locals
 from .errors import ConfigurationError
@@ -32,15 +32,33 @@ ENTRY_POINT_GROUP: Final = "smsgate.providers"
 # Built-in providers as import paths, so that `import smsgate` loads none of them (the
 # package's own names for them, smsgate.GoSmsGe and the rest, are lazy too): an adapter's
 # module is imported the first time its class is asked for (tests/test_lazy_import.py runs
-# this in a fresh interpreter). This is the one list of built-in providers: the command
-# line, the configuration, the sandbox's demo and the fault matrix all read it.
-_BUILTIN: Final[dict[str, str]] = {
-    "gosms.ge": "smsgate.providers.gosms_ge:GoSmsGe",
-    "gosms.ro": "smsgate.providers.gosms_ro:GoSmsRo",
-    "memory": "smsgate.testing:MemoryProvider",
-    "smsgist": "smsgate.providers.smsgist:SmsGist",
-    "smsoffice.ge": "smsgate.providers.smsoffice_ge:SmsOfficeGe",
+# this in a fresh interpreter).
+#
+# This is the one list of built-in providers: one line each, naming the adapter class and its
+# sandbox emulator (paths relative to the smsgate package). The command line, the
+# configuration, the sandbox (its servers, ports, units, callbacks), the demo and the fault
+# matrix all derive their lists from it and from the classes' declarations. The sandbox
+# gives its providers ports in this order, so a new provider goes after the last emulated one.
+class _Builtin(NamedTuple):
+    adapter: str
+    emulator: str | None = None
+
+
+_BUILTIN: Final[dict[str, _Builtin]] = {
+    "gosms.ge": _Builtin(".providers.gosms_ge:GoSmsGe", ".sandbox._gosms_ge:EMULATOR"),
+    "smsoffice.ge": _Builtin(".providers.smsoffice_ge:SmsOfficeGe",
+                             ".sandbox._smsoffice_ge:EMULATOR"),
+    "gosms.ro": _Builtin(".providers.gosms_ro:GoSmsRo", ".sandbox._gosms_ro:EMULATOR"),
+    "smsgist": _Builtin(".providers.smsgist:SmsGist", ".sandbox._smsgist:EMULATOR"),
+    "memory": _Builtin(".testing:MemoryProvider"),
 }
+
+
+def _emulator_paths() -> dict[str, str]:
+    """The sandbox emulator of each built-in provider that has one, in the sandbox's order."""
+    return {name: __package__ + entry.emulator
+            for name, entry in _BUILTIN.items() if entry.emulator}
+
 
 _lock = threading.Lock()
 _registered: dict[str, str | type[Any]] = {}
@@ -124,7 +142,7 @@ def provider_class(name: str) -> type[Any]:
     if isinstance(target, str):
         return _load(target, name)
     if name in _BUILTIN:
-        return _load(_BUILTIN[name], name)
+        return _load(__package__ + _BUILTIN[name].adapter, name)
     entry_point = _entry_points().get(name)
     if entry_point is not None:
         dist = getattr(entry_point, "dist", None)
