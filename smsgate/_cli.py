@@ -45,7 +45,7 @@ from .errors import (
 from .gateway import Gateway
 from .models import Attempt, RecipientResult, SendResult, Status
 from .phone import normalize_phone, region_of
-from .registry import available_providers, provider_class
+from .registry import _emulator_paths, available_providers, provider_class
 from .segments import segments as count_segments
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -687,32 +687,37 @@ def segments(text: str, as_json: bool) -> None:
         out.print(marked)
 
 
+#: The emulated providers, in the order of their sandbox ports (the registry's order; the
+#: registry holds paths, so reading it imports no emulator).
+_EMULATED: Final = tuple(_emulator_paths())
+_PORTS: Final = ", ".join(f"P+{i} {name}" for i, name in enumerate(_EMULATED, start=1))
+
+
 @cli.command()
-@click.option("--port", type=click.IntRange(0, 65531), default=0, show_default=True,
-              metavar="P",
-              help="Port of the inbox page; the providers then listen on fixed ports P+1 "
-                   "gosms.ge, P+2 smsoffice.ge, P+3 gosms.ro, P+4 smsgist, so URLs in a .env "
-                   "keep working across restarts. 0: free ports, new ones each start.")
+@click.option("--port", type=click.IntRange(0, 65535 - len(_EMULATED)), default=0,
+              show_default=True, metavar="P",
+              help="Port of the inbox page; the providers then listen on fixed ports "
+                   f"{_PORTS}, so URLs in a .env keep working across restarts. 0: free ports, "
+                   "new ones each start.")
 @click.option("--balance", "balances", multiple=True, metavar="[PROVIDER=]AMOUNT",
-              help="Starting balance in the provider's unit (gosms.ge credits, smsoffice.ge "
-                   "messages, gosms.ro EUR, smsgist GHS); default 10000 each. Repeatable: "
-                   "--balance 0 --balance gosms.ro=5. Reset later with POST "
-                   "/_sandbox/balance.")
+              help="Starting balance in the provider's unit (the table printed at start shows "
+                   "each unit); default 10000 each. Repeatable: --balance 0 --balance "
+                   f"{_EMULATED[-1]}=5. Reset later with POST /_sandbox/balance.")
 @click.option("--delivery-delay", type=float, default=2.0, show_default=True,
               help="Seconds before messages report delivered.")
 @click.option("--serve-for", type=float, default=None, hidden=True)
 @handles_errors
 def sandbox(port: int, balances: tuple[str, ...], delivery_delay: float,
             serve_for: float | None) -> None:
-    """Serve a local emulator of all four providers until Ctrl-C.
+    """Serve a local emulator of every emulated provider until Ctrl-C.
 
     Numbers ending in 0000 are refused, numbers ending in 9999 fail delivery. The inbox page
     lists accepted, refused and fault-injected requests; faults and balances are set over
     HTTP (see the sandbox page of the docs).
     """
-    from .sandbox import UNITS, Sandbox
+    from .sandbox import PORT_ORDER, UNITS, Sandbox
 
-    names = ("gosms.ge", "smsoffice.ge", "gosms.ro", "smsgist")
+    names = PORT_ORDER
     everyone: str | None = None
     named: dict[str, str] = {}
     for item in balances:
@@ -765,10 +770,19 @@ def sandbox(port: int, balances: tuple[str, ...], delivery_delay: float,
 @cli.command()
 @handles_errors
 def demo() -> None:
-    """Send through all four providers over real HTTP to a local sandbox; no account needed."""
-    from .sandbox import Sandbox
+    """Send through every emulated provider over real HTTP to a local sandbox; no account
+    needed.
 
-    table = Table(title="smsgate demo: four providers, one interface (local sandbox)")
+    What it tries comes from the providers' declarations: each one sends to its emulator's
+    number; the first that sends in bulk sends a list with a stop-listed number; those that
+    look up a status or a balance do; and the first two that reach the same number show a
+    failover.
+    """
+    from .sandbox import BLOCKED_SUFFIX, Sandbox
+    from .sandbox._providers import EMULATED
+
+    names = list(EMULATED)
+    table = Table(title=f"smsgate demo: {len(names)} providers, one interface (local sandbox)")
     for column in ("step", "provider", "outcome", "details"):
         table.add_column(column, overflow="fold")
     failures = 0
@@ -778,10 +792,12 @@ def demo() -> None:
         failures += not ok
         table.add_row(step, provider, "[green]ok[/]" if ok else "[red]FAILED[/]", details)
 
-    numbers = {"gosms.ge": "+995555123456", "smsoffice.ge": "+995577123456",
-               "gosms.ro": "0712345678", "smsgist": "0245972246"}
+    classes = {name: provider_class(name) for name in names}
+    can = {name: frozenset(getattr(cls, "capabilities", frozenset()))
+           for name, cls in classes.items()}
+    numbers = {name: EMULATED[name].number for name in names}
     with Sandbox(delivery_delay=0.3) as running:
-        clients = {name: running.provider(name, sender="Demo") for name in numbers}
+        clients = {name: running.provider(name, sender="Demo") for name in names}
         sent: dict[str, SendResult] = {}
         for name, number in numbers.items():
             result = clients[name].send(number, f"Hello from smsgate via {name}")
@@ -789,32 +805,52 @@ def demo() -> None:
             cost = f", cost {result.cost} {result.currency}" if result.cost is not None else ""
             row("send", name, result.ok,
                 f"{result.recipients[0].phone} id {result.message_id}{cost}")
-        bulk = clients["gosms.ge"].send(
-            ["+995555111111", "+995555222222", "+995555120000"], "Bulk hello")
-        refused = [r.phone for r in bulk.recipients if not r.accepted]
-        row("bulk send", "gosms.ge", len(refused) == 1,
-            f"{len(bulk.recipients) - len(refused)} accepted, {len(refused)} stop-listed "
-            f"({', '.join(refused)})")
+        bulky = next((name for name in names if "bulk" in can[name]), None)
+        if bulky is not None:
+            head = numbers[bulky][:-4]
+            listed = [head + "1111", head + "2222", head + BLOCKED_SUFFIX]
+            bulk = clients[bulky].send(listed, "Bulk hello")
+            refused = [r.phone for r in bulk.recipients if not r.accepted]
+            row("bulk send", bulky, refused == listed[2:],
+                f"{len(bulk.recipients) - len(refused)} accepted, {len(refused)} stop-listed "
+                f"({', '.join(refused)})")
         time.sleep(0.4)
-        check = clients["smsoffice.ge"].status(sent["smsoffice.ge"].message_id or "",
-                                               recipient="+995577123456")
-        row("status", "smsoffice.ge", check.status is Status.DELIVERED,
-            f"reference {check.message_id}: {check.status.value}")
-        gist_status = clients["smsgist"].status(sent["smsgist"].message_id or "")
-        row("status", "smsgist", gist_status.status in (Status.DELIVERED, Status.SENT),
-            f"{gist_status.recipients[0].phone}: {gist_status.recipients[0].status.value}")
-        for name in ("gosms.ge", "smsoffice.ge"):
-            money = clients[name].balance()
-            row("balance", name, money.amount > 0, f"{money.amount} {money.unit}")
-        running.fault("gosms.ge", "refuse")
-        gateway = Gateway([clients["gosms.ge"], clients["smsoffice.ge"]])
-        routed = gateway.send("+995555123456", "Failover hello")
-        tried = [a.error for a in routed.attempts if a.provider == "gosms.ge"]
-        row("failover", "gosms.ge → smsoffice.ge", routed.provider == "smsoffice.ge",
-            f"gosms.ge down ({len(tried)} x {tried[0] if tried else '?'}), "
-            f"sent via {routed.provider}")
+        for name in names:
+            if "status" not in can[name]:
+                continue
+            check = clients[name].status(sent[name].message_id or "", recipient=numbers[name])
+            state = check.recipients[0].status if check.recipients else check.status
+            row("status", name, state in (Status.DELIVERED, Status.SENT),
+                f"{check.message_id}: {state.value}")
+        for name in names:
+            if "balance" in can[name]:
+                money = clients[name].balance()
+                row("balance", name, money.amount > 0, f"{money.amount} {money.unit}")
+        pair = _failover_pair(names, classes, numbers)
+        if pair is not None:
+            first, second = pair
+            running.fault(first, "refuse")
+            gateway = Gateway([clients[first], clients[second]])
+            routed = gateway.send(numbers[first], "Failover hello")
+            tried = [a.error for a in routed.attempts if a.provider == first]
+            row("failover", f"{first} → {second}", routed.provider == second,
+                f"{first} down ({len(tried)} x {tried[0] if tried else '?'}), "
+                f"sent via {routed.provider}")
         ledger = len(running.messages())
     out.print(table)
     out.print(f"{ledger} messages reached the sandbox over real sockets on 127.0.0.1.")
     if failures:
         raise SystemExit(1)
+
+
+def _failover_pair(names: list[str], classes: dict[str, type[Any]],
+                   numbers: dict[str, str]) -> tuple[str, str] | None:
+    """The first two providers (registry order) where the second reaches the first's number,
+    by its declared ``allowed_regions`` (``None``: anywhere)."""
+    for first in names:
+        region = region_of(numbers[first])
+        for second in names:
+            reach = getattr(classes[second], "allowed_regions", None)
+            if second != first and (reach is None or region in reach):
+                return first, second
+    return None
