@@ -16,7 +16,7 @@ from smsgate import (
     RecipientRejected,
 )
 from smsgate._http import HttpRequest, Transport
-from smsgate.reliability import blackhole
+from smsgate.sandbox.reliability import blackhole
 
 from .conftest import CANARY, ToyProvider
 from .servers import closed_port, hang, reset, respond, serve

@@ -15,8 +15,8 @@ import pytest
 
 import smsgate
 from smsgate import BreakerPolicy, Gateway, RetryPolicy
-from smsgate.reliability import ADAPTERS
 from smsgate.sandbox import Sandbox
+from smsgate.sandbox.reliability import ADAPTERS
 from smsgate.testing import MemoryProvider
 
 SEQUENCES = 2000
