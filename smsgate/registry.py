@@ -54,9 +54,14 @@ _BUILTIN: Final[dict[str, _Builtin]] = {
 }
 
 
+def _absolute(path: str) -> str:
+    """A path of the list above, relative to the smsgate package when it starts with a dot."""
+    return __package__ + path if path.startswith(".") else path
+
+
 def _emulator_paths() -> dict[str, str]:
     """The sandbox emulator of each built-in provider that has one, in the sandbox's order."""
-    return {name: __package__ + entry.emulator
+    return {name: _absolute(entry.emulator)
             for name, entry in _BUILTIN.items() if entry.emulator}
 
 
@@ -142,7 +147,7 @@ def provider_class(name: str) -> type[Any]:
     if isinstance(target, str):
         return _load(target, name)
     if name in _BUILTIN:
-        return _load(__package__ + _BUILTIN[name].adapter, name)
+        return _load(_absolute(_BUILTIN[name].adapter), name)
     entry_point = _entry_points().get(name)
     if entry_point is not None:
         dist = getattr(entry_point, "dist", None)
