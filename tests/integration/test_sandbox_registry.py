@@ -134,3 +134,13 @@ def test_the_demo_walks_the_registrys_providers(tmp_path: Path) -> None:
         assert name in out
     # The --port help lists the ports from the registry too.
     assert "P+3 smsgist" in str(seen["help"]) and "smsoffice.ge" not in str(seen["help"])
+
+
+
+def test_every_provider_that_calls_back_has_a_webhook_parser() -> None:
+    """A callback the sandbox sends can be read by smsgate.webhooks.parse, for every
+    emulated provider that declares one."""
+    from smsgate import webhooks
+
+    assert CALLBACK_PROVIDERS
+    assert set(CALLBACK_PROVIDERS) <= set(webhooks.PROVIDERS)
