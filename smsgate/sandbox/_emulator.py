@@ -22,9 +22,8 @@ import requests.structures
 from ._state import LedgerEntry, SandboxState
 
 __all__ = ["CallbackRequest", "EmulatedProvider", "Emulator", "Reply", "Request",
-           "SendAttempt", "headers_of"]
-
-
+           "SendAttempt", "as_numbers", "as_text", "headers_of", "hmac_hex", "is_true",
+           "json_reply", "note_refused", "with_query"]
 
 
 @attrs.frozen
@@ -62,7 +61,7 @@ class Reply:
     headers: Mapping[str, str] = attrs.field(factory=dict)
 
 
-def _json(status: int, payload: object, headers: Mapping[str, str] | None = None) -> Reply:
+def json_reply(status: int, payload: object, headers: Mapping[str, str] | None = None) -> Reply:
     return Reply(status, json.dumps(payload).encode(),
                  {"Content-Type": "application/json", **(headers or {})})
 
@@ -76,20 +75,20 @@ class SendAttempt:
     sender: str | None
 
 
-def _text(value: object) -> str:
+def as_text(value: object) -> str:
     return "" if value is None else value if isinstance(value, str) else json.dumps(value)
 
 
-def _numbers(value: object) -> list[str]:
+def as_numbers(value: object) -> list[str]:
     if value is None or value == "":
         return []
     if isinstance(value, list):
-        return [_text(item) for item in value]
-    return [_text(value)]
+        return [as_text(item) for item in value]
+    return [as_text(value)]
 
 
-def _refused(state: SandboxState, provider: str, attempt: SendAttempt | None, reason: str,
-             numbers: list[str] | None = None) -> None:
+def note_refused(state: SandboxState, provider: str, attempt: SendAttempt | None, reason: str,
+                 numbers: list[str] | None = None) -> None:
     """Remember a send that sent nothing (to ``numbers``, or to all it named)."""
     if numbers is not None and not numbers:
         return
@@ -98,10 +97,9 @@ def _refused(state: SandboxState, provider: str, attempt: SendAttempt | None, re
                      attempt.sender, reason)
 
 
-def _flag(value: object) -> bool:
+def is_true(value: object) -> bool:
     """``urgent`` as JSON ``true`` or as the query/form word ``true`` ("urgent=true")."""
     return value is True or (isinstance(value, str) and value.strip().lower() == "true")
-
 
 
 Emulator = Callable[[SandboxState, Request, Mapping[str, str]], Reply]

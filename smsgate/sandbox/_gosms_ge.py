@@ -14,11 +14,11 @@ from ._emulator import (
     Reply,
     Request,
     SendAttempt,
-    _flag,
-    _json,
-    _numbers,
-    _refused,
-    _text,
+    as_numbers,
+    as_text,
+    is_true,
+    json_reply,
+    note_refused,
 )
 from ._rules import (
     UCS2,
@@ -41,10 +41,11 @@ def gosms_ge(state: SandboxState, request: Request, creds: Mapping[str, str]) ->
 
     def error(code: int, message: str, status: int = 200,
               headers: Mapping[str, str] | None = None) -> Reply:
-        _refused(state, "gosms.ge", attempt, f"errorCode {code}: {message}")
+        note_refused(state, "gosms.ge", attempt, f"errorCode {code}: {message}")
         # The real API sometimes answers errors with HTTP 200 ("API returns 200 with error
         # body"): the sandbox does so for business errors.
-        return _json(status, {"success": False, "errorCode": code, "message": message}, headers)
+        return json_reply(status, {"success": False, "errorCode": code, "message": message},
+                          headers)
 
     if fields.get("api_key") != creds["api_key"]:
         return error(100, "Invalid API key", 401)
@@ -59,18 +60,18 @@ def gosms_ge(state: SandboxState, request: Request, creds: Mapping[str, str]) ->
         entry = found[0]
         word = {"queued": "pending"}.get(entry.status(state.delivery_delay).value,
                                           entry.status(state.delivery_delay).value)
-        return _json(200, {"success": True, "messageId": int(entry.message_id),
-                           "from": entry.sender, "to": entry.recipient.lstrip("+"),
-                           "text": entry.text, "status": word, "segment": entry.segments})
+        return json_reply(200, {"success": True, "messageId": int(entry.message_id),
+                                "from": entry.sender, "to": entry.recipient.lstrip("+"),
+                                "text": entry.text, "status": word, "segment": entry.segments})
     if path == "/sms-balance":
-        return _json(200, {"success": True, "balance": int(state.balance("gosms.ge"))})
+        return json_reply(200, {"success": True, "balance": int(state.balance("gosms.ge"))})
     if path == "/sender":
         name = str(fields.get("name") or "")
         if not name:
             return error(103, "Invalid parameters")
         if not state.add_sender(name):
             return error(107, "Sender already exists", 400)
-        return _json(200, {"success": True})
+        return json_reply(200, {"success": True})
     if path == "/otp/send":
         return _gosms_otp_send(state, str(fields.get("phone") or ""), error)
     if path == "/otp/verify":
@@ -96,8 +97,8 @@ def _gosms_otp_send(state: SandboxState, phone: str, error: Callable[..., Reply]
     state.record([LedgerEntry("gosms.ge", str(state.next_int_id()), "+" + phone, text,
                               "GOSMS.GE", counted.segments, counted.encoding, Decimal(1),
                               time.time())])
-    return _json(200, {"success": True, "hash": otp.hash,
-                       "balance": int(state.balance("gosms.ge")), "to": phone}, headers)
+    return json_reply(200, {"success": True, "hash": otp.hash,
+                            "balance": int(state.balance("gosms.ge")), "to": phone}, headers)
 
 
 def _gosms_otp_verify(state: SandboxState, fields: Mapping[str, Any],
@@ -122,8 +123,9 @@ def _gosms_otp_verify(state: SandboxState, fields: Mapping[str, Any],
     if right and challenge is not None:
         challenge.used = True
     # "A wrong OTP code returns Verify = false without throwing an exception."
-    return _json(200, {"success": True, "verify": right},
-                 {"X-RateLimit-Limit": str(OTP_VERIFY_LIMIT), "X-RateLimit-Remaining": str(left)})
+    return json_reply(200, {"success": True, "verify": right},
+                      {"X-RateLimit-Limit": str(OTP_VERIFY_LIMIT),
+                       "X-RateLimit-Remaining": str(left)})
 
 
 def _gosms_send(state: SandboxState, fields: dict[str, Any], *, bulk: bool,
@@ -137,7 +139,7 @@ def _gosms_send(state: SandboxState, fields: dict[str, Any], *, bulk: bool,
     if counted.segments > 6:  # "Latin: 918 chars = 6 SMS; Unicode (Georgian): 402 chars = 6 SMS"
         return error(103, "Message too long")
     # "urgent=true": delivered "even if the recipient has blocked messages".
-    urgent = _flag(fields.get("urgent"))
+    urgent = is_true(fields.get("urgent"))
     options: dict[str, Any] = {"urgent": urgent}
     numbers = fields.get("to")
     if bulk:
@@ -188,10 +190,10 @@ def _gosms_send(state: SandboxState, fields: dict[str, Any], *, bulk: bool,
     if bulk:
         # A bulk with refused numbers is not one error: it answers per number, and its
         # top-level "success" ("whether the bulk send succeeded") is false.
-        return _json(200, {**common, "totalCount": len(wanted), "successCount": len(entries),
-                           "failedCount": failed, "messages": messages})
-    return _json(200, {**common, "messageId": int(entries[0].message_id), "to": wanted[0],
-                       "sendAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now))})
+        return json_reply(200, {**common, "totalCount": len(wanted), "successCount": len(entries),
+                                "failedCount": failed, "messages": messages})
+    return json_reply(200, {**common, "messageId": int(entries[0].message_id), "to": wanted[0],
+                            "sendAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now))})
 
 
 def describe(request: Request) -> SendAttempt | None:
@@ -199,10 +201,10 @@ def describe(request: Request) -> SendAttempt | None:
     path = request.path.rstrip("/")
     fields = request.fields()
     if path in ("/sendsms", "/sendbulk"):
-        return SendAttempt(_numbers(fields.get("to")), _text(fields.get("text")),
-                           _text(fields.get("from")) or None)
+        return SendAttempt(as_numbers(fields.get("to")), as_text(fields.get("text")),
+                           as_text(fields.get("from")) or None)
     if path == "/otp/send":
-        return SendAttempt(_numbers(fields.get("phone")), "(one-time code)", None)
+        return SendAttempt(as_numbers(fields.get("phone")), "(one-time code)", None)
     return None
 
 

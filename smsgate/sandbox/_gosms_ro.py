@@ -19,11 +19,11 @@ from ._emulator import (
     Reply,
     Request,
     SendAttempt,
-    _json,
-    _numbers,
-    _refused,
-    _text,
+    as_numbers,
+    as_text,
     hmac_hex,
+    json_reply,
+    note_refused,
 )
 from ._rules import (
     romanian_count,
@@ -72,8 +72,8 @@ def gosms_ro(state: SandboxState, request: Request, creds: Mapping[str, str]) ->
     attempt = describe(request)
 
     def error(status: int, code: str, message: str) -> Reply:
-        _refused(state, "gosms.ro", attempt, f"HTTP {status} {code}: {message}")
-        return _json(status, {"success": False, "error": code, "message": message})
+        note_refused(state, "gosms.ro", attempt, f"HTTP {status} {code}: {message}")
+        return json_reply(status, {"success": False, "error": code, "message": message})
 
     if request.headers.get("X-Authorization") != creds["api_key"]:
         return error(401, "UNAUTHORIZED", "Invalid API key")
@@ -119,8 +119,8 @@ def gosms_ro(state: SandboxState, request: Request, creds: Mapping[str, str]) ->
                               str(sender) if sender else None, counted.segments,
                               counted.encoding, cost, time.time(), options=options,
                               scheduled=when)])
-    return _json(200, {"success": True, "messageId": message_id,
-                       "balanceDeduction": f"{cost:.2f}", "currency": "EUR"})
+    return json_reply(200, {"success": True, "messageId": message_id,
+                            "balanceDeduction": f"{cost:.2f}", "currency": "EUR"})
 
 
 # -- SMSGist -------------------------------------------------------------------------------
@@ -132,8 +132,8 @@ def describe(request: Request) -> SendAttempt | None:
     data = data if isinstance(data, dict) else {}
     if request.path.rstrip("/") != "/message/send":
         return None
-    return SendAttempt(_numbers(data.get("recipient")), _text(data.get("message")),
-                       _text(data.get("sender")) or None)
+    return SendAttempt(as_numbers(data.get("recipient")), as_text(data.get("message")),
+                       as_text(data.get("sender")) or None)
 
 
 def callback(entry: LedgerEntry, url: str, secret: str | None,

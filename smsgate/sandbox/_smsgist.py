@@ -19,11 +19,11 @@ from ._emulator import (
     Reply,
     Request,
     SendAttempt,
-    _json,
-    _numbers,
-    _refused,
-    _text,
+    as_numbers,
+    as_text,
     hmac_hex,
+    json_reply,
+    note_refused,
 )
 from ._rules import (
     ghanaian_number,
@@ -50,9 +50,9 @@ def smsgist(state: SandboxState, request: Request, creds: Mapping[str, str]) -> 
 
     def envelope(status: int, message: str, data: object = None) -> Reply:
         if status >= 400:
-            _refused(state, "smsgist", attempt, f"HTTP {status}: {message}")
-        return _json(status, {"status": "success" if status < 400 else "error",
-                              "message": message, "data": data})
+            note_refused(state, "smsgist", attempt, f"HTTP {status}: {message}")
+        return json_reply(status, {"status": "success" if status < 400 else "error",
+                                   "message": message, "data": data})
 
     if (request.headers.get("X-Client-Id") != creds["client_id"]
             or request.headers.get("Authorization") != f"Bearer {creds['token']}"):
@@ -216,8 +216,8 @@ def describe(request: Request) -> SendAttempt | None:
     data = data if isinstance(data, dict) else {}
     if request.path.rstrip("/") != "/api/sms/send":
         return None
-    return SendAttempt(_numbers(data.get("recipients")), _text(data.get("message")),
-                       _text(data.get("senderId")) or None)
+    return SendAttempt(as_numbers(data.get("recipients")), as_text(data.get("message")),
+                       as_text(data.get("senderId")) or None)
 
 
 def callback(entry: LedgerEntry, url: str, secret: str | None,

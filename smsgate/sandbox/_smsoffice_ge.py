@@ -16,9 +16,9 @@ from ._emulator import (
     Reply,
     Request,
     SendAttempt,
-    _flag,
-    _json,
-    _refused,
+    is_true,
+    json_reply,
+    note_refused,
     with_query,
 )
 from ._rules import (
@@ -59,9 +59,9 @@ def smsoffice_ge(state: SandboxState, request: Request, creds: Mapping[str, str]
 
     def envelope(code: int, message: str, output: object = None) -> Reply:
         if code != 0:
-            _refused(state, "smsoffice.ge", attempt, f"ErrorCode {code}: {message}")
-        return _json(200, {"Success": code == 0, "Message": message, "Output": output,
-                           "ErrorCode": code})
+            note_refused(state, "smsoffice.ge", attempt, f"ErrorCode {code}: {message}")
+        return json_reply(200, {"Success": code == 0, "Message": message, "Output": output,
+                                "ErrorCode": code})
 
     key = fields.get("key")
     if not key:
@@ -75,8 +75,8 @@ def smsoffice_ge(state: SandboxState, request: Request, creds: Mapping[str, str]
     if path in ("/v2/send/", "/v2/send"):
         # "When using POST request, append slash symbol at the end of the path".
         if request.method == "POST" and path != "/v2/send/":
-            _refused(state, "smsoffice.ge", attempt,
-                     "HTTP 404: a POST to send needs the trailing slash (/v2/send/)")
+            note_refused(state, "smsoffice.ge", attempt,
+                         "HTTP 404: a POST to send needs the trailing slash (/v2/send/)")
             return Reply(404, b"Not Found", {"Content-Type": "text/html"})
         return _office_send(state, fields, envelope, attempt)
     if path in ("/v2/getMessageStatus/", "/v2/getMessageStatus"):
@@ -118,7 +118,7 @@ def _office_send(state: SandboxState, fields: dict[str, str],
         return envelope(70, "Destination parameter is empty")
     # "If urgent=true, the message will be sent, even if the receiver has blocked receiving
     # messages."
-    urgent = _flag(fields.get("urgent"))
+    urgent = is_true(fields.get("urgent"))
     invalid = [n for n in numbers if not georgian_number(n)]
     stoplisted = [n for n in numbers
                   if n not in invalid and n.endswith(BLOCKED_SUFFIX) and not urgent]
@@ -134,10 +134,10 @@ def _office_send(state: SandboxState, fields: dict[str, str],
     if not state.charge("smsoffice.ge", Decimal(counted.segments * len(allowed))):
         return envelope(20, "Balance is insufficient")
     # The reply is 0 for the whole request: the numbers left out are said nowhere but here.
-    _refused(state, "smsoffice.ge", attempt, "not sent: invalid format (the reply was 0 for "
-             "the other numbers)", invalid)
-    _refused(state, "smsoffice.ge", attempt, "not sent: stop-listed (the reply was 0 for the "
-             "other numbers)", stoplisted)
+    note_refused(state, "smsoffice.ge", attempt, "not sent: invalid format (the reply was 0 for "
+                 "the other numbers)", invalid)
+    note_refused(state, "smsoffice.ge", attempt, "not sent: stop-listed (the reply was 0 for the "
+                 "other numbers)", stoplisted)
     options: dict[str, Any] = {"urgent": urgent}
     for name in ("contentType", "scheduledAt"):
         if fields.get(name):
@@ -171,8 +171,8 @@ def describe(request: Request) -> SendAttempt | None:
 
 def temporary_delay() -> Reply:
     """SMSOffice.ge's "-100 Temporary delay" envelope (the ``temporary_delay`` fault)."""
-    return _json(200, {"Success": False, "Message": "Temporary delay", "Output": None,
-                       "ErrorCode": -100})
+    return json_reply(200, {"Success": False, "Message": "Temporary delay", "Output": None,
+                            "ErrorCode": -100})
 
 
 _CALLBACK_WORDS: Final = {"delivered": "Delivered", "failed": "Undelivered", "queued": "Pending"}
