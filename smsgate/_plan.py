@@ -32,6 +32,7 @@ probe lease, and a claim it held turns UNKNOWN when its lease runs out, never NE
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import threading
@@ -80,6 +81,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Budget",
+    "claim_reference",
     "SendCore",
     "SendPolicyHook",
     "provider_keys",
@@ -379,12 +381,21 @@ class SendCore:
         if claims is None:
             return (yield from self._chain(chain, numbers, text, options, ends_at, call))
         key: str = options["idempotency_key"]
-        won, claim = yield Call(claims.begin, (key,), {"lease": self.lease})
+        reference = options["reference"] or claim_reference(key)
+        # What is about to be sent, kept with the claim before any request: if this process
+        # dies mid-send, smsgate.reconcile still knows whom to ask about what.
+        intent = {"intent": {
+            "recipients": list(numbers),
+            "providers": [[p.name, self.keys.get(id(p), p.name)] for p in chain],
+            "reference": reference,
+        }}
+        won, claim = yield Call(claims.begin, (key,), {"lease": self.lease, "payload": intent})
         if not won:
             return self._settled(claim, chain)
         calls_before = call.provider_calls
         try:
-            result = yield from self._chain(chain, numbers, text, options, ends_at, call)
+            result = yield from self._chain(chain, numbers, text, options, ends_at, call,
+                                            reference=reference)
         except GeneratorExit:
             raise  # no effect may run now: the lease turns the claim UNKNOWN
         except SmsGateError as exc:
@@ -396,14 +407,14 @@ class SendCore:
             else:
                 state = ClaimState.NOT_SENT
             yield from self._finish(key, claim, state, provider=getattr(exc, "provider", None),
-                                    error=f"{type(exc).__name__}: {exc}"[:500])
+                                    payload=intent, error=f"{type(exc).__name__}: {exc}"[:500])
             raise
         except BaseException as exc:
             # Not an answer (a bug, an interrupt): unknown once a provider was called.
             sent = call.provider_calls > calls_before
             yield from self._finish(
                 key, claim, ClaimState.UNKNOWN if sent else ClaimState.NOT_SENT,
-                provider=None, error=type(exc).__name__)
+                provider=None, payload=intent, error=type(exc).__name__)
             raise
         if result.idempotency_key is None:
             result = attrs.evolve(result, idempotency_key=key)
@@ -453,6 +464,7 @@ class SendCore:
     def _chain(
         self, chain: Sequence[SmsProvider], numbers: list[str], text: str,
         options: dict[str, Any], ends_at: float | None, call: _Call,
+        reference: str | None = None,
     ) -> Plan[SendResult]:
         needed = needed_capabilities(options)
         errors: list[SmsGateError] = []
@@ -475,6 +487,12 @@ class SendCore:
                 given["idempotency_key"] = key
             else:
                 given.pop("idempotency_key")
+            if reference is not None and given["reference"] is None and (
+                "reference" in provider.capabilities
+            ):
+                # A claimed send to a provider whose handle is the caller's reference
+                # (SMSOffice.ge): one derived from the key, so a reconciler finds it.
+                given["reference"] = reference
             outcome, fired = yield from self._provider(
                 provider, numbers, text, given, ends_at, attempts, call)
             if isinstance(outcome, SendResult):
@@ -657,6 +675,15 @@ class SendCore:
 #: The verdict on an accepted send (no row of the table: nothing to decide).
 _ACCEPTED: Final = Rule("accepted", lambda f: False, Action.RETURN,
                         "the provider accepted", "returns its result")
+
+
+def claim_reference(key: str) -> str:
+    """The reference a claimed send gives a provider that tracks sends by reference, when
+    the caller gave none: ``sg`` and 72 bits of the key's SHA-256 in hex (20 characters,
+    the shape of the references SMSOffice.ge's adapter mints). Derived, not random, so
+    that :func:`smsgate.reconcile` can find a send whose holder died before it heard the
+    reply."""
+    return "sg" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:18]
 
 
 # -- validation of the whole call (pure) -------------------------------------------------
