@@ -50,6 +50,7 @@ from .segments import SegmentInfo, segments
 if _typing.TYPE_CHECKING:
     from . import webhooks as webhooks  # smsgate.webhooks.parse after `import smsgate`
     from ._protocol import CAPABILITIES, SmsProvider
+    from ._reconcile import ReconcileReport, reconcile
     from .bulk import BulkReport, send_many
     from .config import from_config, from_env, from_url
     from .gateway import BreakerPolicy, Gateway, RetryPolicy
@@ -109,6 +110,7 @@ __all__ = [
     "RecipientRejected",
     "RecipientResult",
     "RecipientStatus",
+    "ReconcileReport",
     "RetryPolicy",
     "SegmentInfo",
     "SendResult",
@@ -130,6 +132,7 @@ __all__ = [
     "from_url",
     "mask_phone",
     "normalize_phone",
+    "reconcile",
     "register_provider",
     "segments",
     "send_many",
@@ -154,6 +157,7 @@ _LAZY: _typing.Final[dict[str, str]] = {
     "RateLimit": ".models",
     "RecipientResult": ".models",
     "RecipientStatus": ".models",
+    "ReconcileReport": "._reconcile",
     "RetryPolicy": ".gateway",
     "SendResult": ".models",
     "SmsGist": ".providers.smsgist",
@@ -168,6 +172,7 @@ _LAZY: _typing.Final[dict[str, str]] = {
     "from_url": ".config",
     "mask_phone": ".phone",
     "normalize_phone": ".phone",
+    "reconcile": "._reconcile",
     "register_provider": ".registry",
     "send_many": ".bulk",
     "webhooks": "",
