@@ -51,6 +51,7 @@ if _typing.TYPE_CHECKING:
     from . import webhooks as webhooks  # smsgate.webhooks.parse after `import smsgate`
     from ._protocol import CAPABILITIES, SmsProvider
     from ._reconcile import ReconcileReport, reconcile
+    from ._wire import Transport
     from .bulk import BulkReport, send_many
     from .config import from_config, from_env, from_url
     from .gateway import BreakerPolicy, Gateway, RetryPolicy
@@ -121,6 +122,7 @@ __all__ = [
     "SmsProvider",
     "Status",
     "StatusResult",
+    "Transport",
     "UnsupportedFeature",
     "ValidationError",
     "WebhookError",
@@ -165,6 +167,7 @@ _LAZY: _typing.Final[dict[str, str]] = {
     "SmsProvider": "._protocol",
     "Status": ".models",
     "StatusResult": ".models",
+    "Transport": "._wire",
     "available_providers": ".registry",
     "create": ".registry",
     "from_config": ".config",

@@ -400,7 +400,7 @@ class SendCore:
             raise  # no effect may run now: the lease turns the claim UNKNOWN
         except SmsGateError as exc:
             _carry_key(exc, key)
-            if isinstance(exc, ProviderError) and exc.may_have_sent:
+            if exc.may_have_sent:
                 state = ClaimState.UNKNOWN
             elif isinstance(exc, RecipientRejected):
                 state = ClaimState.REJECTED
@@ -598,7 +598,7 @@ class SendCore:
                 call.obtained = True
                 return result, _ACCEPTED
             previous_unknown = unknown is not None
-            if unknown is None and getattr(error, "may_have_sent", False):
+            if unknown is None and error.may_have_sent:
                 unknown = error
                 call.obtained = True
             ended = yield Now()
