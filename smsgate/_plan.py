@@ -25,9 +25,13 @@ thrown into the plan at the ``yield`` that asked, as the sync driver does, so ev
 state a plan touches directly is in-memory and never blocks: the retry budget, the jitter
 source and the gateway's message-id memory.
 
-A plan that is closed before it ends (``GeneratorExit``: a cancelled task, a plan dropped
-by its driver) performs no further effect: a breaker probe it held is freed by the store's
-probe lease, and a claim it held turns UNKNOWN when its lease runs out, never NEW.
+A ``GeneratorExit`` ends a plan where it stands: Python's generator protocol turns one
+thrown in (a provider that raises it, a plan dropped half-way) into closing every plan it
+delegates to, and a closing plan may not yield. So the plan performs no further effect then:
+a breaker probe it held is freed by the store's probe lease, and a claim it held turns
+UNKNOWN when its lease runs out, never NEW. Every other exception an effect raises (a bug,
+a ``CancelledError``, an interrupt) is thrown in at the ``yield`` that asked and handled
+there, exactly as under any driver.
 """
 
 from __future__ import annotations
@@ -397,7 +401,7 @@ class SendCore:
             result = yield from self._chain(chain, numbers, text, options, ends_at, call,
                                             reference=reference)
         except GeneratorExit:
-            raise  # no effect may run now: the lease turns the claim UNKNOWN
+            raise  # a closing plan may not yield: the lease turns the claim UNKNOWN
         except SmsGateError as exc:
             _carry_key(exc, key)
             if exc.may_have_sent:
@@ -558,7 +562,7 @@ class SendCore:
             try:
                 result = yield from self._one_send(provider, numbers, text, options, ends_at)
             except GeneratorExit:
-                raise  # closed by the driver: no effect may run (see the module docstring)
+                raise  # a closing plan may not yield (see the module docstring)
             except SmsGateError as exc:
                 error = exc
             except BaseException as exc:
