@@ -289,13 +289,17 @@ class SendCore:
                 _prevalidate(chain, [numbers[i] for i in members], text, for_group)
         if self.policy is not None:
             self._check_policy(numbers, text, options)
-        started: float = yield Now()
-        ends_at = None if self.deadline is None else started + self.deadline
+        ends_at: float | None = None
+        if self.deadline is not None:
+            started: float = yield Now()
+            ends_at = started + self.deadline
         call = _Call()
         if len(groups) == 1:
             (chain, members), = groups.items()
-            return (yield from self._claimed(
-                chain, [numbers[i] for i in members], text, per_group[0], ends_at, call))
+            group = [numbers[i] for i in members]
+            if self.claims is None:  # one generator less on the common path
+                return (yield from self._chain(chain, group, text, per_group[0], ends_at, call))
+            return (yield from self._claimed(chain, group, text, per_group[0], ends_at, call))
         return (yield from self._groups(groups, numbers, text, per_group, ends_at, call,
                                         base_key))
 
@@ -536,6 +540,7 @@ class SendCore:
         rate = _declared_rate(provider) if self.limiter is not None else None
         for attempt in range(policy.attempts):
             now: float = yield Now()
+            started = now  # the attempt's start, unless pacing makes it wait below
             if ends_at is not None and now >= ends_at:
                 return situation("deadline", _DeadlineExceeded(
                     "deadline reached before trying", provider=provider.name))
@@ -550,6 +555,7 @@ class SendCore:
                         provider=provider.name))
                 if wait > 0:
                     yield Sleep(wait)
+                    started = yield Now()
             permit: BreakerPermit = "pass"
             if store is not None:
                 assert self.breaker is not None
@@ -557,7 +563,6 @@ class SendCore:
                 if permit == "deny":
                     return situation("breaker-open", _CircuitOpen(
                         "circuit open: skipped", provider=provider.name))
-            started: float = yield Now()
             call.provider_calls += 1
             try:
                 result = yield from self._one_send(provider, numbers, text, options, ends_at)
