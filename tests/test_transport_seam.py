@@ -208,7 +208,22 @@ def test_mock_replies_are_scrubbed_of_credentials_and_headers_read_in_any_case()
     assert echo not in str(error) and echo not in repr(error)
 
 
-def test_mock_hands_the_deadline_to_nothing_but_records_it() -> None:
+def test_mock_makes_no_request_once_the_deadline_passed() -> None:
+    provider, transport = mocked("gosms.ge", lambda request: ok_reply("gosms.ge"))
+    with deadline_scope(time.monotonic() - 1):
+        error = caught(lambda: provider.send(NUMBERS["gosms.ge"], "Hello"))
+    assert isinstance(error, ConnectError) and error.may_have_sent is False
+    assert transport.requests == []
+    from smsgate._effects import run
+
+    outgoing = provider.prepare(NUMBERS["gosms.ge"], "Hello")  # type: ignore[attr-defined]
+    late = provider.plan_send(outgoing, deadline=time.monotonic() - 1)  # type: ignore[attr-defined]
+    with pytest.raises(ConnectError):
+        run(late)
+    assert transport.requests == []
+
+
+def test_mock_records_the_deadline_it_was_given() -> None:
     from smsgate._effects import run
 
     provider, transport = mocked("gosms.ge", lambda request: ok_reply("gosms.ge"))
