@@ -79,6 +79,26 @@ def test_a_provider_with_a_mock_transport_never_loads_requests() -> None:
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"id": "g-1", "requests": False}
 
 
+def test_the_sync_driver_sets_a_deadline_without_loading_requests() -> None:
+    code = textwrap.dedent("""
+        import json, sys
+        from smsgate._effects import Call, run
+        from smsgate._wire import remaining
+
+        def plan():
+            left = yield Call(remaining, deadline=10.0 ** 9)
+            return left
+
+        left = run(plan())
+        print(json.dumps({"scoped": left is not None, "requests": "requests" in sys.modules}))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"scoped": True,
+                                                               "requests": False}
+
+
 # -- the protocol and the constructor ---------------------------------------------------------
 def test_transport_is_a_public_runtime_checkable_protocol() -> None:
     assert "Transport" in smsgate.__all__
