@@ -16,7 +16,7 @@ from typing import Any, Final
 import attrs
 
 from ._options import SEND_OPTIONS
-from .errors import ValidationError
+from .errors import SmsGateError, ValidationError
 
 __all__ = [
     "Attempt",
@@ -167,7 +167,9 @@ class RecipientResult:
         :attr:`Status.UNKNOWN` when it may have been sent (do not resend blindly),
         :attr:`Status.REJECTED` when it provably was not.
         """
-        sent = getattr(error, "may_have_sent", True)
+        # An exception that is not smsgate's (a bug) says nothing: it may have followed a
+        # request, so it counts as "may have been sent".
+        sent = error.may_have_sent if isinstance(error, SmsGateError) else True
         status = Status.UNKNOWN if sent else Status.REJECTED
         return [cls(phone=phone, status=status, error=str(error)) for phone in phones]
 

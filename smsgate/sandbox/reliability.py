@@ -309,7 +309,7 @@ def _run_cell(sandbox: Sandbox, name: str, scenario: Scenario) -> Cell:
             outcome = result.provider
         except SmsGateError as error:
             outcome = type(error).__name__
-            may_have_sent = getattr(error, "may_have_sent", None)
+            may_have_sent = error.may_have_sent
             failure = error
         elapsed = time.monotonic() - started
         primary.close()

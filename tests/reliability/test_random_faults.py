@@ -100,7 +100,7 @@ def test_invariants_hold_under_random_faults(sandbox: Sandbox) -> None:
             violations.append(f"{where}: in two ledgers without the opt-in")
         if result is not None and result.ok and not (in_primary or in_secondary):
             violations.append(f"{where}: success without a ledger entry")
-        if error is not None and getattr(error, "may_have_sent", None) is False and (
+        if error is not None and error.may_have_sent is False and (
                 in_primary or in_secondary):
             violations.append(f"{where}: may_have_sent=False but a ledger has it")
         if was_open:
