@@ -50,6 +50,8 @@ from .segments import SegmentInfo, segments
 if _typing.TYPE_CHECKING:
     from . import webhooks as webhooks  # smsgate.webhooks.parse after `import smsgate`
     from ._protocol import CAPABILITIES, SmsProvider
+    from ._reconcile import ReconcileReport, reconcile
+    from ._wire import Transport
     from .bulk import BulkReport, send_many
     from .config import from_config, from_env, from_url
     from .gateway import BreakerPolicy, Gateway, RetryPolicy
@@ -109,6 +111,7 @@ __all__ = [
     "RecipientRejected",
     "RecipientResult",
     "RecipientStatus",
+    "ReconcileReport",
     "RetryPolicy",
     "SegmentInfo",
     "SendResult",
@@ -119,6 +122,7 @@ __all__ = [
     "SmsProvider",
     "Status",
     "StatusResult",
+    "Transport",
     "UnsupportedFeature",
     "ValidationError",
     "WebhookError",
@@ -130,6 +134,7 @@ __all__ = [
     "from_url",
     "mask_phone",
     "normalize_phone",
+    "reconcile",
     "register_provider",
     "segments",
     "send_many",
@@ -154,6 +159,7 @@ _LAZY: _typing.Final[dict[str, str]] = {
     "RateLimit": ".models",
     "RecipientResult": ".models",
     "RecipientStatus": ".models",
+    "ReconcileReport": "._reconcile",
     "RetryPolicy": ".gateway",
     "SendResult": ".models",
     "SmsGist": ".providers.smsgist",
@@ -161,6 +167,7 @@ _LAZY: _typing.Final[dict[str, str]] = {
     "SmsProvider": "._protocol",
     "Status": ".models",
     "StatusResult": ".models",
+    "Transport": "._wire",
     "available_providers": ".registry",
     "create": ".registry",
     "from_config": ".config",
@@ -168,6 +175,7 @@ _LAZY: _typing.Final[dict[str, str]] = {
     "from_url": ".config",
     "mask_phone": ".phone",
     "normalize_phone": ".phone",
+    "reconcile": "._reconcile",
     "register_provider": ".registry",
     "send_many": ".bulk",
     "webhooks": "",

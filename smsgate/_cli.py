@@ -17,9 +17,9 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Final, NoReturn, TypeVar
 
 import attrs
 import click
@@ -28,6 +28,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from ._merge import merge_results
+from ._options import SEND_OPTION_TABLE, SendOption
 from ._protocol import SmsProvider
 from ._version import __version__
 from .config import resolve
@@ -43,7 +45,7 @@ from .errors import (
 from .gateway import Gateway
 from .models import Attempt, RecipientResult, SendResult, Status
 from .phone import normalize_phone, region_of
-from .registry import available_providers, provider_class
+from .registry import _emulator_paths, available_providers, provider_class
 from .segments import segments as count_segments
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -304,21 +306,78 @@ def _recipients(provider: SmsProvider, entries: list[tuple[str, str]], *,
     return _Recipients(numbers=numbers, invalid=invalid, dropped=dropped)
 
 
-def _when(value: str | None) -> dt.datetime | None:
+def _when(value: str | None, flag: str) -> dt.datetime | None:
+    """An ISO 8601 instant with a time zone, in the future (``--schedule-at``)."""
     if value is None:
         return None
     try:
         when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise click.BadParameter("use ISO 8601, e.g. 2030-01-02T09:00:00+04:00",
-                                 param_hint="--schedule-at") from None
+                                 param_hint=flag) from None
     if when.tzinfo is None:
-        raise click.BadParameter("give a time zone, e.g. +04:00 or Z",
-                                 param_hint="--schedule-at")
+        raise click.BadParameter("give a time zone, e.g. +04:00 or Z", param_hint=flag)
     if when <= dt.datetime.now(dt.timezone.utc):
-        raise click.BadParameter(f"{value} is in the past; leave --schedule-at out to send now",
-                                 param_hint="--schedule-at")
+        raise click.BadParameter(f"{value} is in the past; leave {flag} out to send now",
+                                 param_hint=flag)
     return when
+
+
+def _minutes(value: int | None, flag: str) -> dt.timedelta | None:
+    """A whole number of minutes (``--validity``)."""
+    return dt.timedelta(minutes=value) if value else None
+
+
+def _as_given(value: Any, flag: str) -> Any:
+    return value
+
+
+@attrs.frozen
+class _Kind:
+    """How a send option of one Python type is written on the command line."""
+
+    settings: dict[str, Any]
+    convert: Callable[[Any, str], Any]
+
+
+#: One entry per type of send option (the type of its sample value in
+#: :data:`~smsgate._options.SEND_OPTION_TABLE`): a new option of a known type needs nothing
+#: here, and an option of a new type fails loudly at import.
+_KINDS: Final[Mapping[type, _Kind]] = {
+    bool: _Kind({"is_flag": True}, _as_given),
+    str: _Kind({}, _as_given),
+    dt.datetime: _Kind({"metavar": "ISO"}, _when),
+    dt.timedelta: _Kind({"type": click.IntRange(min=1), "metavar": "MINUTES"}, _minutes),
+}
+
+#: The send options the ``send`` command offers, in the vocabulary's order.
+_CLI_OPTIONS: Final = tuple(option for option in SEND_OPTION_TABLE if option.cli)
+
+
+def _flag_of(option: SendOption) -> str:
+    return "--" + option.name.replace("_", "-")
+
+
+def _kind_of(option: SendOption) -> _Kind:
+    return _KINDS[type(option.sample)]
+
+
+def send_options(command: _F) -> _F:
+    """Decorate ``command`` with one ``--flag`` per send option of the vocabulary, its help
+    taken from the vocabulary too (the command receives them as keyword arguments)."""
+    for option in reversed(_CLI_OPTIONS):
+        settings = dict(_kind_of(option).settings)
+        if not settings.get("is_flag") and "metavar" not in settings:
+            settings["metavar"] = option.name.rsplit("_", 1)[-1].upper()
+        command = click.option(_flag_of(option), option.name, help=option.help,
+                               **settings)(command)
+    return command
+
+
+def _send_options(given: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword options of ``send`` from the command line's values, converted."""
+    return {option.name: _kind_of(option).convert(given[option.name], _flag_of(option))
+            for option in _CLI_OPTIONS}
 
 
 def _batches(numbers: list[str]) -> Iterator[tuple[int, list[str]]]:
@@ -394,16 +453,6 @@ def _routes(results: Sequence[SendResult]) -> list[str]:
     return [f"{route} ({n} batch{'es' if n > 1 else ''})" for route, n in counted.items()]
 
 
-def _costs(results: Sequence[SendResult]) -> dict[str, Any]:
-    """Total cost per currency over every batch (``""`` for a cost without a currency)."""
-    totals: dict[str, Any] = {}
-    for result in results:
-        if result.cost is not None:
-            currency = result.currency or ""
-            totals[currency] = totals.get(currency, 0) + result.cost
-    return totals
-
-
 def _reason(r: RecipientResult) -> str:
     if r.status is Status.UNKNOWN:
         return "unknown outcome"
@@ -424,37 +473,20 @@ FULL_TABLE_UP_TO = 20
               help="Send to the valid numbers and list the invalid ones (default: send none).")
 @click.option("--allow-duplicates", is_flag=True,
               help="Send again to a number listed twice (default: once per number).")
-@click.option("--sender", help="Sender name (overrides the configured one).")
-@click.option("--urgent", is_flag=True, help="Deliver even to opted-out recipients.")
-@click.option("--flash", is_flag=True, help="Flash message (SMSOffice.ge).")
-@click.option("--priority", is_flag=True, help="Priority route (SMSGist).")
-@click.option("--schedule-at", metavar="ISO", help="Send later, e.g. 2030-01-02T09:00+04:00.")
-@click.option("--validity", type=click.IntRange(min=1), metavar="MINUTES",
-              help="Expire undelivered messages after this many minutes.")
-@click.option("--reference", help="Your reference for status and callbacks.")
-@click.option("--idempotency-key", metavar="KEY",
-              help="Deduplication key (SMSGist): a repeat with the same key is not sent "
-                   "twice. Errors that may have sent name the key used.")
+@send_options
 @click.option("--full", is_flag=True, help="List every recipient, not only the failed ones.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 @handles_errors
-def send(ctx: click.Context, text: str, to: tuple[str, ...], to_file: str | None,
-         skip_invalid: bool, allow_duplicates: bool, sender: str | None,
-         urgent: bool, flash: bool, priority: bool, schedule_at: str | None,
-         validity: int | None, reference: str | None, idempotency_key: str | None,
-         full: bool, as_json: bool) -> None:
+def send(ctx: click.Context, /, text: str, to: tuple[str, ...], to_file: str | None,
+         skip_invalid: bool, allow_duplicates: bool, full: bool, as_json: bool,
+         **given: Any) -> None:
     """Send TEXT to one or many numbers.
 
     A number listed twice (after normalisation) is sent once unless --allow-duplicates. Every
     invalid entry is reported as FILE:LINE; nothing is sent unless --skip-invalid.
     """
-    options: dict[str, Any] = {
-        "sender": sender, "urgent": urgent, "flash": flash, "priority": priority,
-        "schedule_at": _when(schedule_at),
-        "validity": dt.timedelta(minutes=validity) if validity else None,
-        "reference": reference, "idempotency_key": idempotency_key,
-    }
+    options = _send_options(given)
     if allow_duplicates:  # the library, like the CLI, sends each number once unless asked
         options["allow_duplicates"] = True
     entries = _entries(to, to_file)
@@ -476,19 +508,18 @@ def send(ctx: click.Context, text: str, to: tuple[str, ...], to_file: str | None
             single = provider.send(numbers, text, **options)
             recipients, results, repeat_key = list(single.recipients), [single], None
     elapsed = time.monotonic() - started
-    first = results[0]
+    # The batches as one result, merged as the gateway merges chunks and route groups.
+    merged = merge_results(results, recipients=recipients)
     ok = all(r.accepted for r in recipients)
-    costs = _costs(results)
-    every_cost = all(r.cost is not None for r in results)
     if as_json:
         out.print_json(json.dumps({
-            "ok": ok, "provider": first.provider, "message_id": first.message_id,
-            "segments": first.segments, "encoding": first.encoding,
-            "cost": str(sum(costs.values())) if every_cost and len(costs) == 1 else None,
-            "currency": first.currency,
-            "costs": {currency: str(total) for currency, total in costs.items()},
-            "balance": None if results[-1].balance is None else str(results[-1].balance),
-            "idempotency_key": first.idempotency_key,
+            "ok": ok, "provider": merged.provider, "message_id": merged.message_id,
+            "segments": merged.segments, "encoding": merged.encoding,
+            "cost": None if merged.cost is None else str(merged.cost),
+            "currency": merged.currency,
+            "costs": {currency: str(total) for currency, total in merged.costs.items()},
+            "balance": None if merged.balance is None else str(merged.balance),
+            "idempotency_key": merged.idempotency_key,
             "batches": len(results), "routes": _routes(results),
             "invalid": chosen.invalid, "dropped_duplicates": chosen.dropped,
             "attempts": [{"provider": a.provider, "operation": a.operation,
@@ -499,13 +530,15 @@ def send(ctx: click.Context, text: str, to: tuple[str, ...], to_file: str | None
                             "message_id": r.message_id, "error": r.error} for r in recipients],
         }))
     else:
-        _print_send(recipients, results, full=full, elapsed=elapsed, repeat_key=repeat_key)
+        _print_send(recipients, results, merged, full=full, elapsed=elapsed,
+                    repeat_key=repeat_key)
     if not ok:
         raise SystemExit(1)
 
 
-def _print_send(recipients: list[RecipientResult], results: list[SendResult], *, full: bool,
-                elapsed: float, repeat_key: str | None = None) -> None:
+def _print_send(recipients: list[RecipientResult], results: list[SendResult],
+                merged: SendResult, *, full: bool, elapsed: float,
+                repeat_key: str | None = None) -> None:
     """A table (every row for small sends or --full, else the failed rows), then a summary."""
     first = results[0]
     failed = [(i, r) for i, r in enumerate(recipients, 1) if not r.accepted]
@@ -546,9 +579,9 @@ def _print_send(recipients: list[RecipientResult], results: list[SendResult], *,
     facts = []
     if first.segments:
         facts.append(f"{first.segments} segment(s), {first.encoding}")
-    costs = _costs(results)
-    if costs:
-        spent = ", ".join(f"{total} {currency}".rstrip() for currency, total in costs.items())
+    if merged.costs:
+        spent = ", ".join(f"{total} {currency}".rstrip()
+                          for currency, total in merged.costs.items())
         missing = sum(r.cost is None for r in results)
         facts.append(f"cost {spent}" + (f" ({missing} batch(es) without a cost)"
                                         if missing else ""))
@@ -654,32 +687,37 @@ def segments(text: str, as_json: bool) -> None:
         out.print(marked)
 
 
+#: The emulated providers, in the order of their sandbox ports (the registry's order; the
+#: registry holds paths, so reading it imports no emulator).
+_EMULATED: Final = tuple(_emulator_paths())
+_PORTS: Final = ", ".join(f"P+{i} {name}" for i, name in enumerate(_EMULATED, start=1))
+
+
 @cli.command()
-@click.option("--port", type=click.IntRange(0, 65531), default=0, show_default=True,
-              metavar="P",
-              help="Port of the inbox page; the providers then listen on fixed ports P+1 "
-                   "gosms.ge, P+2 smsoffice.ge, P+3 gosms.ro, P+4 smsgist, so URLs in a .env "
-                   "keep working across restarts. 0: free ports, new ones each start.")
+@click.option("--port", type=click.IntRange(0, 65535 - len(_EMULATED)), default=0,
+              show_default=True, metavar="P",
+              help="Port of the inbox page; the providers then listen on fixed ports "
+                   f"{_PORTS}, so URLs in a .env keep working across restarts. 0: free ports, "
+                   "new ones each start.")
 @click.option("--balance", "balances", multiple=True, metavar="[PROVIDER=]AMOUNT",
-              help="Starting balance in the provider's unit (gosms.ge credits, smsoffice.ge "
-                   "messages, gosms.ro EUR, smsgist GHS); default 10000 each. Repeatable: "
-                   "--balance 0 --balance gosms.ro=5. Reset later with POST "
-                   "/_sandbox/balance.")
+              help="Starting balance in the provider's unit (the table printed at start shows "
+                   "each unit); default 10000 each. Repeatable: --balance 0 --balance "
+                   f"{_EMULATED[-1]}=5. Reset later with POST /_sandbox/balance.")
 @click.option("--delivery-delay", type=float, default=2.0, show_default=True,
               help="Seconds before messages report delivered.")
 @click.option("--serve-for", type=float, default=None, hidden=True)
 @handles_errors
 def sandbox(port: int, balances: tuple[str, ...], delivery_delay: float,
             serve_for: float | None) -> None:
-    """Serve a local emulator of all four providers until Ctrl-C.
+    """Serve a local emulator of every emulated provider until Ctrl-C.
 
     Numbers ending in 0000 are refused, numbers ending in 9999 fail delivery. The inbox page
     lists accepted, refused and fault-injected requests; faults and balances are set over
     HTTP (see the sandbox page of the docs).
     """
-    from .sandbox import UNITS, Sandbox
+    from .sandbox import PORT_ORDER, UNITS, Sandbox
 
-    names = ("gosms.ge", "smsoffice.ge", "gosms.ro", "smsgist")
+    names = PORT_ORDER
     everyone: str | None = None
     named: dict[str, str] = {}
     for item in balances:
@@ -732,10 +770,19 @@ def sandbox(port: int, balances: tuple[str, ...], delivery_delay: float,
 @cli.command()
 @handles_errors
 def demo() -> None:
-    """Send through all four providers over real HTTP to a local sandbox; no account needed."""
-    from .sandbox import Sandbox
+    """Send through every emulated provider over real HTTP to a local sandbox; no account
+    needed.
 
-    table = Table(title="smsgate demo: four providers, one interface (local sandbox)")
+    What it tries comes from the providers' declarations: each one sends to its emulator's
+    number; the first that sends in bulk sends a list with a stop-listed number; those that
+    look up a status or a balance do; and the first two that reach the same number show a
+    failover.
+    """
+    from .sandbox import BLOCKED_SUFFIX, Sandbox
+    from .sandbox._providers import EMULATED
+
+    names = list(EMULATED)
+    table = Table(title=f"smsgate demo: {len(names)} providers, one interface (local sandbox)")
     for column in ("step", "provider", "outcome", "details"):
         table.add_column(column, overflow="fold")
     failures = 0
@@ -745,10 +792,12 @@ def demo() -> None:
         failures += not ok
         table.add_row(step, provider, "[green]ok[/]" if ok else "[red]FAILED[/]", details)
 
-    numbers = {"gosms.ge": "+995555123456", "smsoffice.ge": "+995577123456",
-               "gosms.ro": "0712345678", "smsgist": "0245972246"}
+    classes = {name: provider_class(name) for name in names}
+    can = {name: frozenset(getattr(cls, "capabilities", frozenset()))
+           for name, cls in classes.items()}
+    numbers = {name: EMULATED[name].number for name in names}
     with Sandbox(delivery_delay=0.3) as running:
-        clients = {name: running.provider(name, sender="Demo") for name in numbers}
+        clients = {name: running.provider(name, sender="Demo") for name in names}
         sent: dict[str, SendResult] = {}
         for name, number in numbers.items():
             result = clients[name].send(number, f"Hello from smsgate via {name}")
@@ -756,32 +805,52 @@ def demo() -> None:
             cost = f", cost {result.cost} {result.currency}" if result.cost is not None else ""
             row("send", name, result.ok,
                 f"{result.recipients[0].phone} id {result.message_id}{cost}")
-        bulk = clients["gosms.ge"].send(
-            ["+995555111111", "+995555222222", "+995555120000"], "Bulk hello")
-        refused = [r.phone for r in bulk.recipients if not r.accepted]
-        row("bulk send", "gosms.ge", len(refused) == 1,
-            f"{len(bulk.recipients) - len(refused)} accepted, {len(refused)} stop-listed "
-            f"({', '.join(refused)})")
+        bulky = next((name for name in names if "bulk" in can[name]), None)
+        if bulky is not None:
+            head = numbers[bulky][:-4]
+            listed = [head + "1111", head + "2222", head + BLOCKED_SUFFIX]
+            bulk = clients[bulky].send(listed, "Bulk hello")
+            refused = [r.phone for r in bulk.recipients if not r.accepted]
+            row("bulk send", bulky, refused == listed[2:],
+                f"{len(bulk.recipients) - len(refused)} accepted, {len(refused)} stop-listed "
+                f"({', '.join(refused)})")
         time.sleep(0.4)
-        check = clients["smsoffice.ge"].status(sent["smsoffice.ge"].message_id or "",
-                                               recipient="+995577123456")
-        row("status", "smsoffice.ge", check.status is Status.DELIVERED,
-            f"reference {check.message_id}: {check.status.value}")
-        gist_status = clients["smsgist"].status(sent["smsgist"].message_id or "")
-        row("status", "smsgist", gist_status.status in (Status.DELIVERED, Status.SENT),
-            f"{gist_status.recipients[0].phone}: {gist_status.recipients[0].status.value}")
-        for name in ("gosms.ge", "smsoffice.ge"):
-            money = clients[name].balance()
-            row("balance", name, money.amount > 0, f"{money.amount} {money.unit}")
-        running.fault("gosms.ge", "refuse")
-        gateway = Gateway([clients["gosms.ge"], clients["smsoffice.ge"]])
-        routed = gateway.send("+995555123456", "Failover hello")
-        tried = [a.error for a in routed.attempts if a.provider == "gosms.ge"]
-        row("failover", "gosms.ge → smsoffice.ge", routed.provider == "smsoffice.ge",
-            f"gosms.ge down ({len(tried)} x {tried[0] if tried else '?'}), "
-            f"sent via {routed.provider}")
+        for name in names:
+            if "status" not in can[name]:
+                continue
+            check = clients[name].status(sent[name].message_id or "", recipient=numbers[name])
+            state = check.recipients[0].status if check.recipients else check.status
+            row("status", name, state in (Status.DELIVERED, Status.SENT),
+                f"{check.message_id}: {state.value}")
+        for name in names:
+            if "balance" in can[name]:
+                money = clients[name].balance()
+                row("balance", name, money.amount > 0, f"{money.amount} {money.unit}")
+        pair = _failover_pair(names, classes, numbers)
+        if pair is not None:
+            first, second = pair
+            running.fault(first, "refuse")
+            gateway = Gateway([clients[first], clients[second]])
+            routed = gateway.send(numbers[first], "Failover hello")
+            tried = [a.error for a in routed.attempts if a.provider == first]
+            row("failover", f"{first} → {second}", routed.provider == second,
+                f"{first} down ({len(tried)} x {tried[0] if tried else '?'}), "
+                f"sent via {routed.provider}")
         ledger = len(running.messages())
     out.print(table)
     out.print(f"{ledger} messages reached the sandbox over real sockets on 127.0.0.1.")
     if failures:
         raise SystemExit(1)
+
+
+def _failover_pair(names: list[str], classes: dict[str, type[Any]],
+                   numbers: dict[str, str]) -> tuple[str, str] | None:
+    """The first two providers (registry order) where the second reaches the first's number,
+    by its declared ``allowed_regions`` (``None``: anywhere)."""
+    for first in names:
+        region = region_of(numbers[first])
+        for second in names:
+            reach = getattr(classes[second], "allowed_regions", None)
+            if second != first and (reach is None or region in reach):
+                return first, second
+    return None

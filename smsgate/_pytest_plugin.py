@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -15,3 +16,13 @@ def smsgate_memory() -> Iterator[MemoryProvider]:
     provider = MemoryProvider(region="GE")
     yield provider
     provider.close()
+
+
+@pytest.fixture(autouse=True)
+def _smsgate_django_outbox() -> None:
+    """Empty ``smsgate.contrib.django.outbox`` before every test, as Django empties
+    ``mail.outbox`` (only where the Django integration is in use: Django is never imported
+    here)."""
+    sending = sys.modules.get("smsgate.contrib.django.sending")
+    if sending is not None:
+        sending.outbox.clear()

@@ -411,7 +411,11 @@ def from_url(url: str) -> SmsProvider:
             "credential (a space is %20) and use '+' or %20 in option values"
         )
     accepted = set(inspect.signature(cls).parameters)
-    credential_names = {"api_key", "client_id", "token", "token_factory"} & accepted
+    # Which part of the URL carries which constructor credential is the class's declaration
+    # (``url_credentials``, e.g. SMSGist's ``{"user": "client_id", "password": "token"}``):
+    # nothing here guesses it from the constructor's parameter names.
+    parts = _url_credentials(cls, name)
+    credential_names = set(parts.values()) | _not_text(cls, accepted)
     # The authority ends at the first '/', '?' or '#'. A credential with one of those
     # characters unencoded cuts the URL short: say so instead of misreading it.
     authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
@@ -427,7 +431,7 @@ def from_url(url: str) -> SmsProvider:
             "the host); percent-encode it (%2F, %3F, %23, %40)"
         )
     if "@" not in authority:
-        if credential_names:
+        if parts:
             raise ConfigurationError(
                 f"{name}: the URL needs credentials before an '@' (NAME://CREDENTIAL@HOST)"
             )
@@ -466,18 +470,19 @@ def from_url(url: str) -> SmsProvider:
     insecure = _flag(options.pop("insecure_http", "0"), f"{name}: insecure_http")
     if "timeout" in options:
         options["timeout"] = _timeout(options["timeout"])
-    if "client_id" in accepted:
-        options["client_id"] = user
+    if not parts:
+        if user:
+            raise ConfigurationError(f"{name} takes no credential")
+    elif password is not None and "password" not in parts:
+        raise ConfigurationError(
+            f"{name}: the credential is one "
+            f"{'API key' if parts['user'] == 'api_key' else parts['user']} (no ':'; "
+            "percent-encode one as %3A)"
+        )
+    else:
+        options[parts["user"]] = user
         if password is not None:
-            options["token"] = password
-    elif "api_key" in accepted:
-        if password is not None:
-            raise ConfigurationError(
-                f"{name}: the credential is one API key (no ':'; percent-encode one as %3A)"
-            )
-        options["api_key"] = user
-    elif user:
-        raise ConfigurationError(f"{name} takes no credential")
+            options[parts["password"]] = password
     if hostport and "base_url" not in accepted:
         raise ConfigurationError(f"{name} takes no host: write {name}://@?OPTION=VALUE")
     if hostport:
@@ -497,6 +502,42 @@ def from_url(url: str) -> SmsProvider:
                 f"{', '.join(sorted(known))}"
             )
     return _build(name, options, "")
+
+
+#: The URL parts a credential can travel in (``USER:PASSWORD@``).
+_URL_PARTS: Final = frozenset({"user", "password"})
+
+
+def _url_credentials(cls: type[Any], name: str) -> Mapping[str, str]:
+    """The class's ``url_credentials`` declaration (none: the URL carries no credential),
+    checked: the user part is the first credential, the password part an optional second."""
+    parts = getattr(cls, "url_credentials", None) or {}
+    if (
+        not isinstance(parts, Mapping)
+        or not set(parts) <= _URL_PARTS
+        or (parts and "user" not in parts)
+        or not all(isinstance(v, str) and v for v in parts.values())
+    ):
+        raise ConfigurationError(
+            f"{name}: url_credentials must map 'user' (and optionally 'password') to "
+            "constructor keywords"
+        )
+    return parts
+
+
+def _not_text(cls: type[Any], accepted: set[str]) -> set[str]:
+    """Constructor keywords that take a callable (a token factory): a URL cannot give one, and
+    such a keyword is as secret as a credential, so the URL refuses it in the options."""
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # a plug-in's annotations that cannot be resolved
+        return set()
+    found = set()
+    for key in accepted:
+        kinds = typing.get_args(hints.get(key)) or (hints.get(key),)
+        if any(typing.get_origin(k) is Callable or k is Callable for k in kinds):
+            found.add(key)
+    return found
 
 
 def _query_options(query: str, name: str) -> list[tuple[str, str]]:

@@ -1,27 +1,63 @@
 """The Gateway: failover, country routing, safe retries, circuit breakers and a deadline.
 
 Adapters translate; the gateway decides. For each send it walks an ordered list of providers
-and asks every error the one question that matters, :attr:`~smsgate.ProviderError.may_have_sent`:
+and asks every outcome the one question that matters,
+:attr:`~smsgate.ProviderError.may_have_sent`. Its rules are one table
+(:mod:`smsgate._decisions`), read in order, the first row that holds deciding; each failed
+:class:`~smsgate.Attempt` names the row that fired in :attr:`~smsgate.Attempt.rule`:
 
-================================================  ===========================================
-the error                                         what the gateway does
-================================================  ===========================================
-``ValidationError`` (bad number, text, sender)    raised at once: another provider won't help
-``RecipientRejected``                             raised at once: the number is the problem
-``may_have_sent=True`` (``DeliveryUnknown``,      raised at once (a second send could be a
-``InvalidResponse``, 502/504)                     duplicate), unless ``failover_on_unknown``;
-                                                  retried on the same provider only where it
-                                                  deduplicates by idempotency key (SMSGist)
-``RateLimited`` with ``retry_after`` ≤ the cap    waits, then retries the same provider
-``RateLimited`` over the cap                      fails over at once, without sleeping
-other retryable errors (5xx, connect failures)    retries with full-jitter backoff, then
-                                                  fails over
-auth, funds, sender and other refusals            fails over at once
-breaker open for a provider                       skips it: zero requests
-================================================  ===========================================
-
-When every provider was tried or skipped, :class:`~smsgate.AllProvidersFailed` carries one
-error per provider in order.
+=========================  ===================================  ====================================
+rule                       when                                 what the gateway does
+=========================  ===================================  ====================================
+``claim-accepted``         the idempotency key's claim is       returns the stored result: zero
+                           ACCEPTED                             requests
+``claim-rejected``         the idempotency key's claim is       raises ``RecipientRejected`` again:
+                           REJECTED                             zero requests
+``claim-open``             the key's claim is UNKNOWN (or       raises ``DeliveryUnknown`` until
+                           SENDING elsewhere)                   reconciled: zero requests
+``policy-refusal``         the send policy refuses the send     raised at once: zero requests, no
+                                                                failover
+``unexpected``             an exception that is not smsgate's   raised: as itself while nothing was
+                           (a bug), or a reply that is not a    obtained, else as a
+                           ``SendResult``                       ``ProviderError`` with
+                                                                ``may_have_sent=True``; never failed
+                                                                over
+``validation``             ``ValidationError`` (bad number,     raised at once: another provider
+                           text, sender)                        won't help
+``recipient-rejected``     ``RecipientRejected``                raised at once: the number is the
+                                                                problem
+``unknown-retry``          ``may_have_sent=True`` and the       retried on the same provider with
+                           provider deduplicates by key         the same key
+                           (SMSGist)
+``rate-limited-wait``      ``RateLimited`` (or any retryable    waits ``retry_after``, then retries
+                           error) with ``retry_after`` ≤ the    the same provider
+                           cap
+``retryable``              other retryable errors (5xx,         retries with full-jitter backoff
+                           connect failures)
+``unknown-failover``       ``may_have_sent=True`` with          fails over (the message may go out
+                           ``failover_on_unknown=True``         twice: the opt-in's risk)
+``unknown``                ``may_have_sent=True``               raised at once: a second send could
+                           (``DeliveryUnknown``,                be a duplicate
+                           ``InvalidResponse``, 502/504), now
+                           or on an earlier try of this
+                           provider
+``deadline``               the deadline leaves no time to try   skips it: zero requests
+                           a provider
+``breaker-open``           breaker open for a provider          skips it: zero requests
+``not-reached``            ``InvalidPhoneNumber`` from a        fails over to the next provider
+                           provider (a country it does not
+                           reach)
+``unsupported``            ``UnsupportedFeature`` (an option    fails over (zero requests to it)
+                           the provider lacks)
+``rate-limited-over-cap``  ``RateLimited`` with                 fails over at once, without sleeping
+                           ``retry_after`` over the cap
+``retries-exhausted``      a retryable error with no retry      fails over
+                           left (attempts, budget or deadline)
+``refusal``                auth, funds, sender and other        fails over at once
+                           refusals
+``exhausted``              every provider tried or skipped      raises ``AllProvidersFailed``, one
+                                                                error per provider in order
+=========================  ===================================  ====================================
 
 Idempotency keys: one key per route group, given to the providers that deduplicate by key
 (minted when the caller gave none). A caller's key is used as is for a send with one route
@@ -29,7 +65,12 @@ group; with several, group ``n`` (in the order of each group's first recipient) 
 ``KEY-n``: two groups reaching the same deduplicating provider under one key would have the
 second answered with the first's reply, and never sent. An error of a send that may have gone
 out carries the key used (:attr:`~smsgate.ProviderError.idempotency_key`): the same call with
-``idempotency_key=`` that key, or the caller's own, repeats it without a duplicate.
+``idempotency_key=`` that key, or the caller's own, repeats it without a duplicate. With a
+claim store (``claims=``) every send has a key, and each route group's key (``KEY`` or
+``KEY-n``) is the key of its claim.
+
+The send itself is a plan that does no I/O (:mod:`smsgate._plan`); :meth:`Gateway.send` is
+the synchronous driver over it, and an async driver runs the very same plan.
 """
 
 from __future__ import annotations
@@ -40,65 +81,23 @@ import random
 import re
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 import attrs
 
-from ._http import deadline_scope
-from ._merge import merge_results
-from ._options import needed_capabilities
+from ._effects import run
+from ._plan import SendCore, SendPolicyHook, provider_keys
 from ._protocol import SmsProvider
-from ._provider import (
-    MAX_TIMEOUT,
-    ProviderBase,
-    _is_unicode,
-    is_blank,
-)
-from ._secrets import get_logger
-from ._unexpected import UnexpectedError, unexpected
-from ._unexpected import carry_key as _carry_key
-from .errors import (
-    AllProvidersFailed,
-    AuthenticationError,
-    ConfigurationError,
-    ConnectError,
-    DeliveryUnknown,
-    InsufficientFunds,
-    InvalidPhoneNumber,
-    InvalidResponse,
-    InvalidSender,
-    MessageTooLong,
-    NotFound,
-    ProviderError,
-    ProviderUnavailable,
-    RateLimited,
-    RecipientRejected,
-    SmsGateError,
-    UnsupportedFeature,
-    ValidationError,
-)
-from .models import Attempt, Balance, RecipientResult, SendResult, Status, StatusResult
-from .phone import mask_phone, normalize_phone, region_of
+from ._provider import MAX_TIMEOUT
+from .errors import ConfigurationError, NotFound, SmsGateError, UnsupportedFeature
+from .models import Balance, SendResult, StatusResult
+from .stores._breakers import BreakerStore, MemoryBreakerStore
+from .stores._claims import ClaimStore
+from .stores._rate import RateLimiter
 
 __all__ = ["BreakerPolicy", "CircuitBreaker", "Gateway", "RetryPolicy"]
-
-_log = get_logger("smsgate.gateway")
-
-# Errors that say the provider itself is unwell (they count against its circuit breaker).
-# Refusals of this message (a bad recipient, a malformed request) mean it is healthy.
-_SYSTEM_FAILURES: Final = (
-    ConnectError,
-    DeliveryUnknown,
-    InvalidResponse,
-    ProviderUnavailable,
-    RateLimited,
-    AuthenticationError,
-    InsufficientFunds,
-)
-
 
 def _whole(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
@@ -187,6 +186,10 @@ Permit = Literal["pass", "probe"]
 class CircuitBreaker:
     """One provider's breaker: closed, open (zero requests), half-open (exactly one probe).
 
+    A standalone breaker for code of your own. The gateway keeps its breakers in a
+    :class:`~smsgate.stores.BreakerStore` (``breaker_store=``) under the same rules, so that
+    gateways and processes sharing a store share them.
+
     The lock guards only the state change, never a send.
     """
 
@@ -252,42 +255,6 @@ class CircuitBreaker:
                 self._probing = False
 
 
-class _Budget:
-    def __init__(self, policy: RetryPolicy) -> None:
-        self._policy = policy
-        self._tokens = policy.budget_initial
-        self._lock = threading.Lock()
-
-    def earn(self) -> None:
-        with self._lock:
-            self._tokens = min(self._policy.budget_max, self._tokens + self._policy.budget_ratio)
-
-    def spend(self) -> bool:
-        with self._lock:
-            if self._tokens < 1:
-                return False
-            self._tokens -= 1
-            return True
-
-
-class _CircuitOpen(ProviderUnavailable):
-    """Recorded for a provider skipped because its breaker is open (no request was made)."""
-
-
-class _DeadlineExceeded(ProviderUnavailable):
-    """Recorded when the deadline left no time to try a provider."""
-
-
-@attrs.define
-class _Call:
-    """What one :meth:`Gateway.send` has done so far (shared by its route groups)."""
-
-    #: ``provider.send`` invocations made (an exception after one may follow a request).
-    provider_calls: int = 0
-    #: Something the caller must hear about: an acceptance, or an outcome that may have sent.
-    obtained: bool = False
-
-
 class Gateway:
     """Several providers behind one :class:`~smsgate.SmsProvider`.
 
@@ -306,6 +273,25 @@ class Gateway:
         clock: monotonic seconds (injectable for tests).
         sleep: how to wait between retries (injectable for tests).
         rng: the source of backoff jitter (injectable for tests).
+        breaker_store: where the circuit breakers live (a
+            :class:`~smsgate.stores.BreakerStore`); default: a
+            :class:`~smsgate.stores.MemoryBreakerStore` of this gateway's own. Gateways
+            (or processes) that share a store share breaker state, keyed by each provider's
+            stable key (:attr:`ProviderBase.state_key`), and exactly one of them sends the
+            half-open probe.
+        claims: a :class:`~smsgate.stores.ClaimStore`: every send takes a claim on its
+            idempotency key (minted when you give none) before any request, so a repeated
+            key never sends twice, across threads, restarts and processes sharing the store.
+            See ``docs/state.md``.
+        claim_lease: seconds a send holds its claim (default: the deadline plus a minute,
+            or ten minutes without a deadline). A holder that dies leaves the claim UNKNOWN
+            once its lease runs out, never free.
+        limiter: a :class:`~smsgate.stores.RateLimiter` pacing sends per provider key,
+            for providers that declare a ``send_rate`` (a :class:`~smsgate.stores.Rate`);
+            providers that declare none are not paced.
+        policy: an object with a pure ``check(recipients, text, options)`` run once per
+            send before any request; a :class:`~smsgate.ValidationError` it raises refuses
+            the send with zero requests and no failover.
     """
 
     name = "gateway"
@@ -323,6 +309,11 @@ class Gateway:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        breaker_store: BreakerStore | None = None,
+        claims: ClaimStore | None = None,
+        claim_lease: float | None = None,
+        limiter: RateLimiter | None = None,
+        policy: SendPolicyHook | None = None,
     ) -> None:
         self.providers = tuple(providers)
         for key in routes or {}:
@@ -356,12 +347,35 @@ class Gateway:
         self._rng = rng or random.Random()
         everyone = {id(p): p for chain in (self.providers, *self.routes.values()) for p in chain}
         self._all = tuple(everyone.values())
-        self._breakers = {
-            id(p): CircuitBreaker(breaker, clock) for p in self._all
-        } if breaker is not None else {}
-        self._budget = _Budget(retry or RetryPolicy(attempts=1))
+        for name, store, protocol in (("breaker_store", breaker_store, BreakerStore),
+                                      ("claims", claims, ClaimStore),
+                                      ("limiter", limiter, RateLimiter)):
+            if store is not None and not isinstance(store, protocol):
+                raise ConfigurationError(f"{name} must be a {protocol.__name__}, not {store!r}")
+        if policy is not None and not callable(getattr(policy, "check", None)):
+            raise ConfigurationError("policy must have a check(recipients, text, options) method")
+        if claim_lease is None:
+            claim_lease = 600.0 if deadline is None else deadline + 60.0
+        elif not _seconds(claim_lease, zero=False, most=MAX_TIMEOUT):
+            raise ConfigurationError(
+                f"claim_lease must be positive, finite seconds, at most {MAX_TIMEOUT:g}")
+        self.breaker = breaker
+        self.breaker_store: BreakerStore = (
+            breaker_store if breaker_store is not None else MemoryBreakerStore(clock=clock))
+        self.claims = claims
+        self.limiter = limiter
+        self.policy = policy
+        self._keys = provider_keys(self._all)
         self._sent_by: OrderedDict[str, SmsProvider] = OrderedDict()
         self._sent_lock = threading.Lock()
+        self._core = SendCore(
+            providers=self.providers, routes=self.routes, region=self.region,
+            retry=retry or RetryPolicy(attempts=1), breaker=breaker,
+            breaker_store=self.breaker_store, keys=self._keys,
+            failover_on_unknown=failover_on_unknown, deadline=deadline, claims=claims,
+            lease=float(claim_lease), limiter=limiter, policy=policy, rng=self._rng,
+            remember=self._remember,
+        )
 
     def __repr__(self) -> str:
         names = ", ".join(p.name for p in self.providers)
@@ -375,8 +389,14 @@ class Gateway:
 
     def breaker_state(self, provider: SmsProvider) -> str:
         """``"closed"``, ``"open"`` or ``"half-open"`` (``"closed"`` without breakers)."""
-        breaker = self._breakers.get(id(provider))
-        return breaker.state if breaker else "closed"
+        key = self._keys.get(id(provider))
+        if self.breaker is None or key is None:
+            return "closed"
+        return self.breaker_store.state(key, self.breaker)
+
+    def provider_key(self, provider: SmsProvider) -> str:
+        """The key this gateway keeps ``provider``'s breaker and pace under."""
+        return self._keys[id(provider)]
 
     # -- sending ---------------------------------------------------------------------------
     def send(
@@ -403,269 +423,9 @@ class Gateway:
             "sender": sender, "urgent": urgent, "schedule_at": schedule_at,
             "validity": validity, "reference": reference, "idempotency_key": idempotency_key,
             "flash": flash, "priority": priority, "extra": extra,
+            "allow_duplicates": allow_duplicates,
         }
-        given: object = to  # as typed by the caller, not as annotated
-        if isinstance(given, str):
-            raw: list[object] = [given]
-        elif isinstance(given, (bytes, bytearray)) or not isinstance(given, Sequence):
-            # What every provider takes: a string or a sequence of strings. A dict (its keys),
-            # a set (no order, so no per-recipient report in input order) or a generator (used
-            # up by the first provider tried) is refused, as the providers refuse it.
-            raise InvalidPhoneNumber(
-                f"to must be a number or a sequence of numbers, not {type(given).__name__}"
-            )
-        else:
-            unreadable = False
-            try:
-                raw = list(given)
-            except Exception:  # a custom sequence that cannot be read
-                unreadable = True
-            if unreadable:
-                raise InvalidPhoneNumber(
-                    f"to could not be read as a sequence ({type(given).__name__})"
-                )
-        if not raw:
-            raise InvalidPhoneNumber("no recipients given")
-        for number in raw:
-            if not isinstance(number, str):
-                raise InvalidPhoneNumber(
-                    f"a phone number must be a string, not {type(number).__name__}"
-                )
-            if not _is_unicode(number):
-                raise InvalidPhoneNumber("a phone number holds a lone surrogate")
-        # Validate every number once, before any I/O: an impossible number never fails over.
-        # str.__str__: a str subclass's own __str__ is not run (it could return anything).
-        numbers = [_e164(str.__str__(number), self.region) for number in raw]
-        if not isinstance(allow_duplicates, bool):
-            raise ValidationError("allow_duplicates must be True or False")
-        if allow_duplicates:
-            options["allow_duplicates"] = True  # passed on only when asked for
-        else:
-            numbers = list(dict.fromkeys(numbers))  # one message per number, in order
-        # What no provider can accept is refused here, before a route group goes out: a
-        # mixed-country send must not half-happen over a bad text or option.
-        _check_common(text, options)
-        groups = self._route(numbers)
-        started = self._clock()
-        ends_at = None if self.deadline is None else started + self.deadline
-        call = _Call()
-        if len(groups) == 1:
-            (chain, members), = groups.items()
-            return self._send_chain(
-                chain, [numbers[i] for i in members], text, options, ends_at, call
-            )
-        per_group: list[dict[str, Any]] = []
-        for index in range(len(groups)):
-            for_group = options
-            if idempotency_key is not None:
-                # One key per request: a second group under the first's key would be answered
-                # with the first's stored reply by a provider that deduplicates.
-                for_group = {**options, "idempotency_key": f"{idempotency_key}-{index}"}
-            per_group.append(for_group)
-        # Every group's refusals before any group goes out: whether a mixed-country send is
-        # refused whole must not depend on which country's number came first.
-        for (chain, members), for_group in zip(groups.items(), per_group, strict=True):
-            _prevalidate(chain, [numbers[i] for i in members], text, for_group)
-        parts: dict[int, RecipientResult] = {}
-        results: list[SendResult] = []
-        failures: list[SmsGateError] = []
-        for index, (chain, members) in enumerate(groups.items()):
-            group = [numbers[i] for i in members]
-            calls_before = call.provider_calls
-            for_group = per_group[index]
-            try:
-                result = self._send_chain(chain, group, text, for_group, ends_at, call)
-            except (KeyboardInterrupt, SystemExit):
-                raise  # the caller's own interrupt stops the send, as it should
-            except BaseException as exc:
-                if not results and not failures and (
-                    isinstance(exc, ValidationError) or not isinstance(exc, SmsGateError)
-                ):
-                    raise  # nothing was attempted yet: refusing the whole send is honest
-                # Reported per recipient, like a failed chunk: other groups may have gone out,
-                # and an exception would hide that from a caller deciding to resend. An
-                # exception that is not smsgate's may have followed a request, unless no
-                # provider was even called for this group.
-                error = exc if isinstance(exc, SmsGateError) else unexpected(
-                    "gateway", exc, may_have_sent=call.provider_calls > calls_before)
-                failures.append(error)
-                failed = RecipientResult.failed([numbers[i] for i in members], error)
-                parts.update(zip(members, failed, strict=True))
-                continue
-            results.append(result)
-            for i, recipient in zip(members, result.recipients, strict=False):
-                parts[i] = recipient
-            for i in members[len(result.recipients):]:
-                # A reply that accounts for fewer recipients than were sent: neither lost
-                # from the report nor claimed as accepted.
-                parts[i] = RecipientResult(
-                    phone=numbers[i], status=Status.UNKNOWN,
-                    error=f"{result.provider} did not report on this recipient",
-                )
-        if not results:
-            raise AllProvidersFailed("no route group was accepted", failures)
-        return merge_results(results, recipients=[parts[i] for i in range(len(numbers))])
-
-    def _route(self, numbers: list[str]) -> dict[tuple[SmsProvider, ...], list[int]]:
-        groups: dict[tuple[SmsProvider, ...], list[int]] = {}
-        for index, number in enumerate(numbers):
-            if self.routes:
-                country = region_of(number)
-                chain = self.routes.get(country, self.providers)
-                if not chain:
-                    routed = ", ".join(sorted(self.routes))
-                    raise ValidationError(
-                        f"no route for {mask_phone(number)} (country {country}); routes: "
-                        f"{routed}"
-                    )
-            else:
-                chain = self.providers
-            groups.setdefault(chain, []).append(index)
-        return groups
-
-    def _send_chain(
-        self, chain: Sequence[SmsProvider], numbers: list[str], text: str,
-        options: dict[str, Any], ends_at: float | None, call: _Call,
-    ) -> SendResult:
-        needed = needed_capabilities(options)
-        errors: list[SmsGateError] = []
-        attempts: list[Attempt] = []
-        key = options["idempotency_key"]
-        if key is None and any("idempotency" in p.capabilities for p in chain):
-            key = uuid.uuid4().hex
-        capable = [p for p in chain if needed - {"idempotency"} <= p.capabilities]
-        if not capable:
-            missing = ", ".join(sorted(needed - {"idempotency"}))
-            raise UnsupportedFeature(f"no provider in the chain supports: {missing}")
-        for provider in chain:
-            if provider not in capable:
-                errors.append(UnsupportedFeature(f"{provider.name} cannot express the options"))
-                continue
-            given = dict(options)
-            if "idempotency" in provider.capabilities:
-                given["idempotency_key"] = key
-            else:
-                given.pop("idempotency_key")
-            outcome = self._try_provider(provider, numbers, text, given, ends_at, attempts, call)
-            if not isinstance(outcome, SendResult):
-                _carry_key(outcome, given.get("idempotency_key"))
-            if isinstance(outcome, SendResult):
-                self._remember(outcome, provider)
-                if not attempts:  # no earlier failure to report: the result as it came
-                    return outcome
-                return attrs.evolve(outcome, attempts=(*attempts, *outcome.attempts))
-            errors.append(outcome)
-            if _stops_chain(outcome, self.failover_on_unknown):
-                raise outcome
-        raise AllProvidersFailed(
-            f"no provider accepted the message ({len(errors)} tried or skipped)", errors
-        )
-
-    def _try_provider(
-        self, provider: SmsProvider, numbers: list[str], text: str, options: dict[str, Any],
-        ends_at: float | None, attempts: list[Attempt], call: _Call,
-    ) -> SendResult | SmsGateError:
-        breaker = self._breakers.get(id(provider))
-        policy = self.retry or RetryPolicy(attempts=1)
-        error: SmsGateError | None = None
-        # Once an attempt may have sent the message, the provider's outcome stays unknown,
-        # whatever a later retry says ("503" on the retry does not undo the first send).
-        unknown: SmsGateError | None = None
-        for attempt in range(policy.attempts):
-            if ends_at is not None and self._clock() >= ends_at:
-                return unknown or error or _DeadlineExceeded(
-                    "deadline reached before trying", provider=provider.name)
-            bound = _to_monotonic(ends_at, self._clock)
-            permit = breaker.admit() if breaker is not None else "pass"
-            if permit is None:
-                return unknown or error or _CircuitOpen(
-                    "circuit open: skipped", provider=provider.name)
-            started = self._clock()
-            call.provider_calls += 1
-            try:
-                with deadline_scope(bound):
-                    result = provider.send(numbers, text, **options)
-            except SmsGateError as exc:
-                error = exc
-            except BaseException as exc:
-                # Not a provider's answer (a bug, an interrupt): it says nothing about the
-                # provider's health, but the probe slot must be freed or the breaker wedges.
-                if breaker is not None:
-                    breaker.release(permit)
-                if isinstance(exc, (KeyboardInterrupt, SystemExit)) or not (
-                    call.obtained or unknown is not None
-                ):
-                    # The caller's interrupt, or nothing obtained yet: the exception surfaces
-                    # as itself. Otherwise (an asyncio.CancelledError, a bug) it would hide an
-                    # outcome that may have been sent, so it is reported as one.
-                    raise
-                attempts.append(Attempt(provider=provider.name, operation="send",
-                                        elapsed=self._clock() - started,
-                                        error=type(exc).__name__))
-                return unexpected(provider.name, exc, may_have_sent=True)
-            else:
-                returned: object = result  # as returned, not as annotated
-                if not isinstance(returned, SendResult):
-                    # A custom provider's bug: something may have gone out, and failing over
-                    # could send it twice. Reported, never taken for a refusal.
-                    if breaker is not None:
-                        breaker.release(permit)
-                    return unexpected(provider.name, TypeError(
-                        f"send returned {type(returned).__name__}, not a SendResult"),
-                        may_have_sent=True)
-                if breaker is not None:
-                    breaker.success()
-                self._budget.earn()
-                call.obtained = True
-                return result
-            if unknown is None and getattr(error, "may_have_sent", False):
-                unknown = error
-                call.obtained = True
-            elapsed = self._clock() - started
-            attempts.append(Attempt(provider=provider.name, operation="send", elapsed=elapsed,
-                                    http_status=getattr(error, "http_status", None),
-                                    error=type(error).__name__))
-            if breaker is not None:
-                if not isinstance(error, ProviderError):
-                    # Refused before any request (a ValidationError, a ConfigurationError):
-                    # nothing reached the provider, so its health is as unknown as before.
-                    breaker.release(permit)
-                elif isinstance(error, _SYSTEM_FAILURES):
-                    breaker.failure()
-                else:
-                    breaker.success()
-            _log.info("%s: send failed (%s); attempt %d", provider.name, type(error).__name__,
-                      attempt + 1)
-            wait = self._retry_wait(provider, error, attempt, policy, ends_at)
-            if wait is None:
-                return unknown or error
-            if wait > 0:
-                self._sleep(wait)
-        assert error is not None
-        return unknown or error
-
-    def _retry_wait(
-        self, provider: SmsProvider, error: SmsGateError, attempt: int, policy: RetryPolicy,
-        ends_at: float | None,
-    ) -> float | None:
-        """Seconds to wait before retrying on the same provider, or ``None`` to move on."""
-        if not isinstance(error, ProviderError) or not error.retryable:
-            return None
-        if error.may_have_sent and "idempotency" not in provider.capabilities:
-            return None
-        if attempt + 1 >= policy.attempts:
-            return None
-        if error.retry_after is not None:
-            if error.retry_after > policy.max_retry_after:
-                return None  # over the cap: fail over now instead of sleeping
-            wait = error.retry_after
-        else:
-            wait = self._rng.uniform(0, min(policy.max_backoff, policy.backoff * 2**attempt))
-        if ends_at is not None and self._clock() + wait >= ends_at:
-            return None
-        if not self._budget.spend():
-            return None
-        return wait
+        return run(self._core.send(to, text, options), clock=self._clock, sleep=self._sleep)
 
     def _remember(self, result: SendResult, provider: SmsProvider) -> None:
         ids = {result.message_id, *(r.message_id for r in result.recipients)} - {None}
@@ -707,94 +467,3 @@ class Gateway:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def _prevalidate(
-    chain: Sequence[SmsProvider], numbers: list[str], text: str, options: Mapping[str, Any]
-) -> None:
-    """Raise now what :meth:`Gateway._send_chain` would raise for this group before any of its
-    requests: no provider of the chain can express the options, or the first provider that
-    would be asked refuses the input outright (a text over its limit, an ``extra`` field it
-    owns or cannot encode, a sender it refuses).
-
-    Only pure checks run (:meth:`ProviderBase.prepare`: no I/O). A refusal the chain would
-    skip past (``InvalidPhoneNumber``: not a country it reaches; ``UnsupportedFeature``) moves
-    on to the next provider, as the send would; a provider that is not a ``ProviderBase``
-    (a custom one) has no pure check to run, so the walk stops there.
-    """
-    needed = needed_capabilities(options) - {"idempotency"}
-    try:
-        capable = [p for p in chain if needed <= p.capabilities]
-    except Exception:
-        # A custom provider's bug: nothing to check here; the group's own send meets it
-        # again and reports it for that group.
-        return
-    if not capable:
-        raise UnsupportedFeature(f"no provider in the chain supports: {', '.join(sorted(needed))}")
-    for provider in capable:
-        if not isinstance(provider, ProviderBase):
-            return
-        given = dict(options)
-        if "idempotency" not in provider.capabilities:
-            given.pop("idempotency_key")
-        try:
-            provider.prepare(numbers, text, **given)
-        except (InvalidPhoneNumber, UnsupportedFeature):
-            continue
-        except SmsGateError:
-            raise
-        except Exception:
-            return  # a subclass's bug: left to the group's send, which reports it
-        return
-
-
-def _stops_chain(error: SmsGateError, failover_on_unknown: bool) -> bool:
-    if isinstance(error, UnexpectedError):
-        return True  # a bug is not an answer: failing over on it could send twice
-    # The gateway validated every number already, so a provider's InvalidPhoneNumber means
-    # "not a country I reach" and an UnsupportedFeature "not an option I have": skip it.
-    if isinstance(error, (InvalidPhoneNumber, UnsupportedFeature)):
-        return False
-    if isinstance(error, (ValidationError, RecipientRejected)):
-        return True
-    if getattr(error, "may_have_sent", False):
-        return not failover_on_unknown
-    return False
-
-
-def _check_common(text: object, options: Mapping[str, Any]) -> None:
-    """The checks every provider makes alike (each makes them again in ``prepare``)."""
-    if not isinstance(text, str):
-        raise MessageTooLong(f"text must be a string, not {type(text).__name__}")
-    if is_blank(text):
-        raise MessageTooLong("text is empty (nothing but spaces or invisible characters)")
-    if not _is_unicode(text):
-        raise ValidationError("text holds a lone surrogate: it is not valid Unicode text")
-    for flag in ("urgent", "flash", "priority"):
-        if not isinstance(options[flag], bool):
-            raise ValidationError(
-                f"{flag} must be True or False, not {type(options[flag]).__name__}"
-            )
-    for name in ("sender", "reference", "idempotency_key"):
-        value = options[name]
-        if value is None:
-            continue
-        refusal = InvalidSender if name == "sender" else ValidationError
-        if not isinstance(value, str):
-            raise refusal(f"{name} must be a string, not {type(value).__name__}")
-        if not _is_unicode(value):
-            raise refusal(f"{name} holds a lone surrogate: it is not valid Unicode text")
-    extra = options["extra"]
-    if extra is not None and not isinstance(extra, Mapping):
-        raise ValidationError("extra must be a mapping of raw provider fields")
-
-
-def _e164(number: str, region: str | None) -> str:
-    return normalize_phone(number, region)
-
-
-def _to_monotonic(ends_at: float | None, clock: Callable[[], float]) -> float | None:
-    # The transport measures time with time.monotonic; translate from the injected clock.
-    if ends_at is None:
-        return None
-    return time.monotonic() + (ends_at - clock())

@@ -134,6 +134,8 @@ class Attempt:
         elapsed: seconds the exchange took.
         http_status: the reply's status, or ``None`` when none came back.
         error: the error class name when the exchange failed.
+        rule: for a failed send, the id of the gateway's decision rule that fired
+            (``"retryable"``, ``"unknown"``...: the table in ``docs/failover.md``), else ``None``.
     """
 
     provider: str
@@ -141,6 +143,7 @@ class Attempt:
     elapsed: float = attrs.field(repr=lambda v: f"{v:.3f}")
     http_status: int | None = None
     error: str | None = None
+    rule: str | None = None
 
 
 @attrs.frozen

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ._unexpected import without_locals
 from .errors import ConfigurationError
@@ -31,25 +31,75 @@ ENTRY_POINT_GROUP: Final = "smsgate.providers"
 
 # Built-in providers as import paths, so that `import smsgate` loads none of them (the
 # package's own names for them, smsgate.GoSmsGe and the rest, are lazy too): an adapter's
-# module is imported the first time its class is asked for.
-_BUILTIN: Final[dict[str, str]] = {
-    "gosms.ge": "smsgate.providers.gosms_ge:GoSmsGe",
-    "gosms.ro": "smsgate.providers.gosms_ro:GoSmsRo",
-    "memory": "smsgate.testing:MemoryProvider",
-    "smsgist": "smsgate.providers.smsgist:SmsGist",
-    "smsoffice.ge": "smsgate.providers.smsoffice_ge:SmsOfficeGe",
+# module is imported the first time its class is asked for (tests/test_lazy_import.py runs
+# this in a fresh interpreter).
+#
+# This is the one list of built-in providers: one line each, naming the adapter class and its
+# sandbox emulator (paths relative to the smsgate package). The command line, the
+# configuration, the sandbox (its servers, ports, units, callbacks), the demo and the fault
+# matrix all derive their lists from it and from the classes' declarations. The sandbox
+# gives its providers ports in this order, so a new provider goes after the last emulated one.
+class _Builtin(NamedTuple):
+    adapter: str
+    emulator: str | None = None
+
+
+_BUILTIN: Final[dict[str, _Builtin]] = {
+    "gosms.ge": _Builtin(".providers.gosms_ge:GoSmsGe", ".sandbox._gosms_ge:EMULATOR"),
+    "smsoffice.ge": _Builtin(".providers.smsoffice_ge:SmsOfficeGe",
+                             ".sandbox._smsoffice_ge:EMULATOR"),
+    "gosms.ro": _Builtin(".providers.gosms_ro:GoSmsRo", ".sandbox._gosms_ro:EMULATOR"),
+    "smsgist": _Builtin(".providers.smsgist:SmsGist", ".sandbox._smsgist:EMULATOR"),
+    "memory": _Builtin(".testing:MemoryProvider"),
 }
+
+
+def _absolute(path: str) -> str:
+    """A path of the list above, relative to the smsgate package when it starts with a dot."""
+    return __package__ + path if path.startswith(".") else path
+
+
+def _emulator_paths() -> dict[str, str]:
+    """The sandbox emulator of each built-in provider that has one, in the sandbox's order."""
+    return {name: _absolute(entry.emulator)
+            for name, entry in _BUILTIN.items() if entry.emulator}
+
 
 _lock = threading.Lock()
 _registered: dict[str, str | type[Any]] = {}
 
 
-def register_provider(name: str, target: str | type[Any]) -> None:
-    """Register a provider class (or a ``"module:Class"`` path) under ``name`` at run time."""
+def register_provider(name: str, target: str | type[Any], *, replace: bool = False) -> None:
+    """Register a provider class (or a ``"module:Class"`` path) under ``name`` at run time.
+
+    A name already taken (built in, by an installed package's entry point, or by an earlier
+    call) is refused unless ``replace=True``: a plug-in that silently took ``"gosms.ge"``
+    would send every configured message through code nobody chose.
+
+    Raises:
+        ConfigurationError: ``name`` is empty or already taken and ``replace`` is false.
+    """
     if not isinstance(name, str) or not name:
         raise ConfigurationError("a provider name must be a non-empty string")
     with _lock:
+        taken = _taken_by(name)
+        if taken is not None and not replace:
+            raise ConfigurationError(
+                f"provider {name!r} is already registered ({taken}); pass replace=True to "
+                "replace it"
+            )
         _registered[name] = target
+
+
+def _taken_by(name: str) -> str | None:
+    """Who holds ``name`` already (``None``: nobody). Called with the lock held."""
+    if name in _registered:
+        return "at run time"
+    if name in _BUILTIN:
+        return "built in"
+    if name in _entry_points():
+        return "by an installed package"
+    return None
 
 
 def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
@@ -97,7 +147,7 @@ def provider_class(name: str) -> type[Any]:
     if isinstance(target, str):
         return _load(target, name)
     if name in _BUILTIN:
-        return _load(_BUILTIN[name], name)
+        return _load(_absolute(_BUILTIN[name].adapter), name)
     entry_point = _entry_points().get(name)
     if entry_point is not None:
         dist = getattr(entry_point, "dist", None)

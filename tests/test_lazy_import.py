@@ -51,6 +51,23 @@ def test_import_smsgate_loads_no_adapter_cattrs_click_or_requests() -> None:
     assert seen["loaded"] == []
 
 
+def test_listing_and_registering_providers_loads_no_adapter() -> None:
+    """The registry holds the built-in adapters as import paths, as registry.py says: naming
+    them, listing them and registering another loads none of their modules."""
+    seen = _fresh("""
+        import json, sys
+        import smsgate
+        names = smsgate.available_providers()
+        smsgate.register_provider("acme-lazy", "acme_not_installed:Acme")
+        print(json.dumps({
+            "names": names,
+            "adapters": sorted(m for m in sys.modules if m.startswith("smsgate.providers")),
+        }))
+    """)
+    assert {"gosms.ge", "gosms.ro", "smsgist", "smsoffice.ge"} <= set(seen["names"])  # type: ignore[arg-type]
+    assert seen["adapters"] == []
+
+
 def test_every_public_name_resolves_in_a_fresh_interpreter() -> None:
     seen = _fresh("""
         import json, sys

@@ -41,6 +41,39 @@ def test_register_provider_at_run_time() -> None:
         registry._registered.pop("toy")
 
 
+@pytest.mark.parametrize("name", ["gosms.ge", "memory", "toy-taken"])
+def test_register_provider_refuses_to_replace_a_name_unless_asked(name: str) -> None:
+    """A built-in name, or one registered earlier, is never taken over silently."""
+    from smsgate import registry
+
+    if name == "toy-taken":
+        smsgate.register_provider(name, ToyProvider)
+    before = smsgate.registry.provider_class(name)
+    try:
+        with pytest.raises(ConfigurationError, match=rf"'{name}' is already registered.*"
+                                                     r"replace=True"):
+            smsgate.register_provider(name, ToyProvider)
+        assert smsgate.registry.provider_class(name) is before
+        smsgate.register_provider(name, ToyProvider, replace=True)
+        assert smsgate.registry.provider_class(name) is ToyProvider
+    finally:
+        registry._registered.pop(name, None)
+    if name != "toy-taken":  # the built-in class is back once the replacement is removed
+        assert smsgate.registry.provider_class(name) is before
+
+
+def test_register_provider_refuses_an_entry_point_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(smsgate.registry, "_entry_points", lambda: {"acme": object()})
+    with pytest.raises(ConfigurationError, match="'acme' is already registered \\(by an "
+                                                 "installed package\\)"):
+        smsgate.register_provider("acme", ToyProvider)
+    smsgate.register_provider("acme", ToyProvider, replace=True)
+    try:
+        assert smsgate.registry.provider_class("acme") is ToyProvider
+    finally:
+        smsgate.registry._registered.pop("acme")
+
+
 def test_entry_point_with_missing_dependency_names_the_install(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

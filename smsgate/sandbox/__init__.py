@@ -1,4 +1,4 @@
-"""A local emulator of all four providers' wire protocols, for tests, demos and development.
+"""A local emulator of the built-in providers' wire protocols, for tests, demos and development.
 
 >>> from smsgate.sandbox import Sandbox
 >>> with Sandbox() as sandbox:                                  # doctest: +SKIP

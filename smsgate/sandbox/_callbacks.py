@@ -1,38 +1,35 @@
-"""Delivery callbacks from the sandbox, in each provider's own webhook format and signature."""
+"""Delivery callbacks from the sandbox, in each provider's own webhook format and signature.
+
+The dispatcher knows no provider: each emulator declares how its callbacks look
+(:attr:`~._emulator.EmulatedProvider.callback`), and the dispatcher sends them when due.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import heapq
-import hmac
 import itertools
-import json
 import threading
 import time
-import urllib.parse
 from collections.abc import Mapping
-from typing import Final
 
 import requests
 
 from .._secrets import get_logger
+from ._emulator import CallbackBuilder
 from ._state import LedgerEntry
 
-__all__ = ["CALLBACK_PROVIDERS", "Dispatcher"]
+__all__ = ["Dispatcher"]
 
 _log = get_logger("smsgate.sandbox")
-
-#: Providers that call back (GOSMS.GE is polled).
-CALLBACK_PROVIDERS: Final = frozenset({"smsoffice.ge", "gosms.ro", "smsgist"})
-_OFFICE_WORDS: Final = {"delivered": "Delivered", "failed": "Undelivered", "queued": "Pending"}
 
 
 class Dispatcher:
     """Sends one callback per ledger entry once its delivery delay has passed."""
 
-    def __init__(self, urls: Mapping[str, str], secret: str | None, delay: float,
-                 stopping: threading.Event) -> None:
+    def __init__(self, urls: Mapping[str, str], builders: Mapping[str, CallbackBuilder | None],
+                 secret: str | None, delay: float, stopping: threading.Event) -> None:
         self._urls = dict(urls)
+        self._builders = {name: b for name, b in builders.items() if b is not None}
         self._secret = secret
         self._delay = delay
         self._stopping = stopping
@@ -48,11 +45,7 @@ class Dispatcher:
     def schedule(self, entries: list[LedgerEntry]) -> None:
         with self._wake:
             for entry in entries:
-                # SMSOffice.ge: "If you are willing to receive callbacks, this parameter
-                # [reference] is required": no reference, no callback.
-                if entry.provider == "smsoffice.ge" and entry.reference is None:
-                    continue
-                if entry.provider in self._urls:
+                if entry.provider in self._urls and entry.provider in self._builders:
                     due = entry.goes_out + self._delay
                     heapq.heappush(self._queue, (due, next(self._order), entry))
             self._wake.notify()
@@ -77,49 +70,14 @@ class Dispatcher:
             self._deliver(entry)
 
     def _deliver(self, entry: LedgerEntry) -> None:
-        status = entry.final_status().value
-        url = self._urls[entry.provider]
-        stamp = time.gmtime(entry.goes_out + self._delay)
+        build = self._builders[entry.provider]
+        call = build(entry, self._urls[entry.provider], self._secret,
+                     entry.goes_out + self._delay)
+        if call is None:  # the provider sends no callback for this message
+            return
         try:
-            if entry.provider == "smsoffice.ge":
-                params = {
-                    "reference": entry.reference or "",
-                    "status": _OFFICE_WORDS[status],
-                    "reason": "" if status == "delivered" else "Absent subscriber",
-                    "destination": entry.recipient.lstrip("+"),
-                    # yyyyMMddhhmmss in Georgian time (UTC+4), as smsgate.webhooks reads it.
-                    "timestamp": time.strftime(
-                        "%Y%m%d%H%M%S", time.gmtime(entry.goes_out + self._delay + 4 * 3600)),
-                    "operator": "28202",
-                }
-                separator = "&" if urllib.parse.urlsplit(url).query else "?"
-                self._session.get(url + separator + urllib.parse.urlencode(params), timeout=5)
-            elif entry.provider == "gosms.ro":
-                body = json.dumps({"id": entry.message_id, "status": status,
-                                   "timestamp": time.strftime("%Y-%m-%d %H:%M:%S", stamp),
-                                   "network": "22601"}).encode()
-                headers = {"Content-Type": "application/json"}
-                if self._secret:
-                    headers["X-Signature"] = _hex(self._secret, body)
-                self._session.post(url, data=body, headers=headers, timeout=5)
-            else:
-                body = json.dumps({
-                    "event": f"message.{status}", "message_id": entry.message_id,
-                    "recipient_id": entry.recipient_id, "recipient": entry.recipient,
-                    "status": status, "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", stamp),
-                    "metadata": {},
-                }).encode()
-                headers = {"Content-Type": "application/json"}
-                if self._secret:
-                    now = str(int(time.time()))
-                    headers["X-SMSGist-Timestamp"] = now
-                    headers["X-SMSGist-Signature"] = "sha256=" + _hex(
-                        self._secret, now.encode() + b"." + body)
-                self._session.post(url, data=body, headers=headers, timeout=5)
+            self._session.request(call.method, call.url, data=call.body or None,
+                                  headers=dict(call.headers), timeout=5)
             self.sent += 1
         except requests.RequestException as exc:
             _log.debug("sandbox callback to %s failed: %s", entry.provider, type(exc).__name__)
-
-
-def _hex(secret: str, message: bytes) -> str:
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()

@@ -20,9 +20,10 @@ from typing import Any, ClassVar, Final
 
 from .._secrets import get_logger
 from ..errors import ConfigurationError
-from ._callbacks import CALLBACK_PROVIDERS, Dispatcher
+from ._callbacks import Dispatcher
 from ._inbox import Filter, inbox_json, inbox_page, money
 from ._providers import (
+    EMULATED,
     EMULATORS,
     PATH_PREFIX,
     UNITS,
@@ -30,7 +31,6 @@ from ._providers import (
     Request,
     describe,
     headers_of,
-    temporary_delay,
 )
 from ._state import FAULT_KINDS, Fault, LedgerEntry, Refusal, SandboxState
 
@@ -40,16 +40,15 @@ _log = get_logger("smsgate.sandbox")
 
 #: The credentials each emulated provider accepts unless told otherwise.
 DEFAULT_CREDENTIALS: Final[Mapping[str, Mapping[str, str]]] = {
-    "gosms.ge": {"api_key": "sandbox-gosms-ge-key"},
-    "smsoffice.ge": {"api_key": "sandbox-smsoffice-key"},
-    "gosms.ro": {"api_key": "sandbox-gosms-ro-key"},
-    "smsgist": {"client_id": "sandbox-client", "token": "sandbox-token"},
+    name: emulated.credentials for name, emulated in EMULATED.items()
 }
 #: Every provider's starting balance, in its own unit (:data:`UNITS`): 10,000 credits on
 #: GOSMS.GE, 10,000 messages on SMSOffice.ge, EUR 10,000 on GoSMS.ro, GHS 10,000 on SMSGist.
 DEFAULT_BALANCE: Final = Decimal(10_000)
-#: With ``port=P`` the providers listen on P+1..P+4, in this order.
-PORT_ORDER: Final = ("gosms.ge", "smsoffice.ge", "gosms.ro", "smsgist")
+#: With ``port=P`` the providers listen on P+1..P+4, in this order (the registry's).
+PORT_ORDER: Final = tuple(EMULATED)
+#: The emulated providers that send delivery callbacks (the others are polled).
+CALLBACK_PROVIDERS: Final = frozenset(n for n, e in EMULATED.items() if e.callback is not None)
 #: The largest request body the sandbox reads (a bulk of 1,000 numbers is a few dozen KB).
 _MAX_BODY: Final = 8 * 1024 * 1024
 #: The first byte of a TLS handshake record: a client speaking https to a plain-http port.
@@ -259,14 +258,16 @@ class _ProviderHandler(_Handler):
                              _FAULT_REASONS[fault.kind].format(fault=fault), kind="fault")
             self._write(_fault_reply(self.provider, fault))
             return
-        if fault is not None and fault.kind == "temporary_delay":
+        unknown_outcome = EMULATED[self.provider].unknown_outcome
+        if fault is not None and fault.kind == "temporary_delay" and unknown_outcome:
             # Worst case: the send is processed (ledger, balance, status, callback) and only
-            # the answer says -100, so a client that reads -100 as "nothing sent" is caught.
+            # the answer says the outcome is unknown (SMSOffice.ge's -100), so a client that
+            # reads it as "nothing sent" is caught.
             if describe(self.provider, request) is not None:
                 with state.faulted(fault.kind):
                     EMULATORS[self.provider](state, request, self.sandbox.credentials(
                         self.provider))
-            self._write(temporary_delay())
+            self._write(unknown_outcome())
             return
         creds = self.sandbox.credentials(self.provider)
         try:
@@ -311,13 +312,8 @@ _FAULT_REASONS: Final[Mapping[str, str]] = {
 def _fault_reply(provider: str, fault: Fault) -> Reply:
     if fault.kind == "rate_limit":
         headers = {"Content-Type": "application/json", "Retry-After": f"{fault.retry_after:g}"}
-        # In each provider's own words where it has some: GOSMS.GE's 109 TOO_MANY_REQUESTS
-        # ("Retry-After header = seconds"), SMSGist's envelope ("429 Rate limit exceeded").
-        body: dict[str, object] = {"message": "Too many requests"}
-        if provider == "gosms.ge":
-            body = {"success": False, "errorCode": 109, "message": "Too many requests"}
-        elif provider == "smsgist":
-            body = {"status": "error", "message": "Rate limit exceeded", "data": None}
+        # In each provider's own words where it has some (its emulator's rate_limit_body).
+        body = EMULATED[provider].rate_limit_body
         return Reply(429, json.dumps(body).encode(), headers)
     if fault.kind == "malformed":
         return Reply(200, b'{"success": tru', {"Content-Type": "application/json"})
@@ -505,7 +501,8 @@ class Sandbox:
             self.stop()
             raise
         if self._callback_urls:
-            self._dispatcher = Dispatcher(self._callback_urls, self._webhook_secret,
+            builders = {name: EMULATED[name].callback for name in self._callback_urls}
+            self._dispatcher = Dispatcher(self._callback_urls, builders, self._webhook_secret,
                                           self.state.delivery_delay, self._stopping)
             self.state.listeners.append(self._dispatcher.schedule)
         _log.info("sandbox listening on %s", self.url)
@@ -588,10 +585,14 @@ class Sandbox:
         Credentials are percent-encoded; ``options`` become query parameters
         (``sender="Demo"``).
         """
+        from ..registry import provider_class
+
+        # The URL parts the adapter class declares for its credentials (user, password).
         creds = self.credentials(name)
+        parts = provider_class(name).url_credentials
         credential = ":".join(
-            urllib.parse.quote(creds[key], safe="")
-            for key in ("client_id", "token", "api_key") if key in creds
+            urllib.parse.quote(creds[parts[part]], safe="")
+            for part in ("user", "password") if part in parts and parts[part] in creds
         )
         address = self.base_url(name).removeprefix("http://")
         query = urllib.parse.urlencode({"insecure_http": "1", **options})
@@ -682,9 +683,11 @@ class Sandbox:
             raise ConfigurationError(
                 f"unknown fault {kind!r}; known: {', '.join(sorted(FAULT_KINDS))}"
             )
-        if kind == "temporary_delay" and name != "smsoffice.ge":
+        if kind == "temporary_delay" and EMULATED[name].unknown_outcome is None:
+            having = [n for n, e in EMULATED.items() if e.unknown_outcome is not None]
             raise ConfigurationError(
-                "temporary_delay is SMSOffice.ge's -100 answer; only smsoffice.ge has it"
+                "temporary_delay is a provider's own 'outcome unknown' answer (SMSOffice.ge's "
+                f"-100); only {', '.join(having)} has one"
             )
         if times is not None and times < 1:
             raise ConfigurationError("times must be at least 1")

@@ -154,8 +154,15 @@ class ClaimStore(Protocol):
     wall-clock epoch seconds from the store's clock.
     """
 
-    def begin(self, key: str, *, lease: float) -> tuple[bool, Claim]:
+    def begin(
+        self, key: str, *, lease: float, payload: Mapping[str, Any] | None = None
+    ) -> tuple[bool, Claim]:
         """Try to take ``key`` for ``lease`` seconds.
+
+        ``payload`` (a JSON-able mapping) is kept with the SENDING claim: what is about to
+        be sent (the gateway stores the recipients, the providers and the reference to look
+        the send up by), so that a holder that dies mid-send leaves enough behind for
+        :func:`smsgate.reconcile` to ask the provider.
 
         A missing claim or a NOT_SENT one becomes SENDING with a fresh token and
         ``lease_until = now + lease``: returns ``(True, claim)`` and the caller may send.
@@ -288,15 +295,17 @@ def expire(claim: Claim, now: float) -> Claim:
 
 
 def begin_rule(
-    current: Claim | None, key: str, *, lease: float, now: float, token: str
+    current: Claim | None, key: str, *, lease: float, now: float, token: str,
+    payload: Mapping[str, Any] | None = None,
 ) -> tuple[bool, Claim]:
     """The rule of :meth:`ClaimStore.begin` applied to ``current``."""
     if current is None:
         return True, Claim(key, ClaimState.SENDING, token=token, lease_until=now + lease,
-                           created=now, updated=now)
+                           payload=_payload_copy(payload), created=now, updated=now)
     if current.state is ClaimState.NOT_SENT:
         return True, Claim(key, ClaimState.SENDING, token=token, lease_until=now + lease,
-                           created=current.created, updated=now)
+                           payload=_payload_copy(payload), created=current.created,
+                           updated=now)
     return False, expire(current, now)
 
 
@@ -415,12 +424,16 @@ class MemoryClaimStore:
             claim = self._claims[key] = rule(current, now)
             return _fresh(claim)
 
-    def begin(self, key: str, *, lease: float) -> tuple[bool, Claim]:
+    def begin(
+        self, key: str, *, lease: float, payload: Mapping[str, Any] | None = None
+    ) -> tuple[bool, Claim]:
         key, lease = check_key(key), check_lease(lease)
+        if payload is not None:
+            encode_payload(payload)  # refuse a bad payload before any change
         with self._lock:
             now = self._clock()
             won, claim = begin_rule(self._claims.get(key), key, lease=lease, now=now,
-                                    token=new_token())
+                                    token=new_token(), payload=payload)
             self._claims[key] = claim
             return won, _fresh(claim)
 

@@ -250,14 +250,18 @@ class RedisClaimStore(_RedisStore):
 
         return self._atomic([record], step)
 
-    def begin(self, key: str, *, lease: float) -> tuple[bool, Claim]:
+    def begin(
+        self, key: str, *, lease: float, payload: Mapping[str, Any] | None = None
+    ) -> tuple[bool, Claim]:
         key, lease = check_key(key), check_lease(lease)
+        if payload is not None:
+            encode_payload(payload)  # refuse a bad payload before any change
         record = self._record(key)
 
         def step(pipe: Any) -> tuple[bool, Claim]:
             stored = _decode_claim(pipe.get(record))
             won, claim = begin_rule(stored, key, lease=lease, now=self._now(pipe),
-                                    token=new_token())
+                                    token=new_token(), payload=payload)
             pipe.multi()
             if claim is not stored:
                 self._write(pipe, stored, claim)

@@ -245,13 +245,18 @@ class SqliteClaimStore:
         return claim
 
     # -- the ClaimStore protocol -------------------------------------------------------------
-    def begin(self, key: str, *, lease: float) -> tuple[bool, Claim]:
+    def begin(
+        self, key: str, *, lease: float, payload: Mapping[str, Any] | None = None
+    ) -> tuple[bool, Claim]:
         key, lease = check_key(key), check_lease(lease)
+        if payload is not None:
+            encode_payload(payload)  # refuse a bad payload before taking the write lock
         token = new_token()
         with self._use() as conn, _immediate(conn):
             now = self._clock()
             current = self._read(conn, key)
-            won, claim = begin_rule(current, key, lease=lease, now=now, token=token)
+            won, claim = begin_rule(current, key, lease=lease, now=now, token=token,
+                                    payload=payload)
             if claim != current:
                 self._write(conn, claim)
         return won, claim

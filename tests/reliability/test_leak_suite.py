@@ -14,8 +14,8 @@ import cattrs
 import pytest
 
 import smsgate
-from smsgate.reliability import run_matrix
 from smsgate.sandbox import Sandbox
+from smsgate.sandbox.reliability import run_matrix
 
 CANARIES = {
     "gosms.ge": {"api_key": "CANARY-gosms-ge-5b1f"},

@@ -1,9 +1,9 @@
 """The fault matrix: every adapter behind a two-provider Gateway, every fault, over real sockets.
 
-    python -m smsgate.reliability
+    python -m smsgate.sandbox.reliability
 
-For each adapter (the primary, served by the local sandbox, or by a local stub for a reply the
-sandbox does not give) and each fault that exists for it, one message goes
+For each emulated adapter (the primary, served by the local sandbox, or by a local stub for a
+reply the sandbox does not give) and each fault that exists for it, one message goes
 through ``Gateway([primary, secondary])`` where the secondary is an in-memory provider. Each
 cell records the outcome, ``may_have_sent``, the attempts per provider, the messages in each
 provider's ledger, whether the gateway failed over, and the time taken against the deadline,
@@ -12,6 +12,13 @@ and checks the expected behaviour and the invariants:
 - a message is in two ledgers only when ``failover_on_unknown=True`` was chosen;
 - a success always has a ledger entry;
 - an error never says ``may_have_sent=False`` while a ledger holds the message.
+
+The adapters come from the registry (the built-in providers with a sandbox emulator) and what
+each cell expects comes from the adapter's declarations, never from its name: a provider
+that declares the ``idempotency`` capability repeats a send whose outcome is unknown under the
+same key (so the primary accepts it, once); an error-table row whose ``outcome`` is
+``"unknown"`` adds the "provider says: outcome unknown" cell; a provider without a
+recipient-rejected row reports a refused recipient in its result instead of raising.
 """
 
 from __future__ import annotations
@@ -28,22 +35,24 @@ from typing import Any, Final
 
 import attrs
 
-from .errors import ProviderUnavailable, SmsGateError
-from .gateway import Gateway, RetryPolicy
-from .models import SendResult
-from .sandbox import Sandbox
-from .testing import MemoryProvider
+from ..errors import ProviderUnavailable, RecipientRejected, SmsGateError
+from ..gateway import Gateway, RetryPolicy
+from ..models import SendResult
+from ..registry import create, provider_class
+from ..testing import MemoryProvider
+from ._providers import EMULATED
+from ._server import Sandbox
+from ._state import BLOCKED_SUFFIX
 
 __all__ = [
     "ADAPTERS", "SCENARIOS", "UNKNOWN_OUTCOME_REPLIES", "Cell", "blackhole", "main", "run_matrix",
 ]
 
-#: A number each adapter reaches, and one its sandbox refuses (stop-listed).
+#: A number each emulated adapter reaches (its emulator's), and one its sandbox refuses (the
+#: same number, stop-listed).
 ADAPTERS: Final[dict[str, tuple[str, str]]] = {
-    "gosms.ge": ("+995555123456", "+995555120000"),
-    "smsoffice.ge": ("+995577123456", "+995577120000"),
-    "gosms.ro": ("+40712345678", "+40712340000"),
-    "smsgist": ("+233245972246", "+233245970000"),
+    name: (emulated.number, emulated.number[: -len(BLOCKED_SUFFIX)] + BLOCKED_SUFFIX)
+    for name, emulated in EMULATED.items()
 }
 DEADLINE: Final = 5.0
 READ_TIMEOUT: Final = 0.3
@@ -85,11 +94,11 @@ class Scenario:
     expect: Callable[[str], str]
     blocked_number: bool = False
     duplicates_allowed: bool = False
-    #: The adapters the fault exists for (``None``: all of them).
-    adapters: frozenset[str] | None = None
+    #: Whether the fault exists for an adapter, by its declarations (``None``: for all).
+    exists_for: Callable[[str], bool] | None = None
 
     def applies_to(self, adapter: str) -> bool:
-        return self.adapters is None or adapter in self.adapters
+        return self.exists_for is None or self.exists_for(adapter)
 
 
 @contextmanager
@@ -165,17 +174,44 @@ def _stubbed(body: bytes | None) -> Iterator[_Stub | None]:
         stub.close()
 
 
-#: Replies in which a provider itself says the outcome of a send is unknown (an error-table
-#: row with ``outcome="unknown"``): SMSOffice.ge's "-100 Temporary delay", which its document
-#: explains no further. Served by a local stub: the sandbox has no such reply.
+#: Replies in which a provider itself says the outcome of a send is unknown, as its emulator
+#: declares them (SMSOffice.ge's "-100 Temporary delay", which its document explains no
+#: further). Served by a local stub that processes nothing, so the cell shows the adapter's
+#: reading of the reply alone.
 UNKNOWN_OUTCOME_REPLIES: Final[dict[str, bytes]] = {
-    "smsoffice.ge": b'{"Success": false, "Message": "Temporary delay", "Output": null, '
-                    b'"ErrorCode": -100}',
+    name: emulated.unknown_outcome().body
+    for name, emulated in EMULATED.items() if emulated.unknown_outcome is not None
 }
+
+
+def _declares(name: str) -> Any:
+    return provider_class(name)
+
+
+def _idempotent(name: str) -> bool:
+    """The provider deduplicates by key: the gateway may repeat a send whose outcome is
+    unknown under the same key, and the provider answers it without sending again."""
+    return "idempotency" in _declares(name).capabilities
+
+
+def _says_outcome_unknown(name: str) -> bool:
+    """An error-table row says the outcome is unknown (``ErrorSpec.outcome``)."""
+    table = getattr(_declares(name), "error_table", {})
+    return any(spec.outcome == "unknown" for spec in table.values())
+
+
+def _rejects_recipients(name: str) -> bool:
+    """The provider answers a refused recipient with an error (a recipient-rejected row);
+    without one it reports the refusal per recipient in an accepted result."""
+    table = getattr(_declares(name), "error_table", {})
+    return any(issubclass(spec.error, RecipientRejected) for spec in table.values())
 
 
 def _unknown_outcome_reply(sandbox: Sandbox, name: str,
                            secondary: MemoryProvider) -> dict[str, Any]:
+    if name not in UNKNOWN_OUTCOME_REPLIES:
+        raise LookupError(f"{name} has an 'outcome unknown' error row but its emulator "
+                          "declares no unknown_outcome reply")
     return {"reply": UNKNOWN_OUTCOME_REPLIES[name]}
 
 
@@ -191,9 +227,10 @@ def _always(result: str) -> Callable[[str], str]:
     return lambda name: result
 
 
-def _unknown_unless_idempotent(name: str) -> str:
-    # SMSGist deduplicates by key: the gateway repeats the send and the sandbox replays it.
-    return "primary" if name == "smsgist" else "DeliveryUnknown"
+def _unless_idempotent(otherwise: str) -> Callable[[str], str]:
+    """``"primary"`` for a provider that deduplicates by key (the gateway repeats the send
+    and the provider replays its first answer), else ``otherwise``."""
+    return lambda name: "primary" if _idempotent(name) else otherwise
 
 
 def _wrong_credentials(sandbox: Sandbox, name: str, secondary: MemoryProvider) -> dict[str, Any]:
@@ -224,11 +261,11 @@ SCENARIOS: Final[tuple[Scenario, ...]] = (
     Scenario("refused", _fault("refuse"), _always("secondary")),
     Scenario("connect timeout", _connect_timeout, _always("secondary")),
     Scenario("processed, then hang", _fault("process_then_hang", times=1, seconds=2.0),
-             _unknown_unless_idempotent),
+             _unless_idempotent("DeliveryUnknown")),
     Scenario("processed, then reset", _fault("process_then_reset", times=1),
-             _unknown_unless_idempotent),
+             _unless_idempotent("DeliveryUnknown")),
     Scenario("malformed 2xx", _fault("malformed", times=1),
-             lambda name: "primary" if name == "smsgist" else "InvalidResponse"),
+             _unless_idempotent("InvalidResponse")),
     Scenario("429, short Retry-After", _fault("rate_limit", times=1, retry_after=0.1),
              _always("primary")),
     Scenario("429, long Retry-After", _fault("rate_limit", times=1, retry_after=120),
@@ -238,14 +275,14 @@ SCENARIOS: Final[tuple[Scenario, ...]] = (
     Scenario("auth", _wrong_credentials, _always("secondary")),
     Scenario("funds", _no_funds, _always("secondary")),
     Scenario("invalid recipient", lambda s, n, m: {}, lambda n: "RecipientRejected"
-             if n != "smsgist" else "primary (recipient refused)", blocked_number=True),
+             if _rejects_recipients(n) else "primary (recipient refused)", blocked_number=True),
     Scenario("all down", _all_down, _always("AllProvidersFailed")),
     Scenario("slow but OK", _fault("latency", times=1, seconds=0.2), _always("primary")),
-    Scenario("unknown, opt-in failover", _opt_in,
-             lambda n: "primary" if n == "smsgist" else "secondary", duplicates_allowed=True),
+    Scenario("unknown, opt-in failover", _opt_in, _unless_idempotent("secondary"),
+             duplicates_allowed=True),
     # The provider answers, and its answer is "outcome unknown": no retry, no failover.
     Scenario("provider says: outcome unknown", _unknown_outcome_reply,
-             _always("DeliveryUnknown"), adapters=frozenset(UNKNOWN_OUTCOME_REPLIES)),
+             _always("DeliveryUnknown"), exists_for=_says_outcome_unknown),
 )
 
 
@@ -293,8 +330,6 @@ def _run_cell(sandbox: Sandbox, name: str, scenario: Scenario) -> Cell:
 
 
 def _build(name: str, credentials: dict[str, str], base_url: str) -> Any:
-    from .registry import create
-
     return create(name, **credentials, base_url=base_url, sender="Matrix",
                   timeout=(0.2, READ_TIMEOUT))
 

@@ -1,0 +1,1 @@
+"""Integrations with other frameworks, each behind its own extra (``smsgate[django]``...)."""
