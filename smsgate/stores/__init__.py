@@ -10,11 +10,12 @@ protocol                  question it answers              implementations
 ========================  ===============================  ====================================
 :class:`ClaimStore`       may this idempotency key be      :class:`MemoryClaimStore`,
                           sent now, or was it (or may it   :class:`SqliteClaimStore` (one host,
-                          have been) sent already?         many processes)
-:class:`BreakerStore`     may a request go to this         :class:`MemoryBreakerStore`
-                          provider now?
-:class:`RateLimiter`      how long must this send wait     :class:`MemoryRateLimiter`
-                          to keep under our own rate?
+                          have been) sent already?         many processes),
+                                                           :class:`RedisClaimStore` (a fleet)
+:class:`BreakerStore`     may a request go to this         :class:`MemoryBreakerStore`,
+                          provider now?                    :class:`RedisBreakerStore`
+:class:`RateLimiter`      how long must this send wait     :class:`MemoryRateLimiter`,
+                          to keep under our own rate?      :class:`RedisRateLimiter`
 ========================  ===============================  ====================================
 
 None of them performs a request, sleeps or retries: the gateway's drivers (sync, async, a
@@ -33,6 +34,7 @@ from ._breakers import (
 )
 from ._claims import Claim, ClaimConflict, ClaimState, ClaimStore, MemoryClaimStore
 from ._rate import MemoryRateLimiter, Rate, RateLimiter
+from ._redis import RedisBreakerStore, RedisClaimStore, RedisRateLimiter  # redis: on first use
 from ._sqlite import SqliteClaimStore
 
 __all__ = [
@@ -49,5 +51,8 @@ __all__ = [
     "MemoryRateLimiter",
     "Rate",
     "RateLimiter",
+    "RedisBreakerStore",
+    "RedisClaimStore",
+    "RedisRateLimiter",
     "SqliteClaimStore",
 ]

@@ -117,74 +117,118 @@ class MemoryBreakerStore:
         clock: Callable[[], float] = time.monotonic,
         probe_lease: float | None = None,
     ) -> None:
-        if probe_lease is not None and (
-            isinstance(probe_lease, bool)
-            or not isinstance(probe_lease, (int, float))
-            or not math.isfinite(probe_lease)
-            or probe_lease <= 0
-        ):
-            raise ValueError("probe_lease must be a finite number of seconds > 0, or None")
         self._clock = clock
-        self._probe_lease = probe_lease
+        self._probe_lease = check_probe_lease(probe_lease)
         self._lock = threading.Lock()
         self._circuits: dict[str, _Circuit] = {}
 
     def __repr__(self) -> str:
         return f"<MemoryBreakerStore circuits={len(self._circuits)}>"
 
+    def _lease(self, policy: BreakerPolicy) -> float:
+        return policy.reset_timeout if self._probe_lease is None else self._probe_lease
+
     def admit(self, key: str, policy: BreakerPolicy) -> BreakerPermit:
         with self._lock:
             circuit = self._circuits.get(key)
             if circuit is None or circuit.opened_at is None:
                 return "pass"
-            now = self._clock()
-            if now - circuit.opened_at < policy.reset_timeout:
-                return "deny"
-            lease = policy.reset_timeout if self._probe_lease is None else self._probe_lease
-            if circuit.probe_at is not None and now - circuit.probe_at < lease:
-                return "deny"
-            circuit.probe_at = now
-            return "probe"
+            return admit_rule(circuit, self._clock(), policy, self._lease(policy))
 
     def record(
         self, key: str, permit: BreakerPermit, outcome: BreakerOutcome, *,
         policy: BreakerPolicy,
     ) -> None:
-        _check_permit(permit, ("pass", "probe"))
-        if outcome not in _OUTCOMES:
-            raise ValueError(f"outcome must be one of {', '.join(_OUTCOMES)}, not {outcome!r}")
+        check_record(permit, outcome)
         with self._lock:
-            if outcome == "neutral":
-                self._free_probe(key, permit)
-                return
-            circuit = self._circuits.setdefault(key, _Circuit())
-            if outcome == "success":
-                circuit.failures = 0
-                circuit.opened_at = None
-                circuit.probe_at = None
-                return
-            circuit.failures += 1
-            if permit == "probe" or circuit.failures >= policy.failure_threshold:
-                # (Re)open: a new reset window, with a new probe at its end.
-                circuit.opened_at = self._clock()
-                circuit.probe_at = None
+            circuit = self._circuits.get(key)
+            if circuit is None:
+                if outcome == "neutral":
+                    return
+                circuit = self._circuits[key] = _Circuit()
+            record_rule(circuit, permit, outcome, self._clock, policy)
 
     def release(self, key: str, permit: BreakerPermit) -> None:
         _check_permit(permit, _PERMITS)
         with self._lock:
-            self._free_probe(key, permit)
-
-    def _free_probe(self, key: str, permit: BreakerPermit) -> None:
-        if permit == "probe":
             circuit = self._circuits.get(key)
             if circuit is not None:
-                circuit.probe_at = None
+                free_probe(circuit, permit)
 
     def state(self, key: str, policy: BreakerPolicy) -> BreakerState:
         with self._lock:
             circuit = self._circuits.get(key)
             if circuit is None or circuit.opened_at is None:
                 return "closed"
-            if self._clock() - circuit.opened_at >= policy.reset_timeout:
-                return "half-open"
-            return "open"
+            return state_rule(circuit, self._clock(), policy)
+
+
+# -- the rules, applied to one circuit's record (shared by every breaker store) --------------
+
+
+def check_probe_lease(probe_lease: float | None) -> float | None:
+    """``probe_lease`` if it is ``None`` or a finite number of seconds > 0."""
+    if probe_lease is not None and (
+        isinstance(probe_lease, bool)
+        or not isinstance(probe_lease, (int, float))
+        or not math.isfinite(probe_lease)
+        or probe_lease <= 0
+    ):
+        raise ValueError("probe_lease must be a finite number of seconds > 0, or None")
+    return probe_lease
+
+
+def check_record(permit: object, outcome: object) -> None:
+    """Refuse a permit or outcome :meth:`BreakerStore.record` does not take."""
+    _check_permit(permit, ("pass", "probe"))
+    if outcome not in _OUTCOMES:
+        raise ValueError(f"outcome must be one of {', '.join(_OUTCOMES)}, not {outcome!r}")
+
+
+def admit_rule(
+    circuit: _Circuit, now: float, policy: BreakerPolicy, probe_lease: float
+) -> BreakerPermit:
+    """:meth:`BreakerStore.admit` on ``circuit`` at ``now`` (a probe is marked on it)."""
+    if circuit.opened_at is None:
+        return "pass"
+    if now - circuit.opened_at < policy.reset_timeout:
+        return "deny"
+    if circuit.probe_at is not None and now - circuit.probe_at < probe_lease:
+        return "deny"
+    circuit.probe_at = now
+    return "probe"
+
+
+def record_rule(
+    circuit: _Circuit, permit: BreakerPermit, outcome: BreakerOutcome,
+    clock: Callable[[], float], policy: BreakerPolicy,
+) -> None:
+    """:meth:`BreakerStore.record` on ``circuit`` (``clock`` is read only to open it)."""
+    if outcome == "neutral":
+        free_probe(circuit, permit)
+        return
+    if outcome == "success":
+        circuit.failures = 0
+        circuit.opened_at = None
+        circuit.probe_at = None
+        return
+    circuit.failures += 1
+    if permit == "probe" or circuit.failures >= policy.failure_threshold:
+        # (Re)open: a new reset window, with a new probe at its end.
+        circuit.opened_at = clock()
+        circuit.probe_at = None
+
+
+def free_probe(circuit: _Circuit, permit: BreakerPermit) -> None:
+    """Free the probe slot ``permit`` held, if it was the probe."""
+    if permit == "probe":
+        circuit.probe_at = None
+
+
+def state_rule(circuit: _Circuit, now: float, policy: BreakerPolicy) -> BreakerState:
+    """Where ``circuit`` is at ``now``."""
+    if circuit.opened_at is None:
+        return "closed"
+    if now - circuit.opened_at >= policy.reset_timeout:
+        return "half-open"
+    return "open"

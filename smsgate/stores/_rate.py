@@ -138,29 +138,16 @@ class MemoryRateLimiter:
         self, key: str, rate: Rate, *, cost: int = 1, max_wait: float | None = None
     ) -> float:
         _check_cost(cost, rate)
-        if max_wait is not None and (
-            isinstance(max_wait, bool)
-            or not isinstance(max_wait, (int, float))
-            or math.isnan(max_wait)
-            or max_wait < 0
-        ):
-            raise ValueError("max_wait must be a number of seconds >= 0, or None")
+        check_max_wait(max_wait)
         with self._lock:
             now = self._clock()
             log = self._logs.setdefault(key, deque())
-            _trim(log, rate, now)
-            start = _earliest(log, rate, cost, now)
-            wait = start - now
-            if max_wait is not None and wait > max_wait:
+            wait, booked = book(log, rate, cost, now, max_wait)
+            if not booked:
                 if not log:
                     del self._logs[key]
                 return wait
-            if log and log[-1][0] == start:
-                log[-1][1] += cost
-            else:
-                log.append([start, float(cost)])
-            _trim(log, rate, now)
-            self._idle_at[key] = start + rate.period
+            self._idle_at[key] = now + wait + rate.period
             self._sweep(now)
             return wait
 
@@ -189,6 +176,38 @@ class MemoryRateLimiter:
         with self._lock:
             self._logs.pop(key, None)
             self._idle_at.pop(key, None)
+
+
+def check_max_wait(max_wait: object) -> None:
+    if max_wait is not None and (
+        isinstance(max_wait, bool)
+        or not isinstance(max_wait, (int, float))
+        or math.isnan(max_wait)
+        or max_wait < 0
+    ):
+        raise ValueError("max_wait must be a number of seconds >= 0, or None")
+
+
+def book(
+    log: deque[list[float]], rate: Rate, cost: int, now: float, max_wait: float | None
+) -> tuple[float, bool]:
+    """:meth:`RateLimiter.reserve` on one key's log: ``(wait, booked)``.
+
+    The rule every limiter applies to its log (runs of ``[start, cost]``), so that the
+    memory and the Redis limiters pace alike. Nothing is booked when the wait would exceed
+    ``max_wait``.
+    """
+    _trim(log, rate, now)
+    start = _earliest(log, rate, cost, now)
+    wait = start - now
+    if max_wait is not None and wait > max_wait:
+        return wait, False
+    if log and log[-1][0] == start:
+        log[-1][1] += cost
+    else:
+        log.append([start, float(cost)])
+    _trim(log, rate, now)
+    return wait, True
 
 
 def _check_cost(cost: object, rate: Rate) -> None:
