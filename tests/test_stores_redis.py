@@ -193,9 +193,14 @@ def test_processes_racing_for_keys_win_each_exactly_once(
     assert sorted(flat) == sorted(keys), "every key won exactly once across the processes"
 
 
+def _later() -> float:
+    """The instant every racing process sees: the circuit's reset window has passed."""
+    return 2_000.0
+
+
 def _probe_once(url: str, prefix: str, out: Any) -> None:
-    policy = BreakerPolicy(failure_threshold=1, reset_timeout=0.5)
-    with RedisBreakerStore(url, prefix=prefix) as store:
+    policy = BreakerPolicy(failure_threshold=1, reset_timeout=30.0)
+    with RedisBreakerStore(url, prefix=prefix, clock=_later) as store:
         permits = [store.admit("provider", policy) for _ in range(20)]
     out.put(permits)
 
@@ -203,23 +208,27 @@ def _probe_once(url: str, prefix: str, out: Any) -> None:
 def test_exactly_one_probe_among_processes(
     redis_server: RedisServer, redis_prefix: str,  # noqa: F811
 ) -> None:
-    policy = BreakerPolicy(failure_threshold=1, reset_timeout=0.5)
-    with RedisBreakerStore(redis_server.url, prefix=redis_prefix) as store:
+    """4 processes x 20 callers at one instant after the reset window: one probe in all.
+
+    One frozen instant, so that a process that starts late on a loaded machine cannot land
+    after the probe's lease and rightly take a second probe.
+    """
+    policy = BreakerPolicy(failure_threshold=1, reset_timeout=30.0)
+    with RedisBreakerStore(redis_server.url, prefix=redis_prefix,
+                           clock=lambda: 1_000.0) as store:
         store.record("provider", "pass", "failure", policy=policy)
         assert store.state("provider", policy) == "open"
-        time.sleep(0.6)
-        assert store.state("provider", policy) == "half-open"
-        context = multiprocessing.get_context("spawn")
-        out = context.Queue()
-        workers = [context.Process(target=_probe_once, args=(redis_server.url, redis_prefix, out))
-                   for _ in range(4)]
-        for worker in workers:
-            worker.start()
-        permits = [p for _ in workers for p in out.get(timeout=60)]
-        for worker in workers:
-            worker.join(timeout=60)
-        assert permits.count("probe") == 1
-        assert set(permits) == {"probe", "deny"}
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    workers = [context.Process(target=_probe_once, args=(redis_server.url, redis_prefix, out))
+               for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    permits = [p for _ in workers for p in out.get(timeout=60)]
+    for worker in workers:
+        worker.join(timeout=60)
+    assert permits.count("probe") == 1
+    assert set(permits) == {"probe", "deny"}
 
 
 def _frozen() -> float:
