@@ -22,6 +22,7 @@ send it elsewhere).
 from __future__ import annotations
 
 import enum
+import textwrap
 from collections.abc import Callable
 from typing import Final, Literal
 
@@ -255,8 +256,6 @@ def _md(text: str) -> str:
 
 def _rst_row(cells: tuple[str, str, str], width: tuple[int, int, int]) -> str:
     """One row, each cell wrapped to its column (continuation lines stay in the column)."""
-    import textwrap
-
     wrapped = [textwrap.wrap(cell, w, break_on_hyphens=False) or [""]
                for cell, w in zip(cells, width, strict=True)]
     height = max(len(lines) for lines in wrapped)

@@ -25,9 +25,13 @@ thrown into the plan at the ``yield`` that asked, as the sync driver does, so ev
 state a plan touches directly is in-memory and never blocks: the retry budget, the jitter
 source and the gateway's message-id memory.
 
-A plan that is closed before it ends (``GeneratorExit``: a cancelled task, a plan dropped
-by its driver) performs no further effect: a breaker probe it held is freed by the store's
-probe lease, and a claim it held turns UNKNOWN when its lease runs out, never NEW.
+A ``GeneratorExit`` ends a plan where it stands: Python's generator protocol turns one
+thrown in (a provider that raises it, a plan dropped half-way) into closing every plan it
+delegates to, and a closing plan may not yield. So the plan performs no further effect then:
+a breaker probe it held is freed by the store's probe lease, and a claim it held turns
+UNKNOWN when its lease runs out, never NEW. Every other exception an effect raises (a bug,
+a ``CancelledError``, an interrupt) is thrown in at the ``yield`` that asked and handled
+there, exactly as under any driver.
 """
 
 from __future__ import annotations
@@ -285,13 +289,17 @@ class SendCore:
                 _prevalidate(chain, [numbers[i] for i in members], text, for_group)
         if self.policy is not None:
             self._check_policy(numbers, text, options)
-        started: float = yield Now()
-        ends_at = None if self.deadline is None else started + self.deadline
+        ends_at: float | None = None
+        if self.deadline is not None:
+            started: float = yield Now()
+            ends_at = started + self.deadline
         call = _Call()
         if len(groups) == 1:
             (chain, members), = groups.items()
-            return (yield from self._claimed(
-                chain, [numbers[i] for i in members], text, per_group[0], ends_at, call))
+            group = [numbers[i] for i in members]
+            if self.claims is None:  # one generator less on the common path
+                return (yield from self._chain(chain, group, text, per_group[0], ends_at, call))
+            return (yield from self._claimed(chain, group, text, per_group[0], ends_at, call))
         return (yield from self._groups(groups, numbers, text, per_group, ends_at, call,
                                         base_key))
 
@@ -397,7 +405,7 @@ class SendCore:
             result = yield from self._chain(chain, numbers, text, options, ends_at, call,
                                             reference=reference)
         except GeneratorExit:
-            raise  # no effect may run now: the lease turns the claim UNKNOWN
+            raise  # a closing plan may not yield: the lease turns the claim UNKNOWN
         except SmsGateError as exc:
             _carry_key(exc, key)
             if exc.may_have_sent:
@@ -532,6 +540,7 @@ class SendCore:
         rate = _declared_rate(provider) if self.limiter is not None else None
         for attempt in range(policy.attempts):
             now: float = yield Now()
+            started = now  # the attempt's start, unless pacing makes it wait below
             if ends_at is not None and now >= ends_at:
                 return situation("deadline", _DeadlineExceeded(
                     "deadline reached before trying", provider=provider.name))
@@ -546,6 +555,7 @@ class SendCore:
                         provider=provider.name))
                 if wait > 0:
                     yield Sleep(wait)
+                    started = yield Now()
             permit: BreakerPermit = "pass"
             if store is not None:
                 assert self.breaker is not None
@@ -553,12 +563,11 @@ class SendCore:
                 if permit == "deny":
                     return situation("breaker-open", _CircuitOpen(
                         "circuit open: skipped", provider=provider.name))
-            started: float = yield Now()
             call.provider_calls += 1
             try:
                 result = yield from self._one_send(provider, numbers, text, options, ends_at)
             except GeneratorExit:
-                raise  # closed by the driver: no effect may run (see the module docstring)
+                raise  # a closing plan may not yield (see the module docstring)
             except SmsGateError as exc:
                 error = exc
             except BaseException as exc:

@@ -186,6 +186,10 @@ Permit = Literal["pass", "probe"]
 class CircuitBreaker:
     """One provider's breaker: closed, open (zero requests), half-open (exactly one probe).
 
+    A standalone breaker for code of your own. The gateway keeps its breakers in a
+    :class:`~smsgate.stores.BreakerStore` (``breaker_store=``) under the same rules, so that
+    gateways and processes sharing a store share them.
+
     The lock guards only the state change, never a send.
     """
 

@@ -156,3 +156,34 @@ def test_an_async_driver_runs_the_same_plan(sandbox: Sandbox) -> None:
     texts = [m.text for m in sandbox.messages("smsoffice.ge") if m.text.startswith("async")]
     assert len(flaky.outbox) == 1 and len(texts) == 1
     assert sorted([flaky.outbox[0].text, *texts]) == ["async 0", "async 1"]
+
+
+
+def test_a_generator_exit_from_a_provider_ends_the_plan_and_the_leases_clean_up() -> None:
+    """GeneratorExit closes the plan (it may not yield any more): it surfaces as itself,
+    the probe slot is freed by the store's probe lease and the claim turns UNKNOWN when its
+    lease runs out, never NEW."""
+    from smsgate.stores import ClaimState, MemoryBreakerStore, MemoryClaimStore
+
+    now = [0.0]
+    sms, fallback = MemoryProvider(), MemoryProvider()
+
+    def closing(outgoing: Any) -> None:
+        raise GeneratorExit
+
+    breakers = MemoryBreakerStore(clock=lambda: now[0])
+    claims = MemoryClaimStore(clock=lambda: 1_000 + now[0])
+    gateway = Gateway([sms, fallback], retry=None, clock=lambda: now[0], claims=claims,
+                      breaker=smsgate.BreakerPolicy(failure_threshold=1, reset_timeout=10),
+                      breaker_store=breakers, claim_lease=5)
+    sms.fail_next(smsgate.ConnectError("down", provider="memory"))
+    gateway.send(GE, "opens the breaker")  # fails over to the fallback
+    now[0] = 10.0
+    sms.script(closing)
+    with pytest.raises(GeneratorExit):
+        gateway.send(GE, "the probe", idempotency_key="closed")
+    assert breakers.admit(gateway.provider_key(sms), gateway.breaker) == "deny"  # held...
+    now[0] = 20.0
+    assert claims.get("closed").state is ClaimState.UNKNOWN  # type: ignore[union-attr]
+    assert gateway.send(GE, "next").ok  # ...until the probe lease ran out: a new probe
+    assert gateway.breaker_state(sms) == "closed"

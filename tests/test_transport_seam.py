@@ -79,6 +79,26 @@ def test_a_provider_with_a_mock_transport_never_loads_requests() -> None:
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"id": "g-1", "requests": False}
 
 
+def test_the_sync_driver_sets_a_deadline_without_loading_requests() -> None:
+    code = textwrap.dedent("""
+        import json, sys
+        from smsgate._effects import Call, run
+        from smsgate._wire import remaining
+
+        def plan():
+            left = yield Call(remaining, deadline=10.0 ** 9)
+            return left
+
+        left = run(plan())
+        print(json.dumps({"scoped": left is not None, "requests": "requests" in sys.modules}))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"scoped": True,
+                                                               "requests": False}
+
+
 # -- the protocol and the constructor ---------------------------------------------------------
 def test_transport_is_a_public_runtime_checkable_protocol() -> None:
     assert "Transport" in smsgate.__all__
@@ -208,7 +228,22 @@ def test_mock_replies_are_scrubbed_of_credentials_and_headers_read_in_any_case()
     assert echo not in str(error) and echo not in repr(error)
 
 
-def test_mock_hands_the_deadline_to_nothing_but_records_it() -> None:
+def test_mock_makes_no_request_once_the_deadline_passed() -> None:
+    provider, transport = mocked("gosms.ge", lambda request: ok_reply("gosms.ge"))
+    with deadline_scope(time.monotonic() - 1):
+        error = caught(lambda: provider.send(NUMBERS["gosms.ge"], "Hello"))
+    assert isinstance(error, ConnectError) and error.may_have_sent is False
+    assert transport.requests == []
+    from smsgate._effects import run
+
+    outgoing = provider.prepare(NUMBERS["gosms.ge"], "Hello")  # type: ignore[attr-defined]
+    late = provider.plan_send(outgoing, deadline=time.monotonic() - 1)  # type: ignore[attr-defined]
+    with pytest.raises(ConnectError):
+        run(late)
+    assert transport.requests == []
+
+
+def test_mock_records_the_deadline_it_was_given() -> None:
     from smsgate._effects import run
 
     provider, transport = mocked("gosms.ge", lambda request: ok_reply("gosms.ge"))

@@ -341,3 +341,13 @@ def test_the_base_alone_passes_sends_message() -> None:
     assert list(parameters) == ["self", "reply", "what"]
     assert list(inspect.signature(HttpProvider.json_object).parameters) == [
         "self", "reply", "body"]
+
+
+def test_the_reference_documents_every_name_of_the_public_module() -> None:
+    import re
+
+    page = (Path(__file__).parents[2] / "docs" / "reference.md").read_text()
+    block = page[page.index("::: smsgate.providers\n"):]
+    members = set(re.findall(r'"(\w+)"', block[: block.index("]") + 1]))
+    assert members | {"Transport"} == set(public.__all__), members ^ set(public.__all__)
+    assert "::: smsgate.testing" in page and '"MockTransport"' in page
