@@ -282,7 +282,7 @@ class AiohttpTransport:
             final, what = ConnectError, "proxy refused the connection"
         except aiohttp.InvalidURL:
             final, what, retryable = ConnectError, "invalid request URL", False
-        except aiohttp.SocketTimeoutError:
+        except _read_timeout(aiohttp):
             what = "no reply within the read timeout"
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
             what = (f"no complete reply within {bound:.3g} s" if phase.connected
@@ -311,6 +311,13 @@ class AiohttpTransport:
             )
         return ConnectError(scrub(f"{what}: {request.method} {url}"), provider=self.provider,
                             retryable=retryable, may_have_sent=False)
+
+
+def _read_timeout(aiohttp: Any) -> tuple[type[BaseException], ...]:
+    """aiohttp's read-timeout class (3.10 and later); before 3.10 a read timeout is a plain
+    ``ServerTimeoutError``, classified by the connection's phase like any other timeout."""
+    found = getattr(aiohttp, "SocketTimeoutError", None)
+    return (found,) if isinstance(found, type) else ()
 
 
 def _encode(

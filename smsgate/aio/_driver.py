@@ -42,7 +42,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final, Protocol, TypeVar, runtime_checkable
 
 from .._effects import Call, Now, Perform, Plan, Sleep, monotonic_deadline
-from .._wire import HttpRequest, HttpResponse
+from .._wire import HttpRequest, HttpResponse, deadline_scope
 from ..stores._breakers import BreakerStore, MemoryBreakerStore
 from ..stores._claims import ClaimStore, MemoryClaimStore
 from ..stores._rate import MemoryRateLimiter
@@ -192,15 +192,10 @@ async def _in_scope(
     """Run the call with its deadline in force for the HTTP exchanges it makes: the
     transports read it from a context variable, which the worker thread of
     :func:`asyncio.to_thread` inherits (it runs in a copy of this task's context)."""
-    from .._http import _deadline
-
-    token = _deadline.set(monotonic_deadline(effect.deadline, clock))
-    try:
+    with deadline_scope(monotonic_deadline(effect.deadline, clock)):
         if function is not None:
             return await function(*effect.args, **effect.kwargs)
         return await asyncio.to_thread(effect.function, *effect.args, **effect.kwargs)
-    finally:
-        _deadline.reset(token)
 
 
 def _closes(effect: Any) -> bool:
