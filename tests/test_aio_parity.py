@@ -1,11 +1,14 @@
 """The fault matrix under both drivers: for every adapter and every fault of
 ``smsgate.reliability``, ``Gateway`` (sync driver, requests) and ``AsyncGateway`` (async
 driver, aiohttp) reach the same outcome class, the same ``may_have_sent``, the same number of
-requests per provider and the same ledgers, and both pass the matrix's own invariants."""
+requests per provider and the same ledgers, and both pass the matrix's own invariants. The
+sandbox runs with the leak suite's canary credentials: no canary may appear in any log line
+(every logger at DEBUG, aiohttp's included), error, chained cause or result, under either."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Iterator
 from decimal import Decimal
@@ -29,13 +32,15 @@ from smsgate.reliability import (
 from smsgate.sandbox import Sandbox
 from smsgate.testing import MemoryProvider
 
+from .reliability.test_leak_suite import CANARIES, SECRETS, everything_about
+
 CELLS = [(name, scenario) for name in ADAPTERS for scenario in SCENARIOS
          if scenario.applies_to(name)]
 
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(delivery_delay=60) as running:
+    with Sandbox(delivery_delay=60, credentials=CANARIES) as running:
         yield running
 
 
@@ -62,6 +67,7 @@ def run_cell(sandbox: Sandbox, name: str, scenario: Scenario, driver: str) -> di
     credentials = setup.get("credentials") or sandbox.credentials(name)
     before = {"primary": len(sandbox.messages(name)), "requests": sandbox.requests(name)}
     result: SendResult | None = None
+    failure: SmsGateError | None = None
     outcome, may_have_sent = "?", None
     with blackhole() as hole, _stubbed(setup.get("reply")) as stub:
         base_url = (hole if setup.get("blackhole") else stub.url if stub is not None
@@ -75,6 +81,7 @@ def run_cell(sandbox: Sandbox, name: str, scenario: Scenario, driver: str) -> di
             outcome = result.provider
         except SmsGateError as error:
             outcome, may_have_sent = type(error).__name__, error.may_have_sent
+            failure = error
         primary.close()
         stubbed = stub.requests if stub is not None else 0
     ledger = {name: len(sandbox.messages(name)) - before["primary"],
@@ -85,15 +92,24 @@ def run_cell(sandbox: Sandbox, name: str, scenario: Scenario, driver: str) -> di
     problems = _check(scenario, name, scenario.expect(name), label, result, may_have_sent,
                       ledger, 0.0)
     sandbox.clear_faults()
+    shown = [repr(result), repr(getattr(result, "raw", None))]
+    if failure is not None:
+        shown += everything_about(failure)
     return {"outcome": label, "may_have_sent": may_have_sent, "requests": requests,
-            "ledger": ledger, "problems": problems}
+            "ledger": ledger, "problems": problems, "shown": shown}
 
 
 @pytest.mark.parametrize(("name", "scenario"), CELLS,
                          ids=[f"{n}: {s.name}" for n, s in CELLS])
-def test_both_drivers_agree_on_every_cell(sandbox: Sandbox, name: str,
-                                          scenario: Scenario) -> None:
+def test_both_drivers_agree_on_every_cell(
+    sandbox: Sandbox, name: str, scenario: Scenario, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # the root logger: every library's records
+    assert sandbox.credentials(name) == CANARIES[name]  # the canaries go on the wire
     sync = run_cell(sandbox, name, scenario, "sync")
     async_ = run_cell(sandbox, name, scenario, "async")
+    texts = [caplog.text, *sync.pop("shown"), *async_.pop("shown")]
     assert sync["problems"] == [] and async_["problems"] == [], (sync, async_)
     assert async_ == sync
+    leaks = [(secret, text[:200]) for text in texts for secret in SECRETS if secret in text]
+    assert leaks == []
