@@ -25,7 +25,7 @@ from ..models import Balance, Message, SendResult, StatusResult
 from ..stores._breakers import BreakerStore
 from ..stores._claims import ClaimStore
 from ..stores._rate import RateLimiter
-from ._aiohttp import AiohttpTransport
+from ._aiohttp import DEFAULT_MAX_CONNECTIONS, AiohttpTransport
 from ._driver import arun, is_async_transport
 
 __all__ = ["AsyncGateway", "send_many"]
@@ -42,11 +42,12 @@ class AsyncGateway:
 
     ``AsyncGateway(providers, **keywords)`` takes exactly what ``Gateway`` takes (routes,
     retry, breaker, failover_on_unknown, deadline, region, clock, rng, breaker_store,
-    claims, claim_lease, limiter, policy), with one difference: ``sleep`` is awaited
-    (default :func:`asyncio.sleep`). Every decision of a send (validation, routing, retries,
-    failover, breakers, claims, the deadline) is the sync gateway's own plan
-    (``smsgate._plan``), run by :func:`~smsgate.aio.arun`; a send through ``AsyncGateway``
-    and one through ``Gateway`` decide alike, request for request.
+    claims, claim_lease, limiter, policy), except that ``sleep`` is awaited (default
+    :func:`asyncio.sleep`), plus ``max_connections`` (default 100): the connections, so the
+    requests in flight, to each provider reached through aiohttp. Every decision of a send
+    (validation, routing, retries, failover, breakers, claims, the deadline) is the sync
+    gateway's own plan (``smsgate._plan``), run by :func:`~smsgate.aio.arun`; a send through
+    ``AsyncGateway`` and one through ``Gateway`` decide alike, request for request.
 
     How each provider's requests travel:
 
@@ -85,6 +86,7 @@ class AsyncGateway:
         claim_lease: float | None = None,
         limiter: RateLimiter | None = None,
         policy: SendPolicyHook | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         if not callable(sleep):
             raise ConfigurationError("sleep must be an async function of seconds")
@@ -96,8 +98,12 @@ class AsyncGateway:
             clock=clock, rng=rng, breaker_store=breaker_store, claims=claims,
             claim_lease=claim_lease, limiter=limiter, policy=policy,
         )
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int) \
+                or max_connections < 1:
+            raise ConfigurationError("max_connections must be a whole number >= 1")
         self._clock = clock
         self._sleep = sleep
+        self._connections = max_connections
         self._carriers: dict[int, Any] = {}
         self._owned: list[AiohttpTransport] = []
         for provider in self._gateway._all:
@@ -124,6 +130,7 @@ class AsyncGateway:
         carrier = AiohttpTransport(
             provider=transport.provider, base_url=transport.base_url,
             timeout=transport.timeout, max_reply_bytes=transport.max_reply_bytes,
+            max_connections=self._connections,
         )
         self._carriers[id(transport)] = carrier
         self._owned.append(carrier)
