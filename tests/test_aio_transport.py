@@ -346,3 +346,21 @@ def test_a_cancelled_exchange_carries_no_key_in_its_frames() -> None:
     assert isinstance(error, asyncio.CancelledError)
     assert frame_leaks(error) == []
     assert KEYS["smsoffice.ge"] not in "".join(traceback.format_exception(error))
+
+
+def test_the_environments_proxy_is_used_as_by_the_requests_transport(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with serve(respond(200, b"{}")) as (proxy, received):
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        target = "http://smsgate-proxied.invalid"  # resolvable by the proxy only
+        RequestsTransport(provider="toy", base_url=target, timeout=2.0).perform(READ)
+        reply = perform(target, READ, timeout=2.0)
+        monkeypatch.setenv("NO_PROXY", "smsgate-proxied.invalid")
+        error = failure(target, READ, timeout=2.0)  # not proxied: the name does not resolve
+    assert reply.status == 200
+    lines = [raw.split(b"\r\n", 1)[0] for raw in received]
+    assert lines == [b"GET http://smsgate-proxied.invalid/balance HTTP/1.1"] * 2
+    assert isinstance(error, ConnectError)

@@ -121,8 +121,10 @@ class AiohttpTransport:
         max_connections: requests in flight at once (connections kept open).
 
     The aiohttp session is opened on the first request, on the running event loop, and
-    serves that loop only; :meth:`aclose` closes it. Proxies from the environment apply, as
-    they do for the ``requests`` transport (``trust_env``).
+    serves that loop only; :meth:`aclose` closes it. The proxy the environment names for
+    ``base_url`` applies, as it does for the ``requests`` transport (read once, when the
+    transport is made); a ``.netrc`` file is not read (the providers authenticate every
+    request with their own credentials).
     """
 
     def __init__(
@@ -145,6 +147,7 @@ class AiohttpTransport:
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._user_agent = ""
+        self._proxy: str | None = _environment_proxy(self.base_url)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(provider={self.provider!r}, base_url={self.base_url!r})"
@@ -177,7 +180,9 @@ class AiohttpTransport:
             # No cookies are kept or sent: every request carries its credentials.
             cookie_jar=aiohttp.DummyCookieJar(),
             trace_configs=[_tracing()],
-            trust_env=True,
+            # The environment's proxy is resolved once, in __init__ (trust_env would read the
+            # environment and the .netrc file in a worker thread on every request).
+            trust_env=False,
         )
         return self._session
 
@@ -246,7 +251,7 @@ class AiohttpTransport:
         try:
             async with session.request(
                 request.method, target, data=body, headers=headers,
-                allow_redirects=False,
+                allow_redirects=False, proxy=self._proxy,
                 timeout=aiohttp.ClientTimeout(total=bound, connect=connect,
                                               sock_connect=connect, sock_read=read),
                 trace_request_ctx=phase,
@@ -311,6 +316,17 @@ class AiohttpTransport:
             )
         return ConnectError(scrub(f"{what}: {request.method} {url}"), provider=self.provider,
                             retryable=retryable, may_have_sent=False)
+
+
+def _environment_proxy(base_url: str) -> str | None:
+    """The proxy the environment names for ``base_url`` (``HTTPS_PROXY``, ``ALL_PROXY``,
+    ``NO_PROXY``...), found by the function the ``requests`` transport uses, so both
+    transports go through the same proxy."""
+    import requests.utils
+
+    proxies = requests.utils.get_environ_proxies(base_url, no_proxy=None)
+    scheme = base_url.split(":", 1)[0].lower()
+    return proxies.get(scheme) or proxies.get("all") or None
 
 
 def _read_timeout(aiohttp: Any) -> tuple[type[BaseException], ...]:
