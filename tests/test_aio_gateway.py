@@ -202,3 +202,21 @@ def test_a_failing_progress_callback_is_dropped_and_the_batch_goes_on() -> None:
                                    [Message(GE, f"m{n}") for n in range(5)],
                                    concurrency=2, progress=progress))
     assert report.sent == 5 and calls == [1]
+
+
+def test_the_sandbox_carries_a_thousand_concurrent_sends_from_one_loop() -> None:
+    # Its own sandbox: a thousand messages must not crowd the shared one's ledger.
+    with Sandbox(delivery_delay=600, balance=10**6) as own:
+        provider = own.provider("gosms.ge", sender="Demo")
+        numbers = [f"+99555{2_000_001 + i:07d}" for i in range(1000)]
+
+        async def go() -> list[Any]:
+            async with AsyncGateway([provider], retry=None, breaker=None,
+                                    max_connections=1000) as gateway:
+                return await asyncio.gather(*(gateway.send(n, "load") for n in numbers),
+                                            return_exceptions=True)
+
+        outcomes = asyncio.run(go())
+        refused = [o for o in outcomes if not isinstance(o, smsgate.SendResult)]
+        assert refused == []  # no connection refused, reset or timed out
+        assert len(own.messages("gosms.ge")) == 1000
