@@ -5,6 +5,9 @@ bulk report as the sync ``send_many``."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -220,3 +223,24 @@ def test_the_sandbox_carries_a_thousand_concurrent_sends_from_one_loop() -> None
         refused = [o for o in outcomes if not isinstance(o, smsgate.SendResult)]
         assert refused == []  # no connection refused, reset or timed out
         assert len(own.messages("gosms.ge")) == 1000
+
+
+def test_importing_smsgate_aio_loads_no_aiohttp() -> None:
+    code = "import sys, smsgate.aio; print('aiohttp' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_without_aiohttp_the_gateway_says_which_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "aiohttp" else real(name, *a))
+    with pytest.raises(ConfigurationError, match=r"smsgate\[aio\]"):
+        AsyncGateway([smsgate.GoSmsGe("k" * 20, sender="Demo")])
+    # A provider with its own transport needs no aiohttp.
+    mocked = smsgate.GoSmsGe("k" * 20, sender="Demo", transport=MockTransport(
+        lambda request: HttpResponse(500)))
+    assert AsyncGateway([mocked]).providers == (mocked,)
