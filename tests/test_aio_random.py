@@ -2,7 +2,14 @@
 once through ``Gateway`` and once through ``AsyncGateway`` (fresh gateways, the same seed, the
 same sandbox): every sequence must end alike under both drivers (outcome class,
 ``may_have_sent``, messages in each ledger, requests to the provider, breaker open before it),
-and the invariants of that test must hold under the async driver."""
+and the invariants of that test must hold under the async driver.
+
+Two things differ from that test, so that nothing but the driver can make a sequence end
+differently: the two ``hang`` faults are left out (how they end is a timeout racing the
+machine's load; the fault matrix compares them cell by cell under both drivers), and the
+timeouts are generous (a loaded machine never turns a healthy reply into a timeout in one run
+and not in the other). One differing sequence would also change the breaker state of every
+later one, so they must all agree."""
 
 from __future__ import annotations
 
@@ -21,6 +28,10 @@ from smsgate.sandbox import Sandbox
 from smsgate.testing import MemoryProvider
 
 from .reliability.test_random_faults import FAULTS, SEED, SEQUENCES, WEIGHTS, Clock
+
+#: The random test's faults and weights, without those that end by a timeout.
+TIMELESS = [(fault, weight) for fault, weight in zip(FAULTS, WEIGHTS, strict=True)
+            if fault[0] not in ("process_then_hang", "hang_before_read")]
 
 Record = tuple[Any, ...]
 
@@ -41,7 +52,7 @@ async def run_sequences(sandbox: Sandbox, driver: str) -> list[Record]:
     secondary = MemoryProvider()
     gateways: dict[tuple[str, bool], tuple[Any, Any]] = {}
     for name in ADAPTERS:
-        primary = sandbox.provider(name, sender="Fuzz", timeout=(0.2, 0.05))
+        primary = sandbox.provider(name, sender="Fuzz", timeout=(5.0, 5.0))
         for opt_in in (False, True):
             keywords: dict[str, Any] = {
                 "clock": clock, "retry": RetryPolicy(attempts=2, max_retry_after=1.0),
@@ -60,7 +71,8 @@ async def run_sequences(sandbox: Sandbox, driver: str) -> list[Record]:
             gateway, primary = gateways[(name, opt_in)]
             sandbox.clear_faults()
             for _ in range(rng.randint(1, 3)):
-                kind, options = rng.choices(FAULTS, WEIGHTS)[0]
+                kind, options = rng.choices([f for f, _ in TIMELESS],
+                                            [w for _, w in TIMELESS])[0]
                 if kind is not None:
                     sandbox.fault(name, kind, times=1 if kind != "refuse" else None, **options)
             if rng.random() < 0.05:

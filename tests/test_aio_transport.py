@@ -364,3 +364,30 @@ def test_the_environments_proxy_is_used_as_by_the_requests_transport(
     lines = [raw.split(b"\r\n", 1)[0] for raw in received]
     assert lines == [b"GET http://smsgate-proxied.invalid/balance HTTP/1.1"] * 2
     assert isinstance(error, ConnectError)
+
+
+def test_a_pooled_connection_the_provider_closed_is_not_reused() -> None:
+    connections = []
+
+    def one_and_close(conn: socket.socket) -> None:
+        connections.append(conn)
+        read_request(conn)
+        conn.sendall(http_reply(200, b"{}"))  # keep-alive framing, then FIN
+        conn.close()
+
+    async def go(url: str) -> list[int]:
+        transport = AiohttpTransport(provider="toy", base_url=url, timeout=(2.0, 2.0))
+        try:
+            statuses = [(await transport.perform(SEND)).status]
+            time.sleep(0.3)  # the loop is busy: the FIN arrives, unread
+            statuses.append((await transport.perform(SEND)).status)
+            return statuses
+        finally:
+            await transport.aclose()
+
+    with serve(one_and_close, read_first=False) as (url, _):
+        statuses = asyncio.run(go(url))
+    # The second request went out on a new connection and was answered, instead of being
+    # written into the closed one and reported as an unknown outcome.
+    assert statuses == [200, 200]
+    assert len(connections) == 2

@@ -42,6 +42,7 @@ transport's before it goes on.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -75,8 +76,6 @@ from ..errors import (
 )
 
 if TYPE_CHECKING:
-    import asyncio
-
     import aiohttp
 
 __all__ = ["AiohttpTransport"]
@@ -159,8 +158,6 @@ class AiohttpTransport:
             await session.close()
 
     def _open(self) -> aiohttp.ClientSession:
-        import asyncio
-
         import aiohttp
 
         loop = asyncio.get_running_loop()
@@ -198,6 +195,15 @@ class AiohttpTransport:
             ConfigurationError: a credential cannot be sent; nothing was sent.
         """
         session = self._open()
+        # A pooled connection the provider has closed meanwhile (its FIN already arrived, but
+        # the loop has not run since: a burst of work, a blocking call) would be reused and
+        # fail as "disconnected after sending", an unknown outcome, for a request that never
+        # left. Two turns of the loop let it read the FIN first (the first turn polls the
+        # sockets and queues their callbacks after this task; the second runs this task after
+        # them), so the connection is dropped and a new one opened: urllib3's check of a
+        # pooled connection before reuse, which the requests transport has.
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
         url = self.base_url + request.path
         started = time.monotonic()
         _log.debug("%s %s (%s) ->", request.method, url, request.operation)
@@ -223,8 +229,6 @@ class AiohttpTransport:
     ) -> HttpResponse | ProviderError | ConfigurationError:
         """The exchange itself; returns its error instead of raising it (see the module
         docstring: credentials are revealed in this frame only)."""
-        import asyncio
-
         import aiohttp
 
         built = _apply_auth(request)
