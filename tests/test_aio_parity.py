@@ -18,21 +18,18 @@ import pytest
 
 from smsgate import Gateway, RetryPolicy, SendResult, SmsGateError
 from smsgate.aio import AsyncGateway
-from smsgate.reliability import (
-    ADAPTERS,
-    DEADLINE,
-    SCENARIOS,
-    Scenario,
-    _build,
-    _check,
-    _label,
-    _stubbed,
-    blackhole,
-)
 from smsgate.sandbox import Sandbox
 from smsgate.testing import MemoryProvider
 
 from .reliability.test_leak_suite import CANARIES, SECRETS, everything_about
+
+try:  # the fault matrix's module (moved under smsgate.sandbox by the registry work)
+    from smsgate.sandbox import reliability as matrix
+except ImportError:
+    from smsgate import reliability as matrix  # type: ignore[no-redef]
+
+ADAPTERS, DEADLINE, SCENARIOS = matrix.ADAPTERS, matrix.DEADLINE, matrix.SCENARIOS
+Scenario = matrix.Scenario
 
 CELLS = [(name, scenario) for name in ADAPTERS for scenario in SCENARIOS
          if scenario.applies_to(name)]
@@ -69,10 +66,10 @@ def run_cell(sandbox: Sandbox, name: str, scenario: Scenario, driver: str) -> di
     result: SendResult | None = None
     failure: SmsGateError | None = None
     outcome, may_have_sent = "?", None
-    with blackhole() as hole, _stubbed(setup.get("reply")) as stub:
+    with matrix.blackhole() as hole, matrix._stubbed(setup.get("reply")) as stub:
         base_url = (hole if setup.get("blackhole") else stub.url if stub is not None
                     else sandbox.base_url(name))
-        primary = _build(name, credentials, base_url)
+        primary = matrix._build(name, credentials, base_url)
         try:
             result = _send(driver, [primary, secondary], to, f"parity {driver}: {scenario.name}",
                            deadline=DEADLINE, rng=random.Random(7),
@@ -88,8 +85,8 @@ def run_cell(sandbox: Sandbox, name: str, scenario: Scenario, driver: str) -> di
               "memory": len(secondary.outbox)}
     requests = {name: sandbox.requests(name) - before["requests"] + stubbed,
                 "memory": len(secondary.calls)}
-    label = _label(name, outcome, result)
-    problems = _check(scenario, name, scenario.expect(name), label, result, may_have_sent,
+    label = matrix._label(name, outcome, result)
+    problems = matrix._check(scenario, name, scenario.expect(name), label, result, may_have_sent,
                       ledger, 0.0)
     sandbox.clear_faults()
     shown = [repr(result), repr(getattr(result, "raw", None))]

@@ -23,11 +23,17 @@ import pytest
 import smsgate
 from smsgate import BreakerPolicy, Gateway, RetryPolicy
 from smsgate.aio import AsyncGateway
-from smsgate.reliability import ADAPTERS
 from smsgate.sandbox import Sandbox
 from smsgate.testing import MemoryProvider
 
 from .reliability.test_random_faults import FAULTS, SEED, SEQUENCES, WEIGHTS, Clock
+
+try:  # the fault matrix's module (moved under smsgate.sandbox by the registry work)
+    from smsgate.sandbox import reliability as matrix
+except ImportError:
+    from smsgate import reliability as matrix  # type: ignore[no-redef]
+
+ADAPTERS = matrix.ADAPTERS
 
 #: The random test's faults and weights, without those that end by a timeout.
 TIMELESS = [(fault, weight) for fault, weight in zip(FAULTS, WEIGHTS, strict=True)
