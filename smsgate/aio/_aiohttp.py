@@ -1,0 +1,409 @@
+"""The default async transport: performs :class:`~smsgate.providers.HttpRequest` over aiohttp.
+
+It keeps every guarantee of the ``requests`` transport (``smsgate._http``), and shares its
+pure parts rather than copying them: credentials are placed by the same function
+(``_apply_auth``), reply bodies are decoded by the same bounded inflater and capped at the
+same :data:`~smsgate._http.MAX_REPLY_BYTES`, timeouts shrink under a deadline by the same
+rules. The classification answers the same question, "may this have been sent?":
+
+==============================================  ======================  =============
+what happened                                   error                   may_have_sent
+==============================================  ======================  =============
+connection refused, DNS failure                 ConnectError            False
+connect timeout (TCP, TLS, a pool slot)         ConnectError            False
+TLS handshake failure                           ConnectError (final)    False
+the exchange's time ran out before a
+connection was open                             ConnectError            False
+read timeout                                    DeliveryUnknown         True
+server disconnected after the request was
+written (or while it was being written)         DeliveryUnknown         True
+reply cut off while reading the body            DeliveryUnknown         True
+no complete reply within the exchange's bound   DeliveryUnknown         True
+an interim 1xx reply came first                 DeliveryUnknown         True
+reply larger than ``MAX_REPLY_BYTES``           InvalidResponse         True
+==============================================  ======================  =============
+
+("True" is for a request that may send a message; a lookup's failures are always ``False``.)
+
+Which phase a failure came in is not guessed from the exception's type alone: aiohttp's
+tracing hooks tell the transport when the request's connection was open (a new one, or a
+pooled one reused). Before that nothing can have been written; from then on a failure may
+follow (part of) the request.
+
+aiohttp never retries a request itself; the transport follows no redirect (a 3xx is
+returned as the reply, which the provider base reads as an error), mounts no retry
+middleware and decodes bodies itself (``auto_decompress`` is off), so that a compressed
+"bomb" never inflates past the cap. Credentials are revealed only inside
+:meth:`AiohttpTransport._round_trip`; errors are raised outside the ``except`` block that
+caught aiohttp's exception (no chained cause carries a URL with a key in its query string)
+and an exception that passes through (a cancellation) loses the frames below the
+transport's before it goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import zlib
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlencode
+
+from .._http import (
+    _ACCEPT_ENCODING,
+    _CHUNK,
+    _NO_BODY_STATUSES,
+    MAX_REPLY_BYTES,
+    _apply_auth,
+    _bounded,
+    _ends_mid_character,
+    _forget_frames,
+    _Inflater,
+    _TooLarge,
+    exchange_bound,
+)
+from .._secrets import get_logger, scrub, scrub_bytes
+from .._version import __version__
+from .._wire import Headers, HttpRequest, HttpResponse, Timeout
+from ..errors import (
+    ConfigurationError,
+    ConnectError,
+    DeliveryUnknown,
+    InvalidResponse,
+    ProviderError,
+)
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["AiohttpTransport"]
+
+_log = get_logger("smsgate.http")
+
+#: Connections kept per transport (per provider): the most requests in flight at once to
+#: one provider; more wait for a free connection (within the connect timeout).
+DEFAULT_MAX_CONNECTIONS: Final = 100
+
+
+class _Phase(SimpleNamespace):
+    """How far one exchange got, set by aiohttp's tracing hooks."""
+
+    connected: bool = False
+
+
+async def _opened(session: Any, context: Any, params: Any) -> None:
+    phase = context.trace_request_ctx
+    if isinstance(phase, _Phase):
+        phase.connected = True
+
+
+def _tracing() -> aiohttp.TraceConfig:
+    import aiohttp
+
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_create_end.append(_opened)
+    trace.on_connection_reuseconn.append(_opened)
+    return trace
+
+
+class AiohttpTransport:
+    """An async :class:`~smsgate.aio.AsyncTransport` on aiohttp, for one provider.
+
+    Args:
+        provider: registry name, carried by every error.
+        base_url: the provider's base URL.
+        timeout: seconds, or ``(connect, read)``, as the provider's (``provider.timeout``).
+            The whole exchange is also bounded by their sum, and by the deadline.
+        max_reply_bytes: the largest decoded reply body read.
+        max_connections: requests in flight at once (connections kept open).
+
+    The aiohttp session is opened on the first request, on the running event loop, and
+    serves that loop only; :meth:`aclose` closes it. The proxy the environment names for
+    ``base_url`` applies, as it does for the ``requests`` transport (read once, when the
+    transport is made); a ``.netrc`` file is not read (the providers authenticate every
+    request with their own credentials).
+    """
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        base_url: str,
+        timeout: Timeout,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    ) -> None:
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int) \
+                or max_connections < 1:
+            raise ConfigurationError("max_connections must be a whole number >= 1")
+        self.provider = provider
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_reply_bytes = max_reply_bytes
+        self.max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._user_agent = ""
+        self._proxy: str | None = _environment_proxy(self.base_url)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(provider={self.provider!r}, base_url={self.base_url!r})"
+
+    async def aclose(self) -> None:
+        """Close the connections. Safe to call twice."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    def _open(self) -> aiohttp.ClientSession:
+        import aiohttp
+
+        loop = asyncio.get_running_loop()
+        if self._session is not None:
+            if self._loop is not loop:
+                raise ConfigurationError(
+                    f"{self.provider}: this async transport serves the event loop it first "
+                    "ran on; make one AsyncGateway per event loop"
+                )
+            return self._session
+        self._loop = loop
+        self._user_agent = f"smsgate/{__version__} aiohttp/{aiohttp.__version__}"
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self.max_connections),
+            # smsgate decodes bodies itself, under the size cap.
+            auto_decompress=False,
+            # No cookies are kept or sent: every request carries its credentials.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trace_configs=[_tracing()],
+            # The environment's proxy is resolved once, in __init__ (trust_env would read the
+            # environment and the .netrc file in a worker thread on every request).
+            trust_env=False,
+        )
+        return self._session
+
+    async def perform(
+        self, request: HttpRequest, *, deadline: float | None = None
+    ) -> HttpResponse:
+        """Make the request; return the reply whatever its status, or raise a transport error.
+
+        Raises:
+            ConnectError: the request cannot have reached the provider.
+            DeliveryUnknown: it may have; no reply could be read in time.
+            InvalidResponse: the reply was larger than the limit.
+            ConfigurationError: a credential cannot be sent; nothing was sent.
+        """
+        session = self._open()
+        # A pooled connection the provider has closed meanwhile (its FIN already arrived, but
+        # the loop has not run since: a burst of work, a blocking call) would be reused and
+        # fail as "disconnected after sending", an unknown outcome, for a request that never
+        # left. Two turns of the loop let it read the FIN first (the first turn polls the
+        # sockets and queues their callbacks after this task; the second runs this task after
+        # them), so the connection is dropped and a new one opened: urllib3's check of a
+        # pooled connection before reuse, which the requests transport has.
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        url = self.base_url + request.path
+        started = time.monotonic()
+        _log.debug("%s %s (%s) ->", request.method, url, request.operation)
+        outer = sys.exc_info()[1]
+        try:
+            outcome = await self._round_trip(session, request, url, deadline, started)
+        except BaseException as exc:
+            # A cancellation (or a bug) goes on as itself, without the frames below this
+            # one: those of the exchange hold the revealed credentials.
+            _forget_frames(exc, outer)
+            raise exc.with_traceback(None)  # noqa: B904 (the same exception, not a new one)
+        if isinstance(outcome, (ProviderError, ConfigurationError)):
+            _log.debug("%s %s failed after %.0f ms: %s", request.method, url,
+                       (time.monotonic() - started) * 1000, type(outcome).__name__)
+            raise outcome
+        _log.debug("%s %s -> %s in %.0f ms", request.method, url, outcome.status,
+                   outcome.elapsed * 1000)
+        return outcome
+
+    async def _round_trip(
+        self, session: aiohttp.ClientSession, request: HttpRequest, url: str,
+        deadline: float | None, started: float,
+    ) -> HttpResponse | ProviderError | ConfigurationError:
+        """The exchange itself; returns its error instead of raising it (see the module
+        docstring: credentials are revealed in this frame only)."""
+        import aiohttp
+
+        built = _apply_auth(request)
+        if isinstance(built, str):
+            return ConfigurationError(f"{self.provider}: {built}; nothing was sent")
+        params, json_body, form, headers = built
+        headers.setdefault("User-Agent", self._user_agent)
+        headers.setdefault("Accept", "application/json, text/plain;q=0.9, */*;q=0.1")
+        headers["Accept-Encoding"] = _ACCEPT_ENCODING
+        try:
+            target, body = _encode(url, params, json_body, form, headers)
+        except (ValueError, TypeError, UnicodeError):
+            return ConnectError(
+                f"request could not be encoded: {request.method} {scrub(url)}",
+                provider=self.provider, retryable=False, may_have_sent=False,
+            )
+        bounded = _bounded(self.timeout, deadline)
+        connect, read = bounded if isinstance(bounded, tuple) else (bounded, bounded)
+        bound = exchange_bound(self.timeout, deadline)
+        phase = _Phase()
+        what: str | None = None
+        final: type[ProviderError] | None = None
+        retryable: bool | None = None
+        try:
+            async with session.request(
+                request.method, target, data=body, headers=headers,
+                allow_redirects=False, proxy=self._proxy,
+                timeout=aiohttp.ClientTimeout(total=bound, connect=connect,
+                                              sock_connect=connect, sock_read=read),
+                trace_request_ctx=phase,
+            ) as reply:
+                if reply.status < 200:
+                    reply.close()
+                    what = (f"an interim HTTP {reply.status} reply came before the final "
+                            "one, which could not be matched to this request")
+                else:
+                    content = await _read_body(reply, self.max_reply_bytes)
+                    result = HttpResponse(
+                        status=reply.status,
+                        headers=Headers([(name, scrub(value))
+                                         for name, value in reply.headers.items()]),
+                        content=scrub_bytes(content),
+                        elapsed=time.monotonic() - started,
+                    )
+                    if not _poolable(reply.status, reply.headers, result.content):
+                        reply.close()  # what is left on it would answer the next request
+                    return result
+        except _TooLarge:
+            return InvalidResponse(
+                f"reply larger than {self.max_reply_bytes} bytes: {request.method} "
+                f"{scrub(url)}", provider=self.provider, may_have_sent=request.sends_message,
+                retryable=False,
+            )
+        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientConnectorSSLError):
+            # A certificate or protocol mismatch will not fix itself on a retry.
+            final, what, retryable = ConnectError, "TLS handshake failed", False
+        except aiohttp.ClientConnectorError as exc:
+            final, what = ConnectError, f"could not connect ({_reason(exc)})"
+        except aiohttp.ClientProxyConnectionError:
+            final, what = ConnectError, "proxy refused the connection"
+        except aiohttp.InvalidURL:
+            final, what, retryable = ConnectError, "invalid request URL", False
+        except _read_timeout(aiohttp):
+            what = "no reply within the read timeout"
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+            what = (f"no complete reply within {bound:.3g} s" if phase.connected
+                    else f"could not connect within {bound:.3g} s")
+        except aiohttp.ServerDisconnectedError:
+            what = "connection closed by the provider"
+        except aiohttp.ClientPayloadError:
+            what = "reply cut off while reading the body"
+        except aiohttp.ClientResponseError as exc:
+            what = f"reply could not be read (HTTP {exc.status})"
+        except (aiohttp.ClientError, OSError) as exc:
+            what = f"connection failed ({_reason(exc)})"
+        except (zlib.error, EOFError) as exc:
+            what = f"reply could not be decoded ({type(exc).__name__})"
+        if final is None:
+            # Before a connection was open nothing can have been written; after, a
+            # failure may follow (part of) the request.
+            final = DeliveryUnknown if phase.connected else ConnectError
+        elif final is ConnectError and phase.connected:  # pragma: no cover - defensive
+            final = DeliveryUnknown
+        if final is DeliveryUnknown:
+            return DeliveryUnknown(
+                scrub(f"{what}: {request.method} {url}"), provider=self.provider,
+                retryable=request.idempotent or not request.sends_message,
+                may_have_sent=request.sends_message,
+            )
+        return ConnectError(scrub(f"{what}: {request.method} {url}"), provider=self.provider,
+                            retryable=retryable, may_have_sent=False)
+
+
+def _environment_proxy(base_url: str) -> str | None:
+    """The proxy the environment names for ``base_url`` (``HTTPS_PROXY``, ``ALL_PROXY``,
+    ``NO_PROXY``...), found by the function the ``requests`` transport uses, so both
+    transports go through the same proxy."""
+    import requests.utils
+
+    proxies = requests.utils.get_environ_proxies(base_url, no_proxy=None)
+    scheme = base_url.split(":", 1)[0].lower()
+    return proxies.get(scheme) or proxies.get("all") or None
+
+
+def _read_timeout(aiohttp: Any) -> tuple[type[BaseException], ...]:
+    """aiohttp's read-timeout class (3.10 and later); before 3.10 a read timeout is a plain
+    ``ServerTimeoutError``, classified by the connection's phase like any other timeout."""
+    found = getattr(aiohttp, "SocketTimeoutError", None)
+    return (found,) if isinstance(found, type) else ()
+
+
+def _encode(
+    url: str, params: dict[str, str], json_body: Any, form: dict[str, str] | None,
+    headers: dict[str, str],
+) -> tuple[Any, bytes | None]:
+    """The URL and body exactly as the ``requests`` transport writes them: the query
+    form-encoded and appended (after any query the path has), a JSON body as
+    ``json.dumps(..., allow_nan=False)`` in UTF-8, a form body form-encoded."""
+    from yarl import URL
+
+    if params:
+        url += ("&" if "?" in url else "?") + urlencode(list(params.items()), doseq=True)
+    body: bytes | None = None
+    if form:
+        body = urlencode(list(form.items()), doseq=True).encode("ascii")
+        headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+    elif json_body is not None:
+        body = json.dumps(json_body, allow_nan=False).encode("utf-8")
+        headers.setdefault("Content-Type", "application/json")
+    # Already encoded: yarl must not encode it again (it would turn %2B back into '+').
+    return (URL(url, encoded=True) if url.isascii() else URL(url)), body
+
+
+async def _read_body(reply: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, decoded by smsgate under ``limit`` (see ``smsgate._http._read_body``):
+    counted as read from the wire and after decoding."""
+    coding = reply.headers.get("Content-Encoding", "").strip().lower()
+    declared = reply.headers.get("Content-Length", "").strip()
+    if coding in ("", "identity") and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    inflater = _Inflater.for_coding(coding)
+    body = bytearray()
+    wire = 0
+    while True:
+        piece = await reply.content.read(_CHUNK)
+        if not piece:
+            break
+        wire += len(piece)
+        if wire > limit:
+            raise _TooLarge
+        if inflater is None:
+            body += piece
+        else:
+            inflater.feed(piece, body, limit)
+    if inflater is not None:
+        inflater.finish(body, limit)
+    return bytes(body)
+
+
+def _poolable(status: int, headers: Any, content: bytes) -> bool:
+    """Whether the connection may serve another request (``smsgate._http._poolable``'s
+    rules that do not need the socket): a status that may carry a body, a body that does
+    not end inside a UTF-8 character and, when it says it is JSON, parses."""
+    if status in _NO_BODY_STATUSES or _ends_mid_character(content):
+        return False
+    if "json" in headers.get("Content-Type", "").lower():
+        try:
+            json.loads(content)
+        except (ValueError, RecursionError):
+            return False
+    return True
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, URL-free description: the OS error's text, or the exception's type."""
+    error = getattr(exc, "os_error", None) or exc
+    strerror = getattr(error, "strerror", None)
+    return f"{type(error).__name__}: {strerror}" if strerror else type(error).__name__
