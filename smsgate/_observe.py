@@ -32,6 +32,7 @@ any of these), and of course any credential. Errors are named by their class
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -132,20 +133,53 @@ AttemptHook = Callable[[AttemptInfo], None]
 
 # -- OpenTelemetry, imported on first use ---------------------------------------------------
 
-_otel: Any = None  # the opentelemetry modules once imported; False when not installed
+#: ``(trace, metrics internals)`` of the OpenTelemetry API once imported; ``False`` when it
+#: is not installed; ``None`` before the first send looked.
+_otel: Any = None
 
 
 def _api() -> Any:
-    """``opentelemetry``'s ``trace`` and ``metrics`` modules, or ``None`` (not installed)."""
+    """``opentelemetry``'s ``trace`` module and the module holding the global meter
+    provider, or ``None`` (the API is not installed)."""
     global _otel
     if _otel is None:
         try:
-            from opentelemetry import metrics, trace
+            from opentelemetry import trace
+            from opentelemetry.metrics import _internal as metrics
         except ImportError:
             _otel = False
         else:
+            _NAMED_BY_ENVIRONMENT.update(
+                name for name in ("_TRACER_PROVIDER", "_METER_PROVIDER")
+                if f"OTEL_PYTHON_{name.strip('_')}" in os.environ)
             _otel = (trace, metrics)
     return _otel or None
+
+
+#: The global providers the environment names (``OTEL_PYTHON_TRACER_PROVIDER``...).
+_NAMED_BY_ENVIRONMENT: set[str] = set()
+
+
+def _global(module: Any, name: str, getter: str) -> Any:
+    """The API's global provider, or ``None`` while none was installed.
+
+    The API's own getter reads an environment variable at every call (microseconds a send
+    would pay for nothing); the variable it reads is what it stores the installed provider
+    in, so that is read first. The getter still runs when the API's layout is not the one
+    expected, or when no provider is installed yet but the environment named one when
+    smsgate first looked (the getter installs it).
+    """
+    provider = getattr(module, name, _UNKNOWN)
+    if provider is None:
+        if name not in _NAMED_BY_ENVIRONMENT:
+            return None
+        provider = _UNKNOWN
+    if provider is _UNKNOWN:
+        provider = getattr(module, getter)()
+    return provider
+
+
+_UNKNOWN: Final = object()
 
 
 def _is_noop_tracer_provider(trace: Any, provider: Any) -> bool:
@@ -154,16 +188,13 @@ def _is_noop_tracer_provider(trace: Any, provider: Any) -> bool:
 
 def _is_noop_meter_provider(metrics: Any, provider: Any) -> bool:
     # The API's global before an SDK is installed is a private proxy class.
-    return isinstance(provider, metrics.NoOpMeterProvider) or (
-        type(provider).__name__ == "_ProxyMeterProvider")
+    return isinstance(provider, (metrics.NoOpMeterProvider, metrics._ProxyMeterProvider))
 
 
 @attrs.define
 class _Instruments:
-    sends: Any
-    failures: Any
     duration: Any
-    attempts: Any
+    failures: Any
     attempt_duration: Any
 
 
@@ -199,41 +230,44 @@ class Observer:
         return SendWatch(self.on_attempt, tracer, instruments)
 
     def _otel(self) -> tuple[Any, _Instruments | None]:
-        api = _api()
-        if api is None:
+        api = _otel if _otel is not None else _api()
+        if not api:
             return None, None
         trace, metrics = api
-        tracer_provider = self._tracer_provider or trace.get_tracer_provider()
+        tracer_provider = self._tracer_provider or _global(
+            trace, "_TRACER_PROVIDER", "get_tracer_provider")
         if tracer_provider is not self._tracer_for:
             self._tracer_for = tracer_provider
-            self._tracer = (None if _is_noop_tracer_provider(trace, tracer_provider)
+            self._tracer = (None if tracer_provider is None
+                            or _is_noop_tracer_provider(trace, tracer_provider)
                             else tracer_provider.get_tracer("smsgate", __version__))
-        meter_provider = self._meter_provider or metrics.get_meter_provider()
+        meter_provider = self._meter_provider or _global(
+            metrics, "_METER_PROVIDER", "get_meter_provider")
         if meter_provider is not self._meter_for:
             self._meter_for = meter_provider
-            self._instruments = (None if _is_noop_meter_provider(metrics, meter_provider)
+            self._instruments = (None if meter_provider is None
+                                 or _is_noop_meter_provider(metrics, meter_provider)
                                  else _instruments(meter_provider))
         return self._tracer, self._instruments
 
 
 def _instruments(meter_provider: Any) -> _Instruments:
+    """Three instruments. Sends and attempts are counted by the duration histograms (their
+    ``_count``), as OpenTelemetry's HTTP conventions count requests: one update per send
+    and one per attempt instead of two each."""
     meter = meter_provider.get_meter("smsgate", __version__)
     return _Instruments(
-        sends=meter.create_counter(
-            "smsgate.sends", unit="{send}",
-            description="Sends (calls of send), by outcome class and provider"),
+        duration=meter.create_histogram(
+            "smsgate.send.duration", unit="s",
+            description="Duration of a send, retries and failover included; its count is "
+                        "the number of sends, by outcome class and provider"),
         failures=meter.create_counter(
             "smsgate.send.failures", unit="{send}",
             description="Sends that raised, by outcome class and error type"),
-        duration=meter.create_histogram(
-            "smsgate.send.duration", unit="s",
-            description="Duration of a send, retries and failover included"),
-        attempts=meter.create_counter(
-            "smsgate.attempts", unit="{attempt}",
-            description="Attempts (calls of one provider's send), by provider and outcome"),
         attempt_duration=meter.create_histogram(
             "smsgate.attempt.duration", unit="s",
-            description="Duration of one attempt"),
+            description="Duration of one attempt (one call of one provider's send); its "
+                        "count is the number of attempts, by provider and outcome class"),
     )
 
 
@@ -264,10 +298,8 @@ class SendWatch:
         self.started = now
         if self.tracer is None:
             return
-        from opentelemetry import trace
-
-        self.span = self.tracer.start_span(
-            "smsgate send", kind=trace.SpanKind.PRODUCER, attributes=_SYSTEM)
+        trace = _otel[0]
+        self.span = self.tracer.start_span("smsgate send", kind=trace.SpanKind.PRODUCER)
         self.context = trace.set_span_in_context(self.span)
 
     def end(self, outcome: SendResult | BaseException, now: float) -> None:
@@ -284,32 +316,29 @@ class SendWatch:
         elapsed = None if self.started is None else max(0.0, now - self.started)
         span = self.span
         if span is not None:
-            from opentelemetry.trace import Status, StatusCode
-
-            span.set_attributes(attributes)
-            span.set_attribute("smsgate.recipients", self.recipients)
+            shown = {**_SYSTEM, **attributes, "smsgate.recipients": self.recipients,
+                     "smsgate.attempts": self.sequence, "smsgate.failover": self.any_failover}
             if self.recipients > 1:
-                span.set_attribute("messaging.batch.message_count", self.recipients)
-            span.set_attribute("smsgate.attempts", self.sequence)
-            span.set_attribute("smsgate.failover", self.any_failover)
+                shown["messaging.batch.message_count"] = self.recipients
             if failed:
-                span.set_attribute("smsgate.may_have_sent",
-                                   bool(getattr(outcome, "may_have_sent", True)))
-                # The class only: an exception's message may quote a masked number, a
-                # sender or a reference, and its traceback the frame's values.
-                span.set_status(Status(StatusCode.ERROR, type(outcome).__name__))
+                shown["smsgate.may_have_sent"] = bool(getattr(outcome, "may_have_sent", True))
             else:
                 assert not isinstance(outcome, BaseException)
-                span.set_attribute("smsgate.may_have_sent", True)
+                shown["smsgate.may_have_sent"] = True
                 if outcome.message_id is not None:
-                    span.set_attribute("messaging.message.id", str(outcome.message_id))
+                    shown["messaging.message.id"] = str(outcome.message_id)
                 if outcome.segments is not None:
-                    span.set_attribute("smsgate.segments", outcome.segments)
+                    shown["smsgate.segments"] = outcome.segments
+            span.set_attributes(shown)
+            if failed:
+                # The class only: an exception's message may quote a masked number, a
+                # sender or a reference, and its traceback the frame's values.
+                trace = _otel[0]
+                span.set_status(trace.Status(trace.StatusCode.ERROR, type(outcome).__name__))
             span.end()
         instruments = self.instruments
         if instruments is not None:
             try:
-                instruments.sends.add(1, attributes)
                 if failed:
                     instruments.failures.add(1, attributes)
                 if elapsed is not None:
@@ -339,15 +368,9 @@ class SendWatch:
             self.any_failover = True
         span = None
         if self.tracer is not None:
-            from opentelemetry import trace
-
-            span = self.tracer.start_span(
-                f"smsgate send {provider}", context=self.context, kind=trace.SpanKind.CLIENT,
-                attributes={**_SYSTEM, "smsgate.provider": provider,
-                            "smsgate.attempt": attempt + 1,
-                            "smsgate.attempt.sequence": self.sequence,
-                            "smsgate.failover": self.failover,
-                            "smsgate.recipients": self.recipients})
+            # Its attributes are set once, when it ends (one call into the SDK, not two).
+            span = self.tracer.start_span(f"smsgate send {provider}", context=self.context,
+                                          kind=_otel[0].SpanKind.CLIENT)
         return _AttemptWatch(provider, attempt + 1, self.sequence, self.failover, span)
 
     def attempt_end(self, watch: _AttemptWatch, outcome: SendResult | BaseException,
@@ -362,15 +385,19 @@ class SendWatch:
             recipients=self.recipients)
         span = watch.span
         if span is not None:
-            from opentelemetry.trace import Status, StatusCode
-
-            span.set_attributes({"smsgate.outcome": info.outcome, "smsgate.rule": info.rule,
-                                 "smsgate.may_have_sent": info.may_have_sent})
+            shown: dict[str, Any] = {
+                "messaging.system": "smsgate", "smsgate.provider": info.provider,
+                "smsgate.attempt": info.attempt, "smsgate.attempt.sequence": info.sequence,
+                "smsgate.failover": info.failover, "smsgate.outcome": info.outcome,
+                "smsgate.rule": info.rule, "smsgate.may_have_sent": info.may_have_sent}
             if http_status is not None:
-                span.set_attribute("http.response.status_code", http_status)
+                shown["http.response.status_code"] = http_status
             if info.error is not None:
-                span.set_attribute("error.type", info.error)
-                span.set_status(Status(StatusCode.ERROR, info.error))
+                shown["error.type"] = info.error
+            span.set_attributes(shown)
+            if info.error is not None:
+                trace = _otel[0]
+                span.set_status(trace.Status(trace.StatusCode.ERROR, info.error))
             span.end()
         instruments = self.instruments
         if instruments is not None:
@@ -380,7 +407,6 @@ class SendWatch:
             if info.error is not None:
                 attributes["error.type"] = info.error
             try:
-                instruments.attempts.add(1, attributes)
                 instruments.attempt_duration.record(info.elapsed, attributes)
             except Exception:
                 _log.warning("smsgate: recording attempt metrics failed", exc_info=True)
