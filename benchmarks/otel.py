@@ -12,12 +12,13 @@ gateway's observer has nothing to look up.
 
 * ``api, no sdk``: the API is installed, no SDK is configured (the global tracer and meter
   providers are the API's proxies): each send checks that nobody listens and runs the bare
-  plan. Target: at most 1.02.
+  plan. Target: at most 1.02, checked in-process (below), where that check weighs most
+  and the figure is not lost in the network's noise.
 * ``sdk, batch``: ``Gateway(tracer_provider=..., meter_provider=...)`` with the SDK as
   OpenTelemetry recommends running it, a ``BatchSpanProcessor`` exporting to an
   ``InMemorySpanExporter``, and an ``InMemoryMetricReader``: two spans and two histogram
   updates per send (its process CPU time includes the exporting thread). Target: at most
-  1.10.
+  1.10, checked against the 10 ms provider (below).
 * ``sdk, simple``: the same with a ``SimpleSpanProcessor``, which exports each span in the
   sending thread as it ends (OpenTelemetry's debugging setup): shown, no target.
 
@@ -25,7 +26,7 @@ Three workloads, from the most to the least favourable to the ratio:
 
 * ``10 ms``: GOSMS.GE's adapter against the fake provider of ``benchmarks/fake_provider.py``
   in its own process, answering after 10 ms (a fast provider: the four providers' APIs are
-  tens to hundreds of milliseconds away from most senders). The targets are checked here.
+  tens to hundreds of milliseconds away from most senders).
 * ``loopback``: the same fake provider answering at once: a real HTTP exchange over
   127.0.0.1 and nothing else, what smsgate plus ``requests`` cost per send.
 * ``in-process``: the memory provider (no I/O at all: smsgate's own work only, the worst
@@ -137,7 +138,8 @@ def main() -> int:
           f"load {os.getloadavg()[0]:.1f}")
     print(f"{runs} runs x {blocks} interleaved blocks; ratio = observed / unobserved "
           "(median per send); [min-max over runs]")
-    targets = {"api, no sdk": 1.02, "sdk, batch": 1.10}
+    #: (workload, case) -> the most the wall-time ratio may be.
+    targets = {("in-process", "api, no sdk"): 1.02, ("10 ms", "sdk, batch"): 1.10}
     failed = False
     with FakeProvider(latency=0.010) as slow, FakeProvider() as fast:
         workloads = {"10 ms": provider_for("gosms.ge", slow.url),
@@ -150,10 +152,11 @@ def main() -> int:
                         f"cpu {out['cpu_ratio_median']:.3f}x "
                         f"[{out['cpu_ratio_min']:.3f}-{out['cpu_ratio_max']:.3f}]  "
                         f"({out['b_median'] * 1e6:.0f} -> {out['a_median'] * 1e6:.0f} us)")
-                if workload == "10 ms" and case in targets:
-                    ok = out["ratio_median"] <= targets[case]
+                target = targets.get((workload, case))
+                if target is not None:
+                    ok = out["ratio_median"] <= target
                     failed |= not ok
-                    line += f"  target <= {targets[case]:.2f}: {'met' if ok else 'MISSED'}"
+                    line += f"  target <= {target:.2f}: {'met' if ok else 'MISSED'}"
                 print(line)
     print(f"load {os.getloadavg()[0]:.1f}")
     return 1 if failed else 0
