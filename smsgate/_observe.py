@@ -5,7 +5,7 @@ send (or ``None`` when nobody listens, so an unobserved send pays one check). Th
 (:mod:`smsgate._plan`) tells its watch when the send starts and ends and when each attempt
 (one call of one provider's send) starts and ends; the watch turns that into one
 :class:`AttemptInfo` per attempt for the caller's hook, one span per send with one child
-span per attempt, and four metric instruments.
+span per attempt, and three metric instruments.
 
 Why the plan calls the watch directly rather than through an effect: everything here is
 in-memory and non-blocking (a hook is documented as such; spans and metrics only update SDK
@@ -149,15 +149,21 @@ def _api() -> Any:
         except ImportError:
             _otel = False
         else:
+            global _LAYOUT_KNOWN
             _NAMED_BY_ENVIRONMENT.update(
                 name for name in ("_TRACER_PROVIDER", "_METER_PROVIDER")
                 if f"OTEL_PYTHON_{name.strip('_')}" in os.environ)
+            _LAYOUT_KNOWN = (not _NAMED_BY_ENVIRONMENT and hasattr(trace, "_TRACER_PROVIDER")
+                             and hasattr(metrics, "_METER_PROVIDER"))
             _otel = (trace, metrics)
     return _otel or None
 
 
 #: The global providers the environment names (``OTEL_PYTHON_TRACER_PROVIDER``...).
 _NAMED_BY_ENVIRONMENT: set[str] = set()
+#: The API keeps its global providers where :meth:`Observer._unheard` reads them, and the
+#: environment names none (which the API's getters would install on first use).
+_LAYOUT_KNOWN = False
 
 
 def _global(module: Any, name: str, getter: str) -> Any:
@@ -224,10 +230,24 @@ class Observer:
 
     def watch(self) -> SendWatch | None:
         """The watch of one send, or ``None`` when nobody listens."""
+        if self._unheard():
+            return None
         tracer, instruments = self._otel()
         if tracer is None and instruments is None and self.on_attempt is None:
             return None
         return SendWatch(self.on_attempt, tracer, instruments)
+
+    def _unheard(self) -> bool:
+        """Nobody listens, as far as a few attribute reads can tell (the common case of a
+        gateway with no hook in a process with no SDK: what every unobserved send pays)."""
+        if (self.on_attempt is not None or self._tracer_provider is not None
+                or self._meter_provider is not None):
+            return False
+        api = _otel
+        if api is False:
+            return True
+        return (api is not None and _LAYOUT_KNOWN and api[0]._TRACER_PROVIDER is None
+                and api[1]._METER_PROVIDER is None)
 
     def _otel(self) -> tuple[Any, _Instruments | None]:
         api = _otel if _otel is not None else _api()

@@ -23,7 +23,8 @@ when one is given, else ``await asyncio.to_thread(call.function, ...)``. Excepti
 thrown into the plan at the ``yield`` that asked, as the sync driver does, so every decision
 (retries, breaker accounting, claims, the ``may_have_sent`` bookkeeping) is shared. The only
 state a plan touches directly is in-memory and never blocks: the retry budget, the jitter
-source and the gateway's message-id memory.
+source, the gateway's message-id memory, and the send's watch (the ``on_attempt`` hook,
+OpenTelemetry spans and metrics: :mod:`smsgate._observe`).
 
 A ``GeneratorExit`` ends a plan where it stands: Python's generator protocol turns one
 thrown in (a provider that raises it, a plan dropped half-way) into closing every plan it
