@@ -223,10 +223,10 @@ class Observer:
         self.on_attempt = on_attempt
         self._tracer_provider = tracer_provider
         self._meter_provider = meter_provider
-        self._tracer_for: Any = None
-        self._tracer: Any = None
-        self._meter_for: Any = None
-        self._instruments: _Instruments | None = None
+        # (provider, what it gave): one attribute, so that a thread never pairs one
+        # provider with another's tracer or instruments.
+        self._tracing: tuple[Any, Any] = (None, None)
+        self._metering: tuple[Any, _Instruments | None] = (None, None)
 
     def watch(self) -> SendWatch | None:
         """The watch of one send, or ``None`` when nobody listens."""
@@ -256,19 +256,21 @@ class Observer:
         trace, metrics = api
         tracer_provider = self._tracer_provider or _global(
             trace, "_TRACER_PROVIDER", "get_tracer_provider")
-        if tracer_provider is not self._tracer_for:
-            self._tracer_for = tracer_provider
-            self._tracer = (None if tracer_provider is None
-                            or _is_noop_tracer_provider(trace, tracer_provider)
-                            else tracer_provider.get_tracer("smsgate", __version__))
+        tracing = self._tracing
+        if tracer_provider is not tracing[0]:
+            tracing = self._tracing = (tracer_provider, (
+                None if tracer_provider is None
+                or _is_noop_tracer_provider(trace, tracer_provider)
+                else tracer_provider.get_tracer("smsgate", __version__)))
         meter_provider = self._meter_provider or _global(
             metrics, "_METER_PROVIDER", "get_meter_provider")
-        if meter_provider is not self._meter_for:
-            self._meter_for = meter_provider
-            self._instruments = (None if meter_provider is None
-                                 or _is_noop_meter_provider(metrics, meter_provider)
-                                 else _instruments(meter_provider))
-        return self._tracer, self._instruments
+        metering = self._metering
+        if meter_provider is not metering[0]:
+            metering = self._metering = (meter_provider, (
+                None if meter_provider is None
+                or _is_noop_meter_provider(metrics, meter_provider)
+                else _instruments(meter_provider)))
+        return tracing[1], metering[1]
 
 
 def _instruments(meter_provider: Any) -> _Instruments:
