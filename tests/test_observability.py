@@ -581,3 +581,23 @@ def test_gateway_keywords_pass_through_functools_partial() -> None:
     """What the matrix test relies on: extra keywords reach the gateway."""
     made = functools.partial(Gateway, on_attempt=lambda info: None)([MemoryProvider()])
     assert made._core.observer is not None and made._core.observer.on_attempt is not None
+
+
+def test_a_key_already_accepted_is_one_span_and_no_attempt(telemetry: Telemetry) -> None:
+    """A claimed key answered from its claim makes no request: the send span says so."""
+    from smsgate.stores import MemoryClaimStore
+
+    provider = MemoryProvider()
+    infos: list[AttemptInfo] = []
+    gateway = Gateway([provider], claims=MemoryClaimStore(), on_attempt=infos.append,
+                      **telemetry.options())
+    gateway.send(NUMBER, TEXT, idempotency_key="order-1")
+    telemetry.exporter.clear()
+    again = gateway.send(NUMBER, TEXT, idempotency_key="order-1")
+    assert again.ok and len(provider.outbox) == 1
+    (root,) = telemetry.spans()
+    assert root.attributes is not None
+    assert (root.attributes["smsgate.outcome"], root.attributes["smsgate.attempts"]) == (
+        "accepted", 0)
+    assert len(infos) == 1  # the first send's attempt only
+    _assert_clean(telemetry.texts(), [*_forbidden([NUMBER], TEXT), "order-1"])
