@@ -57,7 +57,7 @@ _log = logging.getLogger("smsgate.gateway")
 
 #: The class of an attempt's or a send's outcome (low cardinality: fit for metrics).
 Outcome = Literal["accepted", "partial", "invalid", "rejected", "refused", "unavailable",
-                  "unknown", "unexpected"]
+                  "unknown", "unexpected", "interrupted"]
 #: Every :data:`Outcome`, with what it means (``docs/observability.md`` shows this table).
 OUTCOMES: Final[dict[str, str]] = {
     "accepted": "the provider accepted the message for every recipient",
@@ -68,6 +68,8 @@ OUTCOMES: Final[dict[str, str]] = {
     "unavailable": "the provider could not be reached or asked to wait; not sent",
     "unknown": "the message may have been sent (``may_have_sent=True``)",
     "unexpected": "an exception that is not smsgate's (a bug), or a reply of the wrong type",
+    "interrupted": "the send was cancelled (an asyncio cancellation) or interrupted "
+                   "(KeyboardInterrupt) part-way: treat it as possibly sent",
 }
 
 
@@ -75,6 +77,8 @@ def outcome_of(outcome: SendResult | BaseException) -> Outcome:
     """The :data:`Outcome` class of a result or an error."""
     if not isinstance(outcome, BaseException):
         return "accepted" if outcome.ok else "partial"
+    if not isinstance(outcome, Exception):  # CancelledError, KeyboardInterrupt, SystemExit
+        return "interrupted"
     if isinstance(outcome, UnexpectedError) or not isinstance(outcome, SmsGateError):
         return "unexpected"
     if outcome.may_have_sent:

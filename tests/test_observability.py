@@ -569,6 +569,7 @@ def test_errors_name_their_class_only(telemetry: Telemetry) -> None:
     (RecipientRejected("x"), "rejected"), (RateLimited("x"), "unavailable"),
     (InvalidResponse("x"), "unknown"), (AuthenticationError("x"), "refused"),
     (ValueError("x"), "unexpected"), (smsgate.MessageTooLong("x"), "invalid"),
+    (asyncio.CancelledError(), "interrupted"), (KeyboardInterrupt(), "interrupted"),
 ])
 def test_outcome_classes(error: BaseException, outcome: str) -> None:
     from smsgate._observe import outcome_of
@@ -601,3 +602,24 @@ def test_a_key_already_accepted_is_one_span_and_no_attempt(telemetry: Telemetry)
         "accepted", 0)
     assert len(infos) == 1  # the first send's attempt only
     _assert_clean(telemetry.texts(), [*_forbidden([NUMBER], TEXT), "order-1"])
+
+
+def test_a_cancelled_send_ends_its_spans_as_interrupted(telemetry: Telemetry) -> None:
+    """A cancellation thrown in while a provider is being asked (what the async driver does
+    to a cancelled task) ends the attempt span and the send span, both with an outcome."""
+    class Slow(MemoryProvider):
+        def send(self, *args: Any, **kwargs: Any) -> Any:
+            raise asyncio.CancelledError
+
+    infos: list[AttemptInfo] = []
+    gateway = Gateway([Slow()], on_attempt=infos.append, **telemetry.options())
+    with pytest.raises(asyncio.CancelledError):
+        gateway.send(NUMBER, TEXT)
+    assert [(i.outcome, i.may_have_sent) for i in infos] == [("interrupted", True)]
+    (root,) = telemetry.roots()
+    (child,) = telemetry.children(root)
+    for span in (root, child):
+        assert span.attributes is not None
+        assert span.attributes["smsgate.outcome"] == "interrupted"
+        assert span.attributes["error.type"] == "CancelledError"
+        assert span.status.status_code is StatusCode.ERROR
