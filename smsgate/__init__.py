@@ -49,6 +49,7 @@ from .segments import SegmentInfo, segments
 
 if _typing.TYPE_CHECKING:
     from . import webhooks as webhooks  # smsgate.webhooks.parse after `import smsgate`
+    from ._observe import AttemptInfo
     from ._protocol import CAPABILITIES, SmsProvider
     from ._reconcile import ReconcileReport, reconcile
     from ._wire import Transport
@@ -79,6 +80,7 @@ if _typing.TYPE_CHECKING:
 __all__ = [
     "AllProvidersFailed",
     "Attempt",
+    "AttemptInfo",
     "AuthenticationError",
     "Balance",
     "BreakerPolicy",
@@ -145,6 +147,7 @@ __all__ = [
 # needs them is touched. Name -> the module that defines it ("" for the submodule itself).
 _LAZY: _typing.Final[dict[str, str]] = {
     "Attempt": ".models",
+    "AttemptInfo": "._observe",
     "Balance": ".models",
     "BreakerPolicy": ".gateway",
     "BulkReport": ".bulk",

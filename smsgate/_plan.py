@@ -23,7 +23,8 @@ when one is given, else ``await asyncio.to_thread(call.function, ...)``. Excepti
 thrown into the plan at the ``yield`` that asked, as the sync driver does, so every decision
 (retries, breaker accounting, claims, the ``may_have_sent`` bookkeeping) is shared. The only
 state a plan touches directly is in-memory and never blocks: the retry budget, the jitter
-source and the gateway's message-id memory.
+source, the gateway's message-id memory, and the send's watch (the ``on_attempt`` hook,
+OpenTelemetry spans and metrics: :mod:`smsgate._observe`).
 
 A ``GeneratorExit`` ends a plan where it stands: Python's generator protocol turns one
 thrown in (a provider that raises it, a plan dropped half-way) into closing every plan it
@@ -50,6 +51,7 @@ import attrs
 from ._decisions import Action, Facts, Rule, decide, rule
 from ._effects import Call, Now, Plan, Sleep
 from ._merge import merge_results
+from ._observe import Observer, SendWatch
 from ._options import needed_capabilities
 from ._protocol import SmsProvider
 from ._provider import ProviderBase, _is_unicode, is_blank
@@ -161,6 +163,8 @@ class _Call:
     provider_calls: int = 0
     #: Something the caller must hear about: an acceptance, or an outcome that may have sent.
     obtained: bool = False
+    #: What reports this send's attempts (``on_attempt``, OpenTelemetry), if anyone listens.
+    watch: SendWatch | None = None
 
 
 def provider_keys(providers: Sequence[SmsProvider]) -> dict[int, str]:
@@ -235,6 +239,7 @@ class SendCore:
         policy: SendPolicyHook | None,
         rng: random.Random,
         remember: Callable[[SendResult, SmsProvider], None],
+        observer: Observer | None = None,
     ) -> None:
         self.providers = providers
         self.routes = routes
@@ -252,11 +257,37 @@ class SendCore:
         self.rng = rng
         self.budget = Budget(retry)
         self.remember = remember
+        self.observer = observer
 
     # -- the whole send ------------------------------------------------------------------
     def send(self, to: object, text: object, options: dict[str, Any]) -> Plan[SendResult]:
         """The plan of ``Gateway.send(to, text, **options)`` (``options``: every send
-        keyword, ``allow_duplicates`` included)."""
+        keyword, ``allow_duplicates`` included).
+
+        When someone listens (``on_attempt``, OpenTelemetry: see :mod:`smsgate._observe`)
+        the plan is wrapped in :meth:`_observed`; otherwise it is returned as is.
+        """
+        watch = None if self.observer is None else self.observer.watch()
+        if watch is None:
+            return self._send(to, text, options, None)
+        return self._observed(self._send(to, text, options, watch), watch)
+
+    def _observed(self, plan: Plan[SendResult], watch: SendWatch) -> Plan[SendResult]:
+        """``plan`` between the send's start and its end, as ``watch`` reports them."""
+        watch.begin((yield Now()))
+        try:
+            result = yield from plan
+        except GeneratorExit:
+            watch.abandon()  # a closing plan may not yield (see the module docstring)
+            raise
+        except BaseException as exc:
+            watch.end(exc, (yield Now()))
+            raise
+        watch.end(result, (yield Now()))
+        return result
+
+    def _send(self, to: object, text: object, options: dict[str, Any],
+              watch: SendWatch | None) -> Plan[SendResult]:
         allow_duplicates = options.pop("allow_duplicates", False)
         numbers = _read_numbers(to, self.region)
         if not isinstance(allow_duplicates, bool):
@@ -269,6 +300,8 @@ class SendCore:
         # mixed-country send must not half-happen over a bad text or option.
         _check_common(text, options)
         assert isinstance(text, str)
+        if watch is not None:
+            watch.recipients = len(numbers)
         groups = self._route(numbers)
         base_key: str | None = options["idempotency_key"]
         if base_key is None and self.claims is not None:
@@ -293,7 +326,7 @@ class SendCore:
         if self.deadline is not None:
             started: float = yield Now()
             ends_at = started + self.deadline
-        call = _Call()
+        call = _Call(watch=watch)
         if len(groups) == 1:
             (chain, members), = groups.items()
             group = [numbers[i] for i in members]
@@ -501,6 +534,8 @@ class SendCore:
                 # A claimed send to a provider whose handle is the caller's reference
                 # (SMSOffice.ge): one derived from the key, so a reconciler finds it.
                 given["reference"] = reference
+            if call.watch is not None:
+                call.watch.failover = bool(errors)  # an earlier provider was tried or skipped
             outcome, fired = yield from self._provider(
                 provider, numbers, text, given, ends_at, attempts, call)
             if isinstance(outcome, SendResult):
@@ -535,6 +570,8 @@ class SendCore:
         def situation(kind: Any, skipped: SmsGateError) -> tuple[SmsGateError, Rule]:
             fired = decide(Facts(kind, unknown_before=unknown is not None,
                                  failover_on_unknown=self.failover_on_unknown))
+            if call.watch is not None:
+                call.watch.skipped(provider.name, fired.id)
             return unknown or error or skipped, fired
 
         rate = _declared_rate(provider) if self.limiter is not None else None
@@ -564,9 +601,13 @@ class SendCore:
                     return situation("breaker-open", _CircuitOpen(
                         "circuit open: skipped", provider=provider.name))
             call.provider_calls += 1
+            watch = call.watch
+            seen = None if watch is None else watch.attempt_begin(provider.name, attempt)
             try:
                 result = yield from self._one_send(provider, numbers, text, options, ends_at)
             except GeneratorExit:
+                if watch is not None and seen is not None:
+                    watch.attempt_abandoned(seen)
                 raise  # a closing plan may not yield (see the module docstring)
             except SmsGateError as exc:
                 error = exc
@@ -575,6 +616,8 @@ class SendCore:
                 # provider's health, but the probe slot must be freed or the breaker wedges.
                 if store is not None:
                     yield Call(store.release, (breaker_key, permit))
+                if watch is not None and seen is not None:
+                    watch.attempt_end(seen, exc, "unexpected", (yield Now()) - started, None)
                 if isinstance(exc, (KeyboardInterrupt, SystemExit)) or not (
                     call.obtained or unknown is not None
                 ):
@@ -598,13 +641,20 @@ class SendCore:
                     bug = unexpected(provider.name, TypeError(
                         f"send returned {type(returned).__name__}, not a SendResult"),
                         may_have_sent=True)
-                    return bug, decide(Facts("error", bug))
+                    verdict = decide(Facts("error", bug))
+                    if watch is not None and seen is not None:
+                        watch.attempt_end(seen, bug, verdict.id, (yield Now()) - started, None)
+                    return bug, verdict
                 if store is not None:
                     assert self.breaker is not None
                     yield Call(store.record, (breaker_key, permit, "success"),
                                {"policy": self.breaker})
                 self.budget.earn()
                 call.obtained = True
+                if watch is not None and seen is not None:
+                    watch.attempt_end(seen, result, _ACCEPTED.id, (yield Now()) - started,
+                                      result.attempts[-1].http_status if result.attempts
+                                      else None)
                 return result, _ACCEPTED
             previous_unknown = unknown is not None
             if unknown is None and error.may_have_sent:
@@ -625,6 +675,9 @@ class SendCore:
                                     elapsed=ended - started,
                                     http_status=getattr(error, "http_status", None),
                                     error=type(error).__name__, rule=fired.id))
+            if watch is not None and seen is not None:
+                watch.attempt_end(seen, error, fired.id, ended - started,
+                                  getattr(error, "http_status", None))
             _log.info("%s: send failed (%s); attempt %d: %s", provider.name,
                       type(error).__name__, attempt + 1, fired.id)
             if fired.action not in (Action.RETRY, Action.WAIT_RETRY):

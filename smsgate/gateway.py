@@ -88,6 +88,7 @@ from typing import Any, Literal
 import attrs
 
 from ._effects import run
+from ._observe import AttemptHook, Observer
 from ._plan import SendCore, SendPolicyHook, provider_keys
 from ._protocol import SmsProvider
 from ._provider import MAX_TIMEOUT
@@ -292,6 +293,16 @@ class Gateway:
         policy: an object with a pure ``check(recipients, text, options)`` run once per
             send before any request; a :class:`~smsgate.ValidationError` it raises refuses
             the send with zero requests and no failover.
+        on_attempt: called with an :class:`~smsgate.AttemptInfo` after every attempt (one
+            call of one provider's send): provider, attempt number, failover, outcome
+            class, decision rule, ``may_have_sent``, elapsed, HTTP status; never a number,
+            text or credential. It runs in the sending thread (or task), so it must be
+            quick and must not block; an exception it raises is logged and ignored.
+        tracer_provider: an OpenTelemetry ``TracerProvider`` for this gateway's spans
+            (default: the global one, used once an SDK is installed). See
+            ``docs/observability.md``.
+        meter_provider: an OpenTelemetry ``MeterProvider`` for its metrics (default: the
+            global one).
     """
 
     name = "gateway"
@@ -314,6 +325,9 @@ class Gateway:
         claim_lease: float | None = None,
         limiter: RateLimiter | None = None,
         policy: SendPolicyHook | None = None,
+        on_attempt: AttemptHook | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> None:
         self.providers = tuple(providers)
         for key in routes or {}:
@@ -354,6 +368,13 @@ class Gateway:
                 raise ConfigurationError(f"{name} must be a {protocol.__name__}, not {store!r}")
         if policy is not None and not callable(getattr(policy, "check", None)):
             raise ConfigurationError("policy must have a check(recipients, text, options) method")
+        if on_attempt is not None and not callable(on_attempt):
+            raise ConfigurationError("on_attempt must be a callable taking an AttemptInfo")
+        for name, given, method in (("tracer_provider", tracer_provider, "get_tracer"),
+                                    ("meter_provider", meter_provider, "get_meter")):
+            if given is not None and not callable(getattr(given, method, None)):
+                raise ConfigurationError(f"{name} must be an OpenTelemetry {name} "
+                                         f"(with {method}()), not {type(given).__name__}")
         if claim_lease is None:
             claim_lease = 600.0 if deadline is None else deadline + 60.0
         elif not _seconds(claim_lease, zero=False, most=MAX_TIMEOUT):
@@ -375,6 +396,8 @@ class Gateway:
             failover_on_unknown=failover_on_unknown, deadline=deadline, claims=claims,
             lease=float(claim_lease), limiter=limiter, policy=policy, rng=self._rng,
             remember=self._remember,
+            observer=Observer(on_attempt, tracer_provider=tracer_provider,
+                              meter_provider=meter_provider),
         )
 
     def __repr__(self) -> str:

@@ -21,6 +21,7 @@ EXPECTED = {
     "gosms_ge.py": "OTP valid: True",
     "gosms_ro.py": "cost 0.06 EUR",
     "memory_provider.py": "DeliveryUnknown: do NOT resend blindly",
+    "observability.py": "smsoffice.ge #1 accepted (rule accepted, failover",
     "routing.py": "refused before sending: no route",
     "send_one.py": "gosms.ge accepted it",
     "smsgist.py": "+233245979999 failed Number not reachable",

@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from .._effects import Call, Plan
+from .._observe import AttemptHook
 from .._plan import SendPolicyHook
 from .._protocol import SmsProvider
 from .._secrets import get_logger
@@ -42,7 +43,8 @@ class AsyncGateway:
 
     ``AsyncGateway(providers, **keywords)`` takes exactly what ``Gateway`` takes (routes,
     retry, breaker, failover_on_unknown, deadline, region, clock, rng, breaker_store,
-    claims, claim_lease, limiter, policy), except that ``sleep`` is awaited (default
+    claims, claim_lease, limiter, policy, on_attempt, tracer_provider, meter_provider),
+    except that ``sleep`` is awaited (default
     :func:`asyncio.sleep`), plus ``max_connections`` (default 100): the connections, so the
     requests in flight, to each provider reached through aiohttp. Every decision of a send
     (validation, routing, retries, failover, breakers, claims, the deadline) is the sync
@@ -86,6 +88,9 @@ class AsyncGateway:
         claim_lease: float | None = None,
         limiter: RateLimiter | None = None,
         policy: SendPolicyHook | None = None,
+        on_attempt: AttemptHook | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         if not callable(sleep):
@@ -96,7 +101,8 @@ class AsyncGateway:
             providers, routes=routes, retry=retry, breaker=breaker,
             failover_on_unknown=failover_on_unknown, deadline=deadline, region=region,
             clock=clock, rng=rng, breaker_store=breaker_store, claims=claims,
-            claim_lease=claim_lease, limiter=limiter, policy=policy,
+            claim_lease=claim_lease, limiter=limiter, policy=policy, on_attempt=on_attempt,
+            tracer_provider=tracer_provider, meter_provider=meter_provider,
         )
         if isinstance(max_connections, bool) or not isinstance(max_connections, int) \
                 or max_connections < 1:
