@@ -97,6 +97,25 @@ def test_failover_when_the_first_provider_is_down(sandbox: Sandbox) -> None:
     assert [a.rule for a in result.attempts if a.rule] == ["retryable", "retries-exhausted"]
 
 
+def test_the_attempt_hook_hears_every_async_attempt(sandbox: Sandbox) -> None:
+    """on_attempt reaches AsyncGateway as it reaches Gateway: one call per attempt."""
+    sandbox.fault("gosms.ge", "refuse")
+    heard: list[smsgate.AttemptInfo] = []
+
+    async def go() -> smsgate.SendResult:
+        async with AsyncGateway(
+            [sandbox.provider("gosms.ge", sender="Demo"),
+             sandbox.provider("smsoffice.ge", sender="Demo")],
+            retry=RetryPolicy(attempts=2, backoff=0.01), on_attempt=heard.append,
+        ) as gateway:
+            return await gateway.send("+995577123456", "heard")
+
+    assert asyncio.run(go()).provider == "smsoffice.ge"
+    assert [(a.provider, a.outcome) for a in heard] == [
+        ("gosms.ge", "unavailable"), ("gosms.ge", "unavailable"), ("smsoffice.ge", "accepted")]
+    assert [a.may_have_sent for a in heard] == [False, False, True]
+
+
 def test_the_same_provider_objects_serve_both_gateways(sandbox: Sandbox) -> None:
     office = sandbox.provider("smsoffice.ge", sender="Demo")
     sync = Gateway([office]).send("+995577123456", "sync")
