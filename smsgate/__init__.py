@@ -50,6 +50,7 @@ from .segments import SegmentInfo, segments
 if _typing.TYPE_CHECKING:
     from . import webhooks as webhooks  # smsgate.webhooks.parse after `import smsgate`
     from ._protocol import CAPABILITIES, SmsProvider
+    from ._wire import Transport
     from .bulk import BulkReport, send_many
     from .config import from_config, from_env, from_url
     from .gateway import BreakerPolicy, Gateway, RetryPolicy
@@ -119,6 +120,7 @@ __all__ = [
     "SmsProvider",
     "Status",
     "StatusResult",
+    "Transport",
     "UnsupportedFeature",
     "ValidationError",
     "WebhookError",
@@ -161,6 +163,7 @@ _LAZY: _typing.Final[dict[str, str]] = {
     "SmsProvider": "._protocol",
     "Status": ".models",
     "StatusResult": ".models",
+    "Transport": "._wire",
     "available_providers": ".registry",
     "create": ".registry",
     "from_config": ".config",

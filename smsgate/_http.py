@@ -1,7 +1,8 @@
 """The one HTTP layer: performs request descriptions, classifies every transport failure.
 
 Adapters never do I/O. They describe a request (:class:`HttpRequest`) and parse a reply
-(:class:`HttpResponse`); :class:`Transport` performs it over a ``requests.Session`` with explicit
+(:class:`HttpResponse`), both defined in ``smsgate._wire``; :class:`RequestsTransport`, the
+default :class:`smsgate.Transport`, performs it over a ``requests.Session`` with explicit
 timeouts, no urllib3 retries and no redirects, and is the only code in smsgate that catches
 ``requests`` exceptions.
 
@@ -49,7 +50,7 @@ its connection is pooled only when its end can be trusted (:func:`_poolable`).
 
 Errors are raised outside the ``except`` block that caught them, so that no chained cause
 (whose text may hold a URL with SMSOffice.ge's key in its query string) travels with them,
-and credentials are revealed only inside :meth:`Transport._round_trip`, whose frame is gone
+and credentials are revealed only inside :meth:`RequestsTransport._round_trip`, whose frame is gone
 before anything is raised: no frame left on a raised error's traceback holds a revealed key
 (tools that record local variables in tracebacks would show it).
 """
@@ -70,13 +71,11 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Mapping
-from typing import Any, Final, Literal, TypeAlias
+from collections.abc import Iterator
+from typing import Any, Final
 
-import attrs
 import requests
 import requests.adapters
-import requests.structures
 import urllib3
 import urllib3.exceptions
 import urllib3.util.connection
@@ -84,8 +83,9 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
-from ._secrets import Secret, get_logger, header_problem, scrub, scrub_bytes
+from ._secrets import get_logger, header_problem, scrub, scrub_bytes
 from ._version import __version__
+from ._wire import DEFAULT_TIMEOUT, AuthParam, Headers, HttpRequest, HttpResponse, Timeout
 from .errors import (
     ConfigurationError,
     ConnectError,
@@ -99,20 +99,14 @@ __all__ = [
     "MAX_REPLY_BYTES",
     "MAX_WAIT",
     "AuthParam",
-    "deadline_scope",
-    "remaining",
     "HttpRequest",
     "HttpResponse",
+    "RequestsTransport",
     "Timeout",
-    "Transport",
+    "deadline_scope",
     "exchange_bound",
+    "remaining",
 ]
-
-Timeout: TypeAlias = "float | tuple[float, float]"
-
-#: Connect within 5 s (a provider that cannot accept a TCP connection by then is down);
-#: wait up to 30 s for the reply (gateways can be slow to answer a bulk send).
-DEFAULT_TIMEOUT: Final[tuple[float, float]] = (5.0, 30.0)
 USER_AGENT: Final = f"smsgate/{__version__} python-requests/{requests.__version__}"
 
 #: The largest reply body smsgate reads, counted after decoding (4 MiB). SMS gateways answer
@@ -144,9 +138,16 @@ def deadline_scope(at: float | None) -> Iterator[None]:
         _deadline.reset(token)
 
 
-def remaining() -> float | None:
-    """Seconds left before the current deadline, or ``None`` when there is none."""
+def remaining(deadline: float | None = None) -> float | None:
+    """Seconds left before the current deadline, or ``None`` when there is none.
+
+    The current deadline is the earlier of ``deadline`` (an instant on
+    :func:`time.monotonic`, given to a transport's ``perform``) and that of the enclosing
+    :func:`deadline_scope`.
+    """
     at = _deadline.get()
+    if deadline is not None and (at is None or deadline < at):
+        at = deadline
     return None if at is None else at - time.monotonic()
 
 
@@ -163,26 +164,31 @@ def _finite(seconds: float) -> float:
     return max(seconds, 0.001)
 
 
-def _bounded(timeout: float | tuple[float, float]) -> float | tuple[float, float]:
-    left = remaining()
+def _bounded(
+    timeout: float | tuple[float, float], deadline: float | None = None
+) -> float | tuple[float, float]:
+    left = remaining(deadline)
     left = MAX_WAIT if left is None else _finite(left)
     if isinstance(timeout, tuple):
         return (min(_finite(timeout[0]), left), min(_finite(timeout[1]), left))
     return min(_finite(timeout), left)
 
 
-def exchange_bound(timeout: float | tuple[float, float]) -> float:
+def exchange_bound(
+    timeout: float | tuple[float, float], deadline: float | None = None
+) -> float:
     """Seconds one exchange may take in all: connect timeout plus read timeout.
 
     A single number is both timeouts (as in ``requests``), so the bound is twice it. Under a
-    Gateway deadline the bound is also never more than the time left. Each timeout counts at
-    most :data:`MAX_WAIT`.
+    deadline (``deadline``, or a Gateway's :func:`deadline_scope`: the earlier of the two)
+    the bound is also never more than the time left. Each timeout counts at most
+    :data:`MAX_WAIT`.
     """
     if isinstance(timeout, tuple):
         total = _finite(timeout[0]) + _finite(timeout[1])
     else:
         total = 2 * _finite(timeout)
-    left = remaining()
+    left = remaining(deadline)
     return total if left is None else _finite(min(total, left))
 
 
@@ -549,62 +555,6 @@ class _Adapter(requests.adapters.HTTPAdapter):
         return manager
 
 
-@attrs.frozen
-class AuthParam:
-    """Where one credential goes on the wire."""
-
-    location: Literal["header", "query", "body", "param"]
-    name: str
-    value: Secret
-    prefix: str = ""
-
-
-@attrs.frozen
-class HttpRequest:
-    """A request an adapter wants made; the transport adds credentials and performs it.
-
-    Attributes:
-        method: ``"GET"`` or ``"POST"``.
-        path: appended to the provider's base URL.
-        operation: what it does (``"send"``, ``"status"``...), for logs and attempts.
-        params: query-string parameters.
-        json: a JSON body (a dict receives ``body`` credentials).
-        form: a form-encoded body (receives ``body`` and ``param`` credentials).
-        headers: extra headers.
-        auth: credentials to place; their values stay redacted until the wire.
-        sends_message: performing it may send an SMS. When ``False`` no failure of it can
-            have sent anything, so its errors say ``may_have_sent=False``.
-        idempotent: the provider deduplicates it (SMSGist's idempotency key) or it only
-            reads, so repeating it after an unknown outcome is safe.
-    """
-
-    method: Literal["GET", "POST"]
-    path: str
-    operation: str
-    params: Mapping[str, str] = attrs.field(factory=dict)
-    json: Any = None
-    form: Mapping[str, str] | None = None
-    headers: Mapping[str, str] = attrs.field(factory=dict)
-    auth: tuple[AuthParam, ...] = ()
-    sends_message: bool = False
-    idempotent: bool = False
-
-
-@attrs.frozen
-class HttpResponse:
-    """A reply, read whole."""
-
-    status: int
-    headers: Mapping[str, str] = attrs.field(repr=False)
-    content: bytes = attrs.field(repr=False)
-    elapsed: float = 0.0
-
-    @property
-    def text(self) -> str:
-        """The body decoded as UTF-8 (replacing undecodable bytes)."""
-        return self.content.decode("utf-8", errors="replace")
-
-
 class _TooLarge(Exception):
     """The decoded body passed the limit."""
 
@@ -617,8 +567,9 @@ class _TimeUp(Exception):
     """The exchange's time ran out before its body could be watched."""
 
 
-class Transport:
-    """Performs :class:`HttpRequest` for one provider.
+class RequestsTransport:
+    """smsgate's default :class:`~smsgate.Transport`: performs :class:`HttpRequest` for one
+    provider over ``requests``.
 
     Args:
         provider: registry name, carried by every error.
@@ -642,6 +593,8 @@ class Transport:
         session: requests.Session | None = None,
         max_reply_bytes: int = MAX_REPLY_BYTES,
     ) -> None:
+        if session is not None and not isinstance(session, requests.Session):
+            raise ConfigurationError("session must be a requests.Session")
         self.provider = provider
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
@@ -657,10 +610,14 @@ class Transport:
         if self._owns_session:
             self.session.close()
 
-    def perform(
-        self, request: HttpRequest, *, timeout: float | tuple[float, float] | None = None
-    ) -> HttpResponse:
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(provider={self.provider!r}, base_url={self.base_url!r})"
+
+    def perform(self, request: HttpRequest, *, deadline: float | None = None) -> HttpResponse:
         """Make the request; return the reply whatever its status, or raise a transport error.
+
+        The exchange ends within the timeouts, and by ``deadline`` (an instant on
+        :func:`time.monotonic`) or the enclosing :func:`deadline_scope`'s, the earlier one.
 
         Raises:
             ConnectError: the request cannot have reached the provider.
@@ -674,9 +631,7 @@ class Transport:
         _log.debug("%s %s (%s) ->", request.method, url, request.operation)
         outer = sys.exc_info()[1]
         try:
-            outcome = self._round_trip(
-                request, url, timeout if timeout is not None else self.timeout, started
-            )
+            outcome = self._round_trip(request, url, self.timeout, deadline, started)
         except BaseException as exc:
             # Anything not smsgate's own (KeyboardInterrupt, a signal handler's exception, a
             # bug) propagates unchanged, but without the frames below this one: those of the
@@ -701,6 +656,7 @@ class Transport:
         request: HttpRequest,
         url: str,
         timeout: float | tuple[float, float],
+        deadline: float | None,
         started: float,
     ) -> HttpResponse | ProviderError | ConfigurationError:
         """The exchange itself; returns its error instead of raising it.
@@ -716,7 +672,7 @@ class Transport:
         headers.setdefault("User-Agent", USER_AGENT)
         headers.setdefault("Accept", "application/json, text/plain;q=0.9, */*;q=0.1")
         headers["Accept-Encoding"] = _ACCEPT_ENCODING
-        bound = exchange_bound(timeout)
+        bound = exchange_bound(timeout, deadline)
         exchange = _Exchange(time.monotonic() + bound)
         reply: requests.Response | None = None
         pool: Any = None
@@ -727,7 +683,8 @@ class Transport:
         try:
             if self._resolved is not None:
                 reply = self._resolved.send(
-                    request.method, url, params, json_body, form, headers, _bounded(timeout)
+                    request.method, url, params, json_body, form, headers,
+                    _bounded(timeout, deadline),
                 )
             else:
                 reply = self.session.request(
@@ -737,7 +694,7 @@ class Transport:
                     json=json_body,
                     data=form,
                     headers=headers,
-                    timeout=_bounded(timeout),
+                    timeout=_bounded(timeout, deadline),
                     allow_redirects=False,
                     stream=True,
                 )
@@ -751,9 +708,7 @@ class Transport:
             # echoes the request would put the key in `raw`, in parser frames, in error text).
             result = HttpResponse(
                 status=reply.status_code,
-                headers=requests.structures.CaseInsensitiveDict(
-                    {name: scrub(value) for name, value in reply.headers.items()}
-                ),
+                headers=Headers([(name, scrub(value)) for name, value in reply.headers.items()]),
                 content=scrub_bytes(content),
                 elapsed=time.monotonic() - started,
             )

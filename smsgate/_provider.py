@@ -31,7 +31,7 @@ from .errors import (
     UnsupportedFeature,
     ValidationError,
 )
-from .models import RecipientResult, SendResult, Status
+from .models import Balance, RecipientResult, SendResult, Status, StatusResult
 from .phone import (
     PhoneFormat,
     format_phone,
@@ -442,9 +442,37 @@ class ProviderBase:
         result: SendResult = yield Call(self._deliver, (outgoing,), deadline=deadline)
         return result
 
+    def plan_status(
+        self, message_id: str, recipient: str | None = None, *, deadline: float | None = None
+    ) -> Plan[StatusResult]:
+        """The plan of a status lookup: the default runs the provider's own ``status`` as
+        one blocking call (an HTTP provider plans its request instead)."""
+        status = getattr(self, "status", None)
+        if status is None:
+            self._require("status", "status lookups")
+            raise UnsupportedFeature(f"{self.name} does not support status lookups")
+        result: StatusResult = yield Call(
+            status, (message_id,), {"recipient": recipient}, deadline=deadline
+        )
+        return result
+
+    def plan_balance(self, *, deadline: float | None = None) -> Plan[Balance]:
+        """The plan of a balance lookup: the default runs the provider's own ``balance`` as
+        one blocking call (an HTTP provider plans its request instead)."""
+        balance = getattr(self, "balance", None)
+        if balance is None:
+            self._require("balance", "balance lookups")
+            raise UnsupportedFeature(f"{self.name} does not support balance lookups")
+        result: Balance = yield Call(balance, deadline=deadline)
+        return result
+
     def _deliver(self, outgoing: Outgoing) -> SendResult:
-        """Send a message :meth:`prepare` has validated."""
-        raise NotImplementedError  # pragma: no cover - every provider implements it
+        """Send a message :meth:`prepare` has validated (a provider that is not reached
+        over HTTP implements this; :class:`~smsgate.providers.HttpProvider` plans its
+        requests in ``plan_send`` instead)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement _deliver(outgoing), or plan_send"
+        )
 
 
 def _check_schedule(schedule_at: object) -> None:

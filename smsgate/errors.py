@@ -85,7 +85,15 @@ __all__ = [
 
 
 class SmsGateError(Exception):
-    """Base class of every error smsgate raises."""
+    """Base class of every error smsgate raises.
+
+    Every smsgate error answers the one question a caller asks before sending again,
+    :attr:`may_have_sent`: ``False`` here and for every error raised before any request
+    (configuration, validation); a :class:`ProviderError` sets it per request.
+    """
+
+    #: Whether the message may have gone out. ``False`` unless an error says otherwise.
+    may_have_sent: bool = False
 
 
 class ConfigurationError(SmsGateError):
@@ -96,11 +104,8 @@ class ValidationError(SmsGateError, ValueError):
     """The input was refused before any I/O: nothing was sent.
 
     Also a :class:`ValueError`, so code that already guards against bad values keeps working.
+    Its :attr:`~SmsGateError.may_have_sent` is ``False``: nothing was sent.
     """
-
-    #: Nothing was sent when validation fails; the attribute mirrors :class:`ProviderError`
-    #: so that a caller can ask every smsgate error the same question.
-    may_have_sent: bool = False
 
 
 class InvalidPhoneNumber(ValidationError):
@@ -284,7 +289,7 @@ class AllProvidersFailed(ProviderError):
         *,
         provider: str | None = None,
     ) -> None:
-        unsettled = [e for e in errors if getattr(e, "may_have_sent", False)]
+        unsettled = [e for e in errors if e.may_have_sent]
         keys = {getattr(e, "idempotency_key", None) for e in unsettled}
         super().__init__(
             message,

@@ -27,6 +27,7 @@ import attrs
 import requests
 import requests.adapters
 
+from ._mock import MockTransport
 from ._protocol import CAPABILITIES, SmsProvider
 from ._provider import Limits, Outgoing, ProviderBase
 from .errors import (
@@ -39,7 +40,7 @@ from .errors import (
 )
 from .models import Balance, RecipientStatus, SendResult, Status, StatusResult
 
-__all__ = ["MemoryProvider", "Outcome", "SentMessage", "check_provider"]
+__all__ = ["MemoryProvider", "MockTransport", "Outcome", "SentMessage", "check_provider"]
 
 #: A scripted outcome of one ``send`` call: ``None`` (accept), an exception instance or class
 #: (raise it), or a callable that receives the validated send and returns either.

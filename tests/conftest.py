@@ -4,7 +4,6 @@ from typing import Any, ClassVar
 
 import pytest
 
-from smsgate._http import HttpRequest, HttpResponse
 from smsgate.errors import (
     AuthenticationError,
     InsufficientFunds,
@@ -12,13 +11,15 @@ from smsgate.errors import (
     RecipientRejected,
 )
 from smsgate.models import Balance, RecipientResult, SendResult, Status, StatusResult
-from smsgate.phone import PhoneFormat
-from smsgate.providers._base import (
+from smsgate.providers import (
     ApiKeyProvider,
     AuthSpec,
     ErrorSpec,
+    HttpRequest,
+    HttpResponse,
     Limits,
     Outgoing,
+    PhoneFormat,
 )
 
 CANARY = "CANARY-KEY-7f3a9c2e"
@@ -47,8 +48,8 @@ class ToyProvider(ApiKeyProvider):
         4: ErrorSpec(RateLimited, "slow down"),
     }
 
-    def _send_request(self, outgoing: Outgoing) -> HttpRequest:
-        return self._request(
+    def build_send(self, outgoing: Outgoing) -> HttpRequest:
+        return self.new_request(
             "POST",
             "/send",
             "send",
@@ -57,8 +58,8 @@ class ToyProvider(ApiKeyProvider):
             sends_message=True,
         )
 
-    def _parse_send(self, reply: HttpResponse, body: Any, outgoing: Outgoing) -> SendResult:
-        data = self._object(reply, body, sends_message=True)
+    def parse_send(self, reply: HttpResponse, body: Any, outgoing: Outgoing) -> SendResult:
+        data = self.json_object(reply, body)
         ids = data.get("ids") or []
         return SendResult(
             provider=self.name,
@@ -70,22 +71,22 @@ class ToyProvider(ApiKeyProvider):
             raw=data,
         )
 
-    def _status_request(self, message_id: str, recipient: str | None) -> HttpRequest:
-        return self._request("GET", "/status", "status", params={"id": message_id})
+    def build_status(self, message_id: str, recipient: str | None) -> HttpRequest:
+        return self.new_request("GET", "/status", "status", params={"id": message_id})
 
-    def _parse_status(
+    def parse_status(
         self, reply: HttpResponse, body: Any, message_id: str, recipient: str | None
     ) -> StatusResult:
-        data = self._object(reply, body, sends_message=False)
+        data = self.json_object(reply, body)
         return StatusResult(self.name, message_id, Status.from_word(data.get("status")), raw=data)
 
-    def _balance_request(self) -> HttpRequest:
-        return self._request("GET", "/balance", "balance")
+    def build_balance(self) -> HttpRequest:
+        return self.new_request("GET", "/balance", "balance")
 
-    def _parse_balance(self, reply: HttpResponse, body: Any) -> Balance:
+    def parse_balance(self, reply: HttpResponse, body: Any) -> Balance:
         return Balance(self.name, reply.text.strip(), "credits")
 
-    def _find_error(self, reply: HttpResponse, body: Any) -> tuple[int | str | None, str] | None:
+    def find_error(self, reply: HttpResponse, body: Any) -> tuple[int | str | None, str] | None:
         if isinstance(body, dict) and body.get("error"):
             return body["error"], str(body.get("message", ""))
         return None

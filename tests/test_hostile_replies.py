@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import smsgate
-from smsgate.providers._base import as_money, read_code
+from smsgate.providers import as_money, read_code
 
 from .servers import respond, serve
 

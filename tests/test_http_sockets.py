@@ -15,7 +15,7 @@ from smsgate import (
     ProviderUnavailable,
     RecipientRejected,
 )
-from smsgate._http import HttpRequest, Transport
+from smsgate._http import HttpRequest, RequestsTransport
 from smsgate.reliability import blackhole
 
 from .conftest import CANARY, ToyProvider
@@ -26,8 +26,8 @@ SEND = HttpRequest(method="POST", path="/send", operation="send", json={"a": 1},
 READ = HttpRequest(method="GET", path="/balance", operation="balance")
 
 
-def transport(url: str, timeout: float | tuple[float, float] = (2.0, 0.5)) -> Transport:
-    return Transport(provider="toy", base_url=url, timeout=timeout)
+def transport(url: str, timeout: float | tuple[float, float] = (2.0, 0.5)) -> RequestsTransport:
+    return RequestsTransport(provider="toy", base_url=url, timeout=timeout)
 
 
 def test_connection_refused_is_connect_error_and_never_sent() -> None:
@@ -153,7 +153,8 @@ def test_user_agent_and_timeout_are_explicit() -> None:
 
 def test_session_given_by_caller_is_used_and_not_closed() -> None:
     session = requests.Session()
-    t = Transport(provider="toy", base_url="http://127.0.0.1:1", timeout=1.0, session=session)
+    t = RequestsTransport(provider="toy", base_url="http://127.0.0.1:1", timeout=1.0,
+                          session=session)
     assert t.session is session
     t.close()
     assert session.adapters  # still usable: the caller owns it

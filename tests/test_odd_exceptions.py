@@ -237,16 +237,16 @@ def chunked_toy(fail_at: str, exc: Exception) -> tuple[Any, list[int]]:
     calls: list[int] = []
 
     class Buggy(ToyProvider):
-        def _send_request(self, outgoing: Outgoing) -> Any:
+        def build_send(self, outgoing: Outgoing) -> Any:
             calls.append(len(calls) + 1)
             if fail_at == "build" and len(calls) == 2:
                 raise exc
-            return super()._send_request(outgoing)
+            return super().build_send(outgoing)
 
-        def _exchange(self, request: Any, attempts: Any) -> Any:
+        def _exchange(self, request: Any, attempts: Any, deadline: Any) -> Any:
             if fail_at == "exchange" and len(calls) == 2:
                 raise exc
-            return super()._exchange(request, attempts)
+            return (yield from super()._exchange(request, attempts, deadline))
 
     mock = responses.RequestsMock(assert_all_requests_are_fired=False)
     mock.start()

@@ -19,7 +19,7 @@ import requests
 
 import smsgate
 from smsgate import DeliveryUnknown, InvalidResponse, ProviderUnavailable
-from smsgate._http import MAX_REPLY_BYTES, HttpRequest, Transport, _Exchange, _Watchdog
+from smsgate._http import MAX_REPLY_BYTES, HttpRequest, RequestsTransport, _Exchange, _Watchdog
 
 from .conftest import CANARY, ToyProvider
 from .servers import endless, http_reply, make_certificate, respond, script, serve, trickle
@@ -31,8 +31,8 @@ READ = HttpRequest(method="GET", path="/balance", operation="balance")
 SLACK = 1.5  # seconds allowed past a bound: generous, it proves "bounded", not "fast"
 
 
-def transport(url: str, timeout: float | tuple[float, float] = (1.0, 1.0)) -> Transport:
-    return Transport(provider="toy", base_url=url, timeout=timeout)
+def transport(url: str, timeout: float | tuple[float, float] = (1.0, 1.0)) -> RequestsTransport:
+    return RequestsTransport(provider="toy", base_url=url, timeout=timeout)
 
 
 # --- time: the bound is per exchange, not per read ----------------------------------------------
@@ -316,7 +316,7 @@ def test_with_a_callers_session_the_body_is_still_bounded() -> None:
     # A session of the caller's is used as it is (its connections are not smsgate's), so the
     # watchdog takes over once the headers are in: a trickling body still ends on time.
     with serve(trickle()) as (url, _):
-        t = Transport(provider="toy", base_url=url, timeout=(1.0, 1.0),
+        t = RequestsTransport(provider="toy", base_url=url, timeout=(1.0, 1.0),
                       session=requests.Session())
         started = time.monotonic()
         error = caught(lambda: t.perform(SEND))

@@ -20,7 +20,14 @@ import pytest
 
 import smsgate
 from smsgate import ConnectError
-from smsgate._http import MAX_WAIT, HttpRequest, Transport, _Exchange, _Watchdog, exchange_bound
+from smsgate._http import (
+    MAX_WAIT,
+    HttpRequest,
+    RequestsTransport,
+    _Exchange,
+    _Watchdog,
+    exchange_bound,
+)
 from smsgate.testing import MemoryProvider
 
 from .servers import read_request, respond, serve
@@ -90,7 +97,7 @@ def trickling_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 def test_a_trickling_proxy_tunnel_is_cut_at_the_exchange_bound(trickling_proxy: str) -> None:
     # The target is never reached: only the proxy answers, one header line at a time.
-    t = Transport(provider="toy", base_url="https://127.0.0.1:9", timeout=(1.0, 1.0))
+    t = RequestsTransport(provider="toy", base_url="https://127.0.0.1:9", timeout=(1.0, 1.0))
     started = time.monotonic()
     error = caught(lambda: t.perform(SEND))
     elapsed = time.monotonic() - started
@@ -142,7 +149,7 @@ def slow_dns(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.mark.usefixtures("slow_dns")
 def test_a_slow_name_lookup_ends_at_the_exchange_bound_with_nothing_sent() -> None:
-    t = Transport(provider="toy", base_url=f"http://{SLOW_HOST}:80", timeout=(1.0, 1.0))
+    t = RequestsTransport(provider="toy", base_url=f"http://{SLOW_HOST}:80", timeout=(1.0, 1.0))
     started = time.monotonic()
     error = caught(lambda: t.perform(SEND))
     elapsed = time.monotonic() - started
@@ -174,7 +181,7 @@ def test_a_name_is_resolved_and_each_address_tried_in_turn() -> None:
     # "localhost" may resolve to ::1 first; the server listens on 127.0.0.1 only, so the
     # transport must go on to the next address rather than fail.
     with serve(respond(200, b'{"ok": 1}')) as (url, received):
-        t = Transport(provider="toy", base_url=url.replace("127.0.0.1", "localhost"),
+        t = RequestsTransport(provider="toy", base_url=url.replace("127.0.0.1", "localhost"),
                       timeout=(1.0, 1.0))
         reply = t.perform(SEND)
     assert reply.content == b'{"ok": 1}'
@@ -182,7 +189,7 @@ def test_a_name_is_resolved_and_each_address_tried_in_turn() -> None:
 
 
 def test_an_unknown_name_is_a_connect_error() -> None:
-    t = Transport(provider="toy", base_url="http://no-such-host.smsgate.invalid",
+    t = RequestsTransport(provider="toy", base_url="http://no-such-host.smsgate.invalid",
                   timeout=(1.0, 1.0))
     error = caught(lambda: t.perform(SEND))
     assert isinstance(error, ConnectError) and error.may_have_sent is False, error
@@ -198,7 +205,7 @@ def test_an_unrepresentable_timeout_is_clamped_not_raised(huge: float) -> None:
         conn.close()
 
     with serve(slow_ok) as (url, _):
-        reply = Transport(provider="toy", base_url=url, timeout=(1.0, huge)).perform(SEND)
+        reply = RequestsTransport(provider="toy", base_url=url, timeout=(1.0, huge)).perform(SEND)
     assert reply.content == b"{}"
     assert exchange_bound((1.0, huge)) == 1.0 + MAX_WAIT
     assert exchange_bound(huge) == 2 * MAX_WAIT
@@ -210,7 +217,7 @@ def test_an_unrepresentable_timeout_under_a_deadline_is_bounded_by_it(huge: floa
         # Providers refuse such a timeout when they are built (ConfigurationError); the
         # transport's own clamp is the second line, checked here under a Gateway deadline.
         provider = build("gosms.ge", url, (1.0, 1.0))
-        provider._transport.timeout = (huge, huge)
+        provider.transport.timeout = (huge, huge)
         started = time.monotonic()
         error = caught(lambda: smsgate.Gateway([provider], deadline=1, retry=None).send(
             NUMBERS["gosms.ge"], "Hello"))
@@ -247,6 +254,6 @@ def test_a_request_that_reaches_the_server_is_still_may_have_sent() -> None:
         conn.close()
 
     with serve(read_then_silent, read_first=False) as (url, _):
-        error = caught(lambda: Transport(provider="toy", base_url=url,
+        error = caught(lambda: RequestsTransport(provider="toy", base_url=url,
                                          timeout=(1.0, 0.5)).perform(SEND))
     assert isinstance(error, smsgate.DeliveryUnknown) and error.may_have_sent is True, error

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from smsgate import DeliveryUnknown, InvalidResponse
-from smsgate._http import HttpRequest, Transport
+from smsgate._http import HttpRequest, RequestsTransport
 
 from .servers import http_reply, script, serve
 from .transport_helpers import caught
@@ -32,7 +32,7 @@ def _two_exchanges(first: bytes | list[bytes], second: bytes) -> tuple[object, o
     outcomes (reply or error) and how many requests the server got."""
     received: list[bytes] = []
     with serve(script([first, second], received, gap=0.05), read_first=False) as (url, _):
-        t = Transport(provider="toy", base_url=url, timeout=(1.0, 2.0))
+        t = RequestsTransport(provider="toy", base_url=url, timeout=(1.0, 2.0))
         try:
             one: object = t.perform(READ)
         except Exception as exc:  # whatever the lookup gave, the send is what is checked
@@ -75,7 +75,7 @@ def test_a_trusted_reply_still_reuses_its_connection() -> None:
         script([http_reply(200, b'{"id": 1}'), OK_2], [], gap=0)(conn)
 
     with serve(handler, read_first=False) as (url, _):
-        t = Transport(provider="toy", base_url=url, timeout=(1.0, 2.0))
+        t = RequestsTransport(provider="toy", base_url=url, timeout=(1.0, 2.0))
         assert t.perform(READ).content == b'{"id": 1}'
         assert t.perform(SEND).content == b'{"id": 2}'
     assert len(connections) == 1
@@ -96,7 +96,8 @@ def test_wire_bytes_are_bounded_even_when_they_decode_to_nothing() -> None:
     empty = gzip.compress(b"", mtime=0)
     body = empty[:3] + b"\x10" + empty[4:10] + b"c" * 400_000 + b"\0" + empty[10:]
     with _serve_gzip(body) as (url, _):  # type: ignore[attr-defined]
-        t = Transport(provider="toy", base_url=url, timeout=(1.0, 5.0), max_reply_bytes=65536)
+        t = RequestsTransport(provider="toy", base_url=url, timeout=(1.0, 5.0),
+                              max_reply_bytes=65536)
         error = caught(lambda: t.perform(SEND))
     assert isinstance(error, InvalidResponse), error
     assert error.may_have_sent is True
@@ -106,7 +107,7 @@ def test_a_body_of_many_empty_gzip_members_is_unreadable() -> None:
     # 200 kB of 20-byte members: each costs a new decoder and they decode to nothing.
     body = gzip.compress(b"", mtime=0) * 10_000 + gzip.compress(b'{"ok": 1}', mtime=0)
     with _serve_gzip(body) as (url, _):  # type: ignore[attr-defined]
-        error = caught(lambda: Transport(provider="toy", base_url=url,
+        error = caught(lambda: RequestsTransport(provider="toy", base_url=url,
                                          timeout=(1.0, 5.0)).perform(SEND))
     assert isinstance(error, DeliveryUnknown), error
     assert error.may_have_sent is True
@@ -126,7 +127,7 @@ def test_an_endless_chunk_size_line_is_refused_with_bounded_memory() -> None:
         conn.close()
 
     with serve(handler) as (url, _):
-        t = Transport(provider="toy", base_url=url, timeout=(1.0, 2.0))
+        t = RequestsTransport(provider="toy", base_url=url, timeout=(1.0, 2.0))
         tracemalloc.start()
         try:
             error = caught(lambda: t.perform(SEND))

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from smsgate import DeliveryUnknown, InvalidResponse
-from smsgate._http import HttpRequest, Transport
+from smsgate._http import HttpRequest, RequestsTransport
 
 from .servers import endless, script, serve
 from .transport_helpers import caught
@@ -28,7 +28,8 @@ def test_a_small_content_length_beside_chunked_does_not_lift_the_size_limit() ->
     # http.client follows Transfer-Encoding and ignores Content-Length: the declared 10 bytes
     # must not route this endless body to a read without a limit.
     with serve(endless(headers=b"Content-Length: 10\r\n", limit=50 * 1024 * 1024)) as (url, _):
-        t = Transport(provider="toy", base_url=url, timeout=(2.0, 5.0), max_reply_bytes=100_000)
+        t = RequestsTransport(provider="toy", base_url=url, timeout=(2.0, 5.0),
+                              max_reply_bytes=100_000)
         error = caught(lambda: t.perform(SEND))
     assert isinstance(error, InvalidResponse), error
     assert "larger than 100000 bytes" in str(error)
@@ -40,7 +41,7 @@ def test_a_body_shorter_than_declared_is_a_lost_reply() -> None:
         conn.close()
 
     with serve(short) as (url, _):
-        error = caught(lambda: Transport(provider="toy", base_url=url, timeout=(1.0, 1.0))
+        error = caught(lambda: RequestsTransport(provider="toy", base_url=url, timeout=(1.0, 1.0))
                        .perform(SEND))
     assert isinstance(error, DeliveryUnknown) and error.may_have_sent is True
 
@@ -54,7 +55,7 @@ def test_a_declared_body_that_never_comes_is_bounded_in_time() -> None:
 
     with serve(stall) as (url, _):
         started = time.monotonic()
-        error = caught(lambda: Transport(provider="toy", base_url=url, timeout=(1.0, 1.0))
+        error = caught(lambda: RequestsTransport(provider="toy", base_url=url, timeout=(1.0, 1.0))
                        .perform(SEND))
         elapsed = time.monotonic() - started
     assert isinstance(error, DeliveryUnknown) and error.may_have_sent is True
@@ -78,7 +79,7 @@ def test_head_and_body_go_out_in_one_write_and_arrive_whole(
     with serve(script([reply, reply], received), read_first=False) as (url, _):
         server.append(("127.0.0.1", int(url.rsplit(":", 1)[1])))
         monkeypatch.setattr(socket.socket, "sendall", recording)
-        t = Transport(provider="toy", base_url=url, timeout=(1.0, 1.0))
+        t = RequestsTransport(provider="toy", base_url=url, timeout=(1.0, 1.0))
         assert t.perform(SEND).content == b"{}"
         assert t.perform(LOOKUP).content == b"{}"
         monkeypatch.undo()

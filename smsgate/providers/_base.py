@@ -15,27 +15,21 @@ import json
 import logging
 import math
 import re
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, ClassVar, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeVar
 
 import attrs
-import requests
 
-from .._http import DEFAULT_TIMEOUT, AuthParam, HttpRequest, HttpResponse, Transport
+from .._effects import Effect, Now, Perform, Plan, run
 from .._merge import merge_results
-from .._provider import (
-    Limits,
-    Outgoing,
-    ProviderBase,
-    _check_timeout,
-    is_blank,
-)
+from .._provider import Limits as Limits  # re-exported: older imports name this module
+from .._provider import Outgoing, ProviderBase, _check_timeout
 from .._secrets import Secret, get_logger, header_problem
 from .._unexpected import carry_key as _carry_key
-from .._unexpected import detach_error, unexpected, without_locals
+from .._unexpected import unexpected
 from .._urls import check_base_url
+from .._wire import DEFAULT_TIMEOUT, AuthParam, HttpRequest, HttpResponse, Transport
 from ..errors import (
     AuthenticationError,
     ConfigurationError,
@@ -54,24 +48,22 @@ from ..phone import (
     mask_phone,
 )
 
+if TYPE_CHECKING:
+    import requests
+
 __all__ = [
     "ApiKeyProvider",
     "AuthSpec",
     "ErrorSpec",
     "HttpProvider",
-    "Limits",
-    "Outgoing",
-    "ProviderBase",
+    "OPERATION_CAPABILITIES",
     "as_money",
     "as_text",
-    "detach_error",
     "first_present",
-    "is_blank",
     "iter_errors",
     "parse_rate_limit",
     "parse_retry_after",
     "read_code",
-    "without_locals",
 ]
 
 _log = get_logger("smsgate.providers")
@@ -177,14 +169,45 @@ def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
     return RateLimit(limit=limit, remaining=remaining, retry_after=retry_after)
 
 
+#: The capability each operation of an adapter stands for (``None``: every adapter has it).
+OPERATION_CAPABILITIES: Final[Mapping[str, str | None]] = {
+    "send": None,
+    "status": "status",
+    "balance": "balance",
+    "send_otp": "otp",
+    "verify_otp": "otp",
+    "create_sender": "sender_registration",
+    "retry": "retry",
+}
+
+
 class HttpProvider(ProviderBase):
     """A provider reached over HTTP: adapters subclass this and declare their wire.
 
     Subclasses declare :attr:`default_base_url`, :attr:`auth` and :attr:`error_table`, and
-    implement the request builders and reply parsers (``_send_request``/``_parse_send`` and,
-    where supported, ``_status_request``/``_parse_status`` and
-    ``_balance_request``/``_parse_balance``), plus :meth:`_find_error`, which reads an error
-    out of a reply whatever its HTTP status.
+    write each operation as a pair of pure functions: ``build_<operation>(...)`` returns the
+    :class:`HttpRequest` to make, ``parse_<operation>(reply, body, ...)`` reads a successful
+    reply into a result. :meth:`find_error` reads an error out of any reply, whatever its
+    HTTP status. The base runs the pairs (:meth:`plan_send`, :meth:`plan_operation`): it
+    performs the request through :attr:`transport`, applies the error table, turns a reply
+    a parser cannot read into :class:`~smsgate.InvalidResponse`, and stamps every error with
+    whether the message may have been sent (from ``request.sends_message``), so an adapter
+    never does I/O and never says ``may_have_sent`` itself.
+
+    Every adapter implements ``build_send``/``parse_send``; an adapter that declares a
+    capability implements its operations (``"status"``: ``build_status``/``parse_status``,
+    ``"balance"``: ``build_balance``/``parse_balance``; see :data:`OPERATION_CAPABILITIES`).
+
+    Args:
+        credentials: name -> :class:`Secret`, placed on the wire as :attr:`auth` declares.
+        sender: default sender name.
+        base_url: overrides :attr:`default_base_url` (a sandbox, a proxy).
+        timeout: seconds, or ``(connect, read)``, for the default transport.
+        session: a ``requests.Session`` for the default transport.
+        transport: a :class:`~smsgate.Transport` to use instead of the default (not with
+            ``session``). The provider does not close a transport it was given.
+        key: the name its shared state (circuit breaker) is kept under (see
+            :attr:`state_key`).
     """
 
     #: The provider's production base URL.
@@ -213,15 +236,17 @@ class HttpProvider(ProviderBase):
         base_url: str | None = None,
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
+        transport: Transport | None = None,
+        key: str | None = None,
     ) -> None:
-        super().__init__(sender=sender)
+        super().__init__(sender=sender, key=key)
         available = set(credentials) | self._credentials_from_factories()
         for spec in self.auth:
             if spec.credential not in available:
                 raise ConfigurationError(f"{self.name}: missing credential {spec.credential!r}")
-        for key, secret in credentials.items():
+        for name, secret in credentials.items():
             if not isinstance(secret, Secret) or not secret.reveal().strip():
-                raise ConfigurationError(f"{self.name}: {key} must be a non-empty string")
+                raise ConfigurationError(f"{self.name}: {name} must be a non-empty string")
         for spec in self.auth:
             stored = credentials.get(spec.credential)
             if spec.location == "header" and stored is not None:
@@ -235,14 +260,31 @@ class HttpProvider(ProviderBase):
                     )
         url = check_base_url(base_url if base_url is not None else self.default_base_url,
                              self.name)
-        if session is not None and not isinstance(session, requests.Session):
-            raise ConfigurationError("session must be a requests.Session")
+        if transport is not None and session is not None:
+            raise ConfigurationError(
+                f"{self.name}: give transport= or session=, not both (a session is the "
+                "default transport's)"
+            )
+        if transport is not None and not isinstance(transport, Transport):
+            raise ConfigurationError(
+                f"{self.name}: transport must be a smsgate.Transport (perform(request, *, "
+                "deadline=None) and close()), not a " + type(transport).__name__
+            )
         self._credentials = dict(credentials)
         self.base_url = url.rstrip("/")
         self.timeout = _check_timeout(timeout)
-        self._transport = Transport(
-            provider=self.name, base_url=self.base_url, timeout=self.timeout, session=session
-        )
+        self._owns_transport = transport is None
+        if transport is None:
+            # Imported here, not at the top: a provider used with another transport (a
+            # test's MockTransport, the async one) never loads requests.
+            from .._http import RequestsTransport
+
+            transport = RequestsTransport(
+                provider=self.name, base_url=self.base_url, timeout=self.timeout,
+                session=session,
+            )
+        #: What performs this provider's requests (:class:`~smsgate.Transport`).
+        self.transport: Transport = transport
 
     def __repr__(self) -> str:
         return (
@@ -251,30 +293,35 @@ class HttpProvider(ProviderBase):
         )
 
     def close(self) -> None:
-        self._transport.close()
+        """Close the default transport (a transport given to the constructor is the
+        caller's to close). Safe to call twice."""
+        if getattr(self, "_owns_transport", False):
+            self.transport.close()
 
-    # -- the SmsProvider protocol ----------------------------------------------------------
-    def _deliver(self, outgoing: Outgoing) -> SendResult:
-        """Send a validated message over HTTP.
+    # -- the plans the drivers run ---------------------------------------------------------
+    def plan_send(self, outgoing: Outgoing, *, deadline: float | None = None) -> Plan[SendResult]:
+        """Send a validated message over HTTP, as a plan (no I/O of its own).
 
-        A list larger than the provider's per-request limit goes out in chunks, merged into
-        one result in input order. If a later chunk fails, the result reports its recipients
-        as :attr:`Status.UNKNOWN` (the request may have been sent) or :attr:`Status.REJECTED`
+        A list larger than the provider's per-request limit goes out in chunks, one request
+        (:meth:`build_send`, then :meth:`parse_send`) each, merged into one result in input
+        order. If a later chunk fails, the result reports its recipients as
+        :attr:`Status.UNKNOWN` (the request may have been sent) or :attr:`Status.REJECTED`
         (it was not), the chunks after it as :attr:`Status.REJECTED` (not attempted), and
-        ``ok`` is ``False``; an error in the first chunk is raised as is.
+        ``ok`` is ``False``; an error in the first chunk is raised as is. ``deadline`` is
+        the instant (on the driver's clock) every exchange must end by.
         """
         self._check_owned_fields(outgoing.extra)
-        outgoing = self._complete(outgoing)
+        outgoing = self.complete_send(outgoing)
         attempts: list[Attempt] = []
         parts: list[SendResult] = []
         chunks = outgoing.chunks(self.limits.bulk_size)
         for index, chunk in enumerate(chunks):
             requested = False
             try:
-                request = self._send_request(chunk)
+                request = self.build_send(chunk)
                 requested = True
-                reply, body = self._exchange(request, attempts)
-                parts.append(self._parsing(request, self._parse_send, reply, body, chunk))
+                reply, body = yield from self._exchange(request, attempts, deadline)
+                parts.append(self._parsing(request, self.parse_send, reply, body, chunk))
             except Exception as exc:
                 if index == 0:
                     _carry_key(exc, chunk.idempotency_key)
@@ -299,32 +346,61 @@ class HttpProvider(ProviderBase):
             )
         return result
 
-    def status(self, message_id: str, *, recipient: str | None = None) -> StatusResult:
-        """Delivery status of a sent message (``recipient`` where the provider needs it)."""
+    def plan_operation(
+        self, operation: str, *args: Any, deadline: float | None = None
+    ) -> Plan[Any]:
+        """One request of ``operation``: ``build_<operation>(*args)``, perform it, then
+        ``parse_<operation>(reply, body, *args)``, as a plan (no I/O of its own).
+
+        A :class:`SendResult` it returns (SMSGist's ``retry``) records the attempt.
+        """
+        build = getattr(self, f"build_{operation}")
+        parse = getattr(self, f"parse_{operation}")
+        request: HttpRequest = build(*args)
+        attempts: list[Attempt] = []
+        reply, body = yield from self._exchange(request, attempts, deadline)
+        result = self._parsing(request, parse, reply, body, *args)
+        if isinstance(result, SendResult):
+            result = attrs.evolve(result, attempts=tuple(attempts))
+        return result
+
+    def run_operation(self, operation: str, *args: Any) -> Any:
+        """Run :meth:`plan_operation` in this thread (what a provider's own sync methods,
+        ``send_otp`` or ``retry``, do once their input is checked)."""
+        return run(self.plan_operation(operation, *args))
+
+    def plan_status(
+        self, message_id: str, recipient: str | None = None, *, deadline: float | None = None
+    ) -> Plan[StatusResult]:
+        """The plan of :meth:`status`; refuses bad input at once, before any request."""
         self._require("status", "status lookups")
         if not isinstance(message_id, str) or not message_id.strip():
             raise ValidationError("message_id must be a non-empty string")
-        e164 = wire_recipient = None
+        e164 = None
         if recipient is not None:
             (e164,) = self._normalize_recipients(recipient)
-            wire_recipient = format_phone(e164, self.phone_format, self.home_region)
-        request = self._status_request(message_id, wire_recipient)
-        reply, body = self._exchange(request, [])
-        return self._parsing(request, self._parse_status, reply, body, message_id, e164)
+        return self.plan_operation("status", message_id, e164, deadline=deadline)
+
+    def plan_balance(self, *, deadline: float | None = None) -> Plan[Balance]:
+        """The plan of :meth:`balance`; refuses at once when the provider has none."""
+        self._require("balance", "balance lookups")
+        return self.plan_operation("balance", deadline=deadline)
+
+    # -- the SmsProvider protocol (sends: ProviderBase.send) ----------------------------
+    def status(self, message_id: str, *, recipient: str | None = None) -> StatusResult:
+        """Delivery status of a sent message (``recipient`` where the provider needs it)."""
+        return run(self.plan_status(message_id, recipient))
 
     def balance(self) -> Balance:
         """Credit left at the provider."""
-        self._require("balance", "balance lookups")
-        request = self._balance_request()
-        reply, body = self._exchange(request, [])
-        return self._parsing(request, self._parse_balance, reply, body)
+        return run(self.plan_balance())
 
     def _check_owned_fields(self, extra: Mapping[str, Any]) -> None:
         """Refuse ``extra`` fields that would replace a field smsgate writes itself."""
-        if any(not isinstance(key, str) for key in extra):
+        if any(not isinstance(name, str) for name in extra):
             raise ValidationError("extra field names must be strings")
         owned = {field.casefold(): field for field in self.owned_fields}
-        clashes = sorted(owned[key.casefold()] for key in extra if key.casefold() in owned)
+        clashes = sorted(owned[name.casefold()] for name in extra if name.casefold() in owned)
         if clashes:
             raise ValidationError(
                 f"{self.name}: extra may not set {', '.join(clashes)}: smsgate writes "
@@ -333,47 +409,59 @@ class HttpProvider(ProviderBase):
             )
 
     # -- hooks for adapters ----------------------------------------------------------------
-    def _complete(self, outgoing: Outgoing) -> Outgoing:
+    def complete_send(self, outgoing: Outgoing) -> Outgoing:
         """Fill provider defaults into a validated send (a generated reference or key)."""
         return outgoing
 
-    def _send_request(self, outgoing: Outgoing) -> HttpRequest:
-        raise NotImplementedError  # pragma: no cover - every adapter implements it
+    def build_send(self, outgoing: Outgoing) -> HttpRequest:
+        """The request that sends ``outgoing`` (one chunk of at most ``limits.bulk_size``)."""
+        raise self._not_written("send")
 
-    def _parse_send(self, reply: HttpResponse, body: Any, outgoing: Outgoing) -> SendResult:
-        raise NotImplementedError  # pragma: no cover
+    def parse_send(self, reply: HttpResponse, body: Any, outgoing: Outgoing) -> SendResult:
+        """Read a send's successful reply (:meth:`find_error` found no error in it)."""
+        raise self._not_written("send")
 
-    def _status_request(self, message_id: str, recipient: str | None) -> HttpRequest:
-        raise NotImplementedError  # pragma: no cover - guarded by the "status" capability
+    def build_status(self, message_id: str, recipient: str | None) -> HttpRequest:
+        """The status request; ``recipient`` is the E.164 number asked about, if any
+        (:meth:`wire_number` writes it as the provider does)."""
+        raise self._not_written("status")
 
-    def _parse_status(
+    def parse_status(
         self, reply: HttpResponse, body: Any, message_id: str, recipient: str | None
     ) -> StatusResult:
         """Read a status reply; ``recipient`` is the E.164 number asked about, if any."""
-        raise NotImplementedError  # pragma: no cover
+        raise self._not_written("status")
 
-    def _balance_request(self) -> HttpRequest:
-        raise NotImplementedError  # pragma: no cover - guarded by the "balance" capability
+    def build_balance(self) -> HttpRequest:
+        """The balance request."""
+        raise self._not_written("balance")
 
-    def _parse_balance(self, reply: HttpResponse, body: Any) -> Balance:
-        raise NotImplementedError  # pragma: no cover
+    def parse_balance(self, reply: HttpResponse, body: Any) -> Balance:
+        """Read a balance reply."""
+        raise self._not_written("balance")
 
-    def _find_error(self, reply: HttpResponse, body: Any) -> tuple[int | str | None, str] | None:
+    def find_error(self, reply: HttpResponse, body: Any) -> tuple[int | str | None, str] | None:
         """``(code, message)`` when the reply is an error, whatever its HTTP status.
 
-        The default reads nothing from the body; the HTTP status then decides.
+        ``body`` is the reply's JSON (``None`` when it is not JSON). The code is looked up
+        in :attr:`error_table`; ``None`` leaves the class to the HTTP status. The default
+        reads nothing from the body, so the HTTP status alone decides.
         """
         return None
 
-    # -- the machinery ---------------------------------------------------------------------
-    def _request(
+    # -- helpers for adapters --------------------------------------------------------------
+    def new_request(
         self,
         method: Literal["GET", "POST"],
         path: str,
         operation: str,
         **fields: Any,
     ) -> HttpRequest:
-        """An :class:`HttpRequest` with this provider's credentials placed as declared."""
+        """An :class:`HttpRequest` with this provider's credentials placed as declared.
+
+        ``fields`` are :class:`HttpRequest`'s (``json=``, ``form=``, ``params=``,
+        ``headers=``, ``sends_message=``, ``idempotent=``).
+        """
         auth = tuple(
             AuthParam(
                 location=spec.location,
@@ -385,6 +473,41 @@ class HttpProvider(ProviderBase):
         )
         return HttpRequest(method=method, path=path, operation=operation, auth=auth, **fields)
 
+    def wire_number(self, number: str) -> str:
+        """``number`` (E.164, or national in the home region) as the provider writes it."""
+        (e164,) = self._normalize_recipients(number)
+        return format_phone(e164, self.phone_format, self.home_region)
+
+    def invalid_reply(self, reply: HttpResponse, what: str) -> InvalidResponse:
+        """The error a parser raises for a reply whose success shape it cannot read.
+
+        The base says whether the message may have been sent (from the request), so a
+        parser only says what is wrong.
+        """
+        return InvalidResponse(
+            f"{what} (HTTP {reply.status})", provider=self.name, http_status=reply.status
+        )
+
+    def json_object(self, reply: HttpResponse, body: Any) -> dict[str, Any]:
+        """``body`` as a JSON object, or :meth:`invalid_reply`."""
+        if not isinstance(body, dict):
+            raise self.invalid_reply(reply, "expected a JSON object")
+        return body
+
+    # -- the machinery ---------------------------------------------------------------------
+    def _not_written(self, operation: str) -> NotImplementedError:
+        """Why a hook stub was reached: which class must implement what."""
+        cls = type(self).__name__
+        hooks = f"build_{operation} and parse_{operation}"
+        capability = OPERATION_CAPABILITIES.get(operation, operation)
+        if capability is None:
+            why = "every HttpProvider sends"
+        elif capability in self.capabilities:
+            why = f"{cls} declares the {capability!r} capability"
+        else:
+            why = f"only a provider declaring the {capability!r} capability runs them"
+        return NotImplementedError(f"{cls} must implement {hooks}: {why}")
+
     def _credential(self, name: str) -> Secret:
         return self._credentials[name]
 
@@ -392,17 +515,32 @@ class HttpProvider(ProviderBase):
         """Credentials that :meth:`_credential` produces per request instead of storing."""
         return set()
 
-    def _exchange(self, request: HttpRequest, attempts: list[Attempt]) -> tuple[HttpResponse, Any]:
-        """Perform ``request`` and return ``(reply, parsed JSON or None)``; raise its error."""
-        started = time.monotonic()
+    def _stamp(self, error: ProviderError, request: HttpRequest) -> None:
+        """Say, once per request, what an error of ``request`` means for the message.
+
+        A request that sends no message cannot have sent one, whatever went wrong; an error
+        raised with no provider (a transport's, a mock handler's) names this one.
+        """
+        if error.provider is None:
+            error.provider = self.name
+        if not request.sends_message:
+            error.may_have_sent = False
+
+    def _exchange(
+        self, request: HttpRequest, attempts: list[Attempt], deadline: float | None
+    ) -> Generator[Effect, Any, tuple[HttpResponse, Any]]:
+        """Perform ``request``; return ``(reply, parsed JSON or None)`` or raise its error."""
+        started: float = yield Now()
         try:
-            reply = self._transport.perform(request)
+            reply: HttpResponse = yield Perform(self.transport, request, deadline)
         except ProviderError as failure:
+            ended: float = yield Now()
+            self._stamp(failure, request)
             attempts.append(
                 Attempt(
                     provider=self.name,
                     operation=request.operation,
-                    elapsed=time.monotonic() - started,
+                    elapsed=ended - started,
                     error=type(failure).__name__,
                 )
             )
@@ -417,10 +555,7 @@ class HttpProvider(ProviderBase):
             # raw exception a caller could take for "nothing happened" and resend.
             unreadable = type(exc).__name__
         if unreadable is not None:
-            refusal = self._invalid(
-                reply, f"unreadable reply ({unreadable})", sends_message=request.sends_message
-            )
-            refusal.retryable = request.idempotent or not request.sends_message
+            refusal = self._unreadable(request, reply, f"unreadable reply ({unreadable})")
             body = None
         attempts.append(
             Attempt(
@@ -443,7 +578,7 @@ class HttpProvider(ProviderBase):
     ) -> ProviderError | None:
         # Read the body before trusting the status: GOSMS.GE and SMSOffice.ge report errors
         # inside HTTP 200 replies.
-        found = self._find_error(reply, body)
+        found = self.find_error(reply, body)
         if found is None and reply.status < 300:
             return None
         code, message = found if found is not None else (None, _status_message(reply))
@@ -508,18 +643,18 @@ class HttpProvider(ProviderBase):
     ) -> _T:
         """Run an adapter's parser; a reply it cannot read becomes :class:`InvalidResponse`.
 
-        An unreadable reply is an unknown outcome: repeating the request is safe only where
-        the provider deduplicates it (``request.idempotent``) or nothing is sent (a lookup), so
-        only there is it retryable (the same rule the transport applies to lost replies).
+        An unreadable reply is an unknown outcome for a request that sends a message, and
+        nothing more than a failed lookup for one that does not (the stamp of
+        :meth:`_unreadable`).
         """
-        safe_to_repeat = request.idempotent or not request.sends_message
         failure: str | None = None
         try:
             return parse(reply, *args)
         except InvalidResponse as exc:
-            exc.retryable = safe_to_repeat
+            self._settle_unreadable(exc, request)
             raise
-        except ProviderError:
+        except ProviderError as exc:
+            self._stamp(exc, request)
             raise
         except Exception as exc:
             # The request went out: any other exception of a parser (a ValueError, KeyError
@@ -527,30 +662,27 @@ class HttpProvider(ProviderBase):
             # ValidationError from a helper) means "the reply could not be read", never
             # "nothing happened".
             failure = type(exc).__name__
-        error = self._invalid(
-            reply, f"unreadable reply ({failure})", sends_message=request.sends_message
-        )
-        error.retryable = safe_to_repeat
-        raise error
+        raise self._unreadable(request, reply, f"unreadable reply ({failure})")
 
-    def _invalid(self, reply: HttpResponse, what: str, *, sends_message: bool) -> InvalidResponse:
-        """An error for a reply whose success shape could not be read."""
-        return InvalidResponse(
-            f"{what} (HTTP {reply.status})",
-            provider=self.name,
-            http_status=reply.status,
-            may_have_sent=sends_message,
-        )
+    def _unreadable(self, request: HttpRequest, reply: HttpResponse, what: str) -> InvalidResponse:
+        error = self.invalid_reply(reply, what)
+        self._settle_unreadable(error, request)
+        return error
 
-    def _object(self, reply: HttpResponse, body: Any, *, sends_message: bool) -> dict[str, Any]:
-        """``body`` as a JSON object, or :class:`InvalidResponse`."""
-        if not isinstance(body, dict):
-            raise self._invalid(reply, "expected a JSON object", sends_message=sends_message)
-        return body
+    def _settle_unreadable(self, error: InvalidResponse, request: HttpRequest) -> None:
+        """Stamp a reply that could not be read: it may have sent exactly when the request
+        sends a message; repeating it is safe only where the provider deduplicates it
+        (``request.idempotent``) or nothing is sent (the transport's rule for lost replies)."""
+        self._stamp(error, request)
+        error.may_have_sent = request.sends_message
+        error.retryable = request.idempotent or not request.sends_message
 
 
 class ApiKeyProvider(HttpProvider):
-    """A provider authenticated by one API key (GOSMS.GE, GoSMS.ro, SMSOffice.ge)."""
+    """A provider authenticated by one API key (GOSMS.GE, GoSMS.ro, SMSOffice.ge).
+
+    Takes the key as its first argument and the keywords of :class:`HttpProvider`.
+    """
 
     def __init__(
         self,
@@ -560,6 +692,8 @@ class ApiKeyProvider(HttpProvider):
         base_url: str | None = None,
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
+        transport: Transport | None = None,
+        key: str | None = None,
     ) -> None:
         if not isinstance(api_key, str) or not api_key.strip():
             raise ConfigurationError(f"{self.name}: api_key is required")
@@ -569,6 +703,8 @@ class ApiKeyProvider(HttpProvider):
             base_url=base_url,
             timeout=timeout,
             session=session,
+            transport=transport,
+            key=key,
         )
 
 

@@ -8,11 +8,8 @@ with error body", as the official .NET v6 client notes); numbers as ``995XXXXXXX
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Final, TypeGuard
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeGuard
 
-import requests
-
-from .._http import DEFAULT_TIMEOUT, HttpRequest, HttpResponse
 from ..errors import (
     AuthenticationError,
     InsufficientFunds,
@@ -37,20 +34,27 @@ from ..models import (
     StatusResult,
     _recipient_result,
 )
-from ..phone import PhoneFormat, format_phone
 from ..segments import GSM7, UCS2
-from ._base import (
+from . import (
+    DEFAULT_TIMEOUT,
     ApiKeyProvider,
     AuthSpec,
     ErrorSpec,
+    HttpRequest,
+    HttpResponse,
     Limits,
     Outgoing,
+    PhoneFormat,
+    Transport,
     as_money,
     as_text,
     first_present,
     parse_rate_limit,
     read_code,
 )
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = ["GoSmsGe"]
 
@@ -126,20 +130,19 @@ class GoSmsGe(ApiKeyProvider):
         base_url: str | None = None,
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
+        transport: Transport | None = None,
+        key: str | None = None,
     ) -> None:
         super().__init__(
-            api_key, sender=sender, base_url=base_url, timeout=timeout, session=session
+            api_key, sender=sender, base_url=base_url, timeout=timeout, session=session,
+            transport=transport, key=key,
         )
         self.no_sms_number = (
-            None if no_sms_number is None else self._wire_number(no_sms_number)
+            None if no_sms_number is None else self.wire_number(no_sms_number)
         )
 
-    def _wire_number(self, number: str) -> str:
-        (e164,) = self._normalize_recipients(number)
-        return format_phone(e164, self.phone_format, self.home_region)
-
     # -- send ------------------------------------------------------------------------------
-    def _send_request(self, outgoing: Outgoing) -> HttpRequest:
+    def build_send(self, outgoing: Outgoing) -> HttpRequest:
         extra = dict(outgoing.extra)
         no_sms = extra.pop("noSmsNumber", None) or self.no_sms_number
         if len(outgoing.wire_numbers) == 1 and not no_sms:
@@ -161,9 +164,9 @@ class GoSmsGe(ApiKeyProvider):
                 body["noSmsNumber"] = str(no_sms)
             path = "/sendbulk"
         body.update(extra)
-        return self._request("POST", path, "send", json=body, sends_message=True)
+        return self.new_request("POST", path, "send", json=body, sends_message=True)
 
-    def _parse_send(self, reply: HttpResponse, body: Any, outgoing: Outgoing) -> SendResult:
+    def parse_send(self, reply: HttpResponse, body: Any, outgoing: Outgoing) -> SendResult:
         """Read a send reply; an error (a non-zero ``errorCode``) never gets here.
 
         Both official SDKs treat only a non-zero ``errorCode`` as an error; ``success`` says
@@ -173,7 +176,7 @@ class GoSmsGe(ApiKeyProvider):
         recipient, not an error a gateway would fail over on (re-sending to a number the
         provider refused, e.g. a blacklisted one, would bypass its opt-out).
         """
-        data = self._object(reply, body, sends_message=True)
+        data = self.json_object(reply, body)
         encoding = _encoding(data.get("encode"))
         segments = data.get("segment")
         if isinstance(data.get("messages"), list):
@@ -181,7 +184,7 @@ class GoSmsGe(ApiKeyProvider):
         elif data.get("success") is True:
             message_id = as_text(first_present(data, "messageId", "message_id"))
             if message_id is None:
-                raise self._invalid(reply, "send reply without messageId", sends_message=True)
+                raise self.invalid_reply(reply, "send reply without messageId")
             recipients = outgoing.queued(message_id)
         elif data.get("success") is False and len(outgoing.recipients) == 1:
             reason = as_text(data.get("message")) or as_text(data.get("error"))
@@ -191,8 +194,7 @@ class GoSmsGe(ApiKeyProvider):
             )]
         else:
             # Neither "sent" nor "not sent" is stated: the outcome is unknown.
-            raise self._invalid(reply, "send reply does not state success",
-                                sends_message=True)
+            raise self.invalid_reply(reply, "send reply does not state success")
         return SendResult(
             provider=self.name,
             message_id=next((r.message_id for r in recipients if r.message_id), None),
@@ -204,26 +206,25 @@ class GoSmsGe(ApiKeyProvider):
         )
 
     # -- status and balance ----------------------------------------------------------------
-    def _status_request(self, message_id: str, recipient: str | None) -> HttpRequest:
+    def build_status(self, message_id: str, recipient: str | None) -> HttpRequest:
         # The official .NET and Python SDKs send an int, the Node SDK a string.
         # Only a plain ASCII number of a sane length is sent as an int (int() of a Unicode digit
         # string or of thousands of digits would change it or raise).
         plain = message_id.isascii() and message_id.isdigit() and len(message_id) <= 18
         wire_id: int | str = int(message_id) if plain else message_id
-        return self._request("POST", "/checksms", "status", json={"messageId": wire_id})
+        return self.new_request("POST", "/checksms", "status", json={"messageId": wire_id})
 
-    def _parse_status(
+    def parse_status(
         self, reply: HttpResponse, body: Any, message_id: str, recipient: str | None
     ) -> StatusResult:
         data = self._stated(reply, body)
         word = data.get("status")
         if not isinstance(word, str):
-            raise self._invalid(reply, "status reply without a status word", sends_message=False)
+            raise self.invalid_reply(reply, "status reply without a status word")
         status = Status.from_word(word, self.status_words)
         reported = first_present(data, "messageId", "message_id")
         if reported is not None and as_text(reported) is None:
-            raise self._invalid(reply, "status reply with a messageId that is not an id",
-                                sends_message=False)
+            raise self.invalid_reply(reply, "status reply with a messageId that is not an id")
         phone = as_text(data.get("to"))
         return StatusResult(
             provider=self.name,
@@ -233,15 +234,14 @@ class GoSmsGe(ApiKeyProvider):
             raw=data,
         )
 
-    def _balance_request(self) -> HttpRequest:
-        return self._request("POST", "/sms-balance", "balance", json={})
+    def build_balance(self) -> HttpRequest:
+        return self.new_request("POST", "/sms-balance", "balance", json={})
 
-    def _parse_balance(self, reply: HttpResponse, body: Any) -> Balance:
+    def parse_balance(self, reply: HttpResponse, body: Any) -> Balance:
         data = self._stated(reply, body)
         amount = as_money(data.get("balance"))
         if amount is None:
-            raise self._invalid(reply, "balance reply without a finite balance",
-                                sends_message=False)
+            raise self.invalid_reply(reply, "balance reply without a finite balance")
         return Balance(provider=self.name, amount=amount, unit="credits", raw=data)
 
     # -- GOSMS.GE only ---------------------------------------------------------------------
@@ -251,17 +251,19 @@ class GoSmsGe(ApiKeyProvider):
         Raises:
             RateLimited: codes 109/110, with ``retry_after`` from the ``Retry-After`` header.
         """
-        wire = self._wire_number(phone)
-        request = self._request("POST", "/otp/send", "otp_send", json={"phone": wire},
-                                sends_message=True)
-        reply, body = self._exchange(request, [])
-        return self._parsing(request, self._parse_otp_send, reply, body, wire)
+        result: OtpChallenge = self.run_operation("send_otp", self.wire_number(phone))
+        return result
 
-    def _parse_otp_send(self, reply: HttpResponse, body: Any, wire: str) -> OtpChallenge:
-        data = self._stated(reply, body, sends_message=True)
+    def build_send_otp(self, wire: str) -> HttpRequest:
+        """``wire``: the number as GOSMS.GE writes it (``995...``)."""
+        return self.new_request("POST", "/otp/send", "otp_send", json={"phone": wire},
+                                sends_message=True)
+
+    def parse_send_otp(self, reply: HttpResponse, body: Any, wire: str) -> OtpChallenge:
+        data = self._stated(reply, body)
         otp_hash = data.get("hash")
         if not isinstance(otp_hash, str) or not otp_hash.strip():
-            raise self._invalid(reply, "OTP reply without hash", sends_message=True)
+            raise self.invalid_reply(reply, "OTP reply without hash")
         return OtpChallenge(
             hash=otp_hash,
             phone="+" + wire,
@@ -285,16 +287,22 @@ class GoSmsGe(ApiKeyProvider):
             raise ValidationError("code is far longer than any OTP code")  # str() could raise
         if not str(code).strip():
             raise ValidationError("code must be a non-empty string")
-        body = {"phone": self._wire_number(phone), "hash": hash, "code": str(code).strip()}
-        request = self._request("POST", "/otp/verify", "otp_verify", json=body)
-        reply, parsed = self._exchange(request, [])
-        return self._parsing(request, self._parse_verify, reply, parsed)
+        result: OtpVerification = self.run_operation(
+            "verify_otp", self.wire_number(phone), hash, str(code).strip()
+        )
+        return result
 
-    def _parse_verify(self, reply: HttpResponse, body: Any) -> OtpVerification:
+    def build_verify_otp(self, wire: str, hash: str, code: str) -> HttpRequest:
+        return self.new_request("POST", "/otp/verify", "otp_verify",
+                                json={"phone": wire, "hash": hash, "code": code})
+
+    def parse_verify_otp(
+        self, reply: HttpResponse, body: Any, wire: str, hash: str, code: str
+    ) -> OtpVerification:
         data = self._stated(reply, body)
         verify = data.get("verify")
         if not isinstance(verify, bool):
-            raise self._invalid(reply, "verify reply without a verify flag", sends_message=False)
+            raise self.invalid_reply(reply, "verify reply without a verify flag")
         return OtpVerification(valid=verify, rate_limit=parse_rate_limit(reply.headers), raw=data)
 
     def create_sender(self, name: str) -> bool:
@@ -306,29 +314,28 @@ class GoSmsGe(ApiKeyProvider):
             SenderRejected: the name already exists (107) or is not acceptable.
         """
         self._check_sender(name)
-        request = self._request("POST", "/sender", "create_sender", json={"name": name})
-        reply, body = self._exchange(request, [])
-        return self._parsing(request, self._parse_sender, reply, body)
+        result: bool = self.run_operation("create_sender", name)
+        return result
 
-    def _parse_sender(self, reply: HttpResponse, body: Any) -> bool:
+    def build_create_sender(self, name: str) -> HttpRequest:
+        return self.new_request("POST", "/sender", "create_sender", json={"name": name})
+
+    def parse_create_sender(self, reply: HttpResponse, body: Any, name: str) -> bool:
         # "Whether the sender was created": the reply must say it, either way.
-        success = self._object(reply, body, sends_message=False).get("success")
+        success = self.json_object(reply, body).get("success")
         if not isinstance(success, bool):
-            raise self._invalid(reply, "sender reply without a success flag",
-                                sends_message=False)
+            raise self.invalid_reply(reply, "sender reply without a success flag")
         return success
 
-    def _stated(self, reply: HttpResponse, body: Any, *,
-                sends_message: bool = False) -> dict[str, Any]:
-        """``body`` as an object that says ``success: true``, or :class:`InvalidResponse`."""
-        data = self._object(reply, body, sends_message=sends_message)
+    def _stated(self, reply: HttpResponse, body: Any) -> dict[str, Any]:
+        """``body`` as an object that says ``success: true``, or :meth:`invalid_reply`."""
+        data = self.json_object(reply, body)
         if data.get("success") is not True:
-            raise self._invalid(reply, "reply does not state success",
-                                sends_message=sends_message)
+            raise self.invalid_reply(reply, "reply does not state success")
         return data
 
     # -- errors ----------------------------------------------------------------------------
-    def _find_error(self, reply: HttpResponse, body: Any) -> tuple[int | str | None, str] | None:
+    def find_error(self, reply: HttpResponse, body: Any) -> tuple[int | str | None, str] | None:
         # As both official SDKs: an error is a non-zero errorCode, whatever the HTTP status
         # ("API returns 200 with error body"). success: false alone is not one: a bulk reply
         # says it with a per-number list to read, a /sendsms reply of a number not sent.

@@ -14,7 +14,6 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Final
 
-from .._http import HttpRequest, HttpResponse
 from ..errors import (
     InsufficientFunds,
     InvalidPhoneNumber,
@@ -23,9 +22,21 @@ from ..errors import (
     UnsupportedFeature,
 )
 from ..models import Balance, SendResult, StatusResult
-from ..phone import PhoneFormat, mask_phone
+from ..phone import mask_phone
 from ..segments import UCS2
-from ._base import ApiKeyProvider, AuthSpec, ErrorSpec, Limits, Outgoing, as_money, as_text
+from . import (
+    ApiKeyProvider,
+    AuthSpec,
+    ErrorSpec,
+    HttpRequest,
+    HttpResponse,
+    Limits,
+    Outgoing,
+    PhoneFormat,
+    Plan,
+    as_money,
+    as_text,
+)
 
 __all__ = ["GOSMS_RO_TWO_BYTE_CHARS", "GoSmsRo", "gosms_ro_segments"]
 
@@ -118,15 +129,17 @@ class GoSmsRo(ApiKeyProvider):
                 )
         return numbers
 
-    def status(self, message_id: str, *, recipient: str | None = None) -> StatusResult:
+    def plan_status(
+        self, message_id: str, recipient: str | None = None, *, deadline: float | None = None
+    ) -> Plan[StatusResult]:
         """Not available: raises :class:`UnsupportedFeature` (use delivery webhooks)."""
         raise UnsupportedFeature(_WEBHOOK_HINT.format(what="status"))
 
-    def balance(self) -> Balance:
+    def plan_balance(self, *, deadline: float | None = None) -> Plan[Balance]:
         """Not available: raises :class:`UnsupportedFeature`."""
         raise UnsupportedFeature(_WEBHOOK_HINT.format(what="balance"))
 
-    def _send_request(self, outgoing: Outgoing) -> HttpRequest:
+    def build_send(self, outgoing: Outgoing) -> HttpRequest:
         body: dict[str, Any] = {"recipient": outgoing.wire_numbers[0], "message": outgoing.text}
         if outgoing.sender:
             body["sender"] = outgoing.sender
@@ -140,15 +153,14 @@ class GoSmsRo(ApiKeyProvider):
             # "Validity period in minutes"; a part of a minute counts as a whole one.
             body["validity"] = max(1, math.ceil(outgoing.validity.total_seconds() / 60))
         body.update(outgoing.extra)
-        return self._request("POST", "/message/send", "send", json=body, sends_message=True)
+        return self.new_request("POST", "/message/send", "send", json=body, sends_message=True)
 
-    def _parse_send(self, reply: HttpResponse, body: Any, outgoing: Outgoing) -> SendResult:
-        data = self._object(reply, body, sends_message=True)
+    def parse_send(self, reply: HttpResponse, body: Any, outgoing: Outgoing) -> SendResult:
+        data = self.json_object(reply, body)
         # "On success, the endpoint returns": success true and a messageId (a UUID string).
         message_id = as_text(data.get("messageId"))
         if data.get("success") is not True or message_id is None:
-            raise self._invalid(reply, "send reply does not state success with a messageId",
-                                sends_message=True)
+            raise self.invalid_reply(reply, "send reply does not state success with a messageId")
         encoding, parts = gosms_ro_segments(outgoing.text)
         return SendResult(
             provider=self.name,
@@ -161,7 +173,7 @@ class GoSmsRo(ApiKeyProvider):
             raw=data,
         )
 
-    def _find_error(self, reply: HttpResponse, body: Any) -> tuple[int | str | None, str] | None:
+    def find_error(self, reply: HttpResponse, body: Any) -> tuple[int | str | None, str] | None:
         # A documented code refuses the request whatever the status; otherwise HTTP 400, 401
         # and 402 do. A 2xx reply with neither is left to the parser, which accepts only a
         # stated success (a bare success: false says nothing of what happened).

@@ -16,13 +16,10 @@ import datetime as dt
 import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
-import requests
 
-from .._http import DEFAULT_TIMEOUT, HttpRequest, HttpResponse
-from .._secrets import Secret
 from ..errors import (
     AuthenticationError,
     ConfigurationError,
@@ -33,8 +30,25 @@ from ..errors import (
     ValidationError,
 )
 from ..models import RecipientResult, RecipientStatus, SendResult, Status, StatusResult
-from ..phone import PhoneFormat, try_normalize
-from ._base import AuthSpec, ErrorSpec, HttpProvider, Limits, Outgoing, as_money, as_text
+from ..phone import try_normalize
+from . import (
+    DEFAULT_TIMEOUT,
+    AuthSpec,
+    ErrorSpec,
+    HttpProvider,
+    HttpRequest,
+    HttpResponse,
+    Limits,
+    Outgoing,
+    PhoneFormat,
+    Secret,
+    Transport,
+    as_money,
+    as_text,
+)
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = ["SmsGist"]
 
@@ -108,6 +122,8 @@ class SmsGist(HttpProvider):
         base_url: str | None = None,
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
+        transport: Transport | None = None,
+        key: str | None = None,
     ) -> None:
         if not isinstance(client_id, str) or not client_id.strip():
             raise ConfigurationError("smsgist: client_id is required")
@@ -138,7 +154,7 @@ class SmsGist(HttpProvider):
             credentials["token"] = Secret(token)
         super().__init__(
             credentials=credentials, sender=sender, base_url=base_url, timeout=timeout,
-            session=session,
+            session=session, transport=transport, key=key,
         )
 
     def _credentials_from_factories(self) -> set[str]:
@@ -154,12 +170,12 @@ class SmsGist(HttpProvider):
         return super()._credential(name)
 
     # -- send ------------------------------------------------------------------------------
-    def _complete(self, outgoing: Outgoing) -> Outgoing:
+    def complete_send(self, outgoing: Outgoing) -> Outgoing:
         if outgoing.idempotency_key is None:
             return attrs.evolve(outgoing, idempotency_key=uuid.uuid4().hex)
         return outgoing
 
-    def _send_request(self, outgoing: Outgoing) -> HttpRequest:
+    def build_send(self, outgoing: Outgoing) -> HttpRequest:
         body: dict[str, Any] = {
             "recipients": list(outgoing.wire_numbers),
             "message": outgoing.text,
@@ -168,31 +184,30 @@ class SmsGist(HttpProvider):
         if outgoing.sender:
             body[self.sender_field] = outgoing.sender
         body.update(outgoing.extra)
-        return self._request(
+        return self.new_request(
             "POST", "/api/sms/send", "send", json=body,
             headers={"X-Idempotency-Key": outgoing.idempotency_key or ""},
             sends_message=True, idempotent=True,
         )
 
-    def _parse_send(self, reply: HttpResponse, body: Any, outgoing: Outgoing) -> SendResult:
-        data = self._data(reply, body, sends_message=True)
+    def parse_send(self, reply: HttpResponse, body: Any, outgoing: Outgoing) -> SendResult:
+        data = self._data(reply, body)
         message_id = as_text(data.get("message_id"))
         if message_id is None:
-            raise self._invalid(reply, "send reply without data.message_id", sends_message=True)
+            raise self.invalid_reply(reply, "send reply without data.message_id")
         return _send_result(self.name, data, message_id, outgoing.recipients,
                             outgoing.idempotency_key, body)
 
     # -- status and retry ------------------------------------------------------------------
-    def _status_request(self, message_id: str, recipient: str | None) -> HttpRequest:
-        return self._request("GET", f"/api/message/{_path(message_id)}/status", "status")
+    def build_status(self, message_id: str, recipient: str | None) -> HttpRequest:
+        return self.new_request("GET", f"/api/message/{_path(message_id)}/status", "status")
 
-    def _parse_status(
+    def parse_status(
         self, reply: HttpResponse, body: Any, message_id: str, recipient: str | None
     ) -> StatusResult:
-        data = self._data(reply, body, sends_message=False)
+        data = self._data(reply, body)
         if data.get("message_id") is not None and as_text(data["message_id"]) is None:
-            raise self._invalid(reply, "status reply with a message_id that is not an id",
-                                sends_message=False)
+            raise self.invalid_reply(reply, "status reply with a message_id that is not an id")
         recipients = []
         items = data.get("recipients")
         for item in items if isinstance(items, list) else []:
@@ -223,36 +238,34 @@ class SmsGist(HttpProvider):
         """
         if not isinstance(message_id, str) or not message_id.strip():
             raise ValidationError("message_id must be a non-empty string")
-        request = self._request("POST", f"/api/message/{_path(message_id)}/retry", "retry",
+        result: SendResult = self.run_operation("retry", message_id)
+        return result
+
+    def build_retry(self, message_id: str) -> HttpRequest:
+        return self.new_request("POST", f"/api/message/{_path(message_id)}/retry", "retry",
                                 json={}, sends_message=True)
-        attempts: list[Any] = []
-        reply, body = self._exchange(request, attempts)
-        result = self._parsing(request, self._parse_retry, reply, body)
-        return attrs.evolve(result, attempts=tuple(attempts))
 
-    def _parse_retry(self, reply: HttpResponse, body: Any) -> SendResult:
-        data = self._data(reply, body, sends_message=True)
-        message_id = as_text(data.get("message_id"))
-        if message_id is None:
-            raise self._invalid(reply, "retry reply without data.message_id",
-                                sends_message=True)
-        return _send_result(self.name, data, message_id, (), None, body)
+    def parse_retry(self, reply: HttpResponse, body: Any, message_id: str) -> SendResult:
+        data = self._data(reply, body)
+        new_id = as_text(data.get("message_id"))
+        if new_id is None:
+            raise self.invalid_reply(reply, "retry reply without data.message_id")
+        return _send_result(self.name, data, new_id, (), None, body)
 
-    def _data(self, reply: HttpResponse, body: Any, *, sends_message: bool) -> dict[str, Any]:
+    def _data(self, reply: HttpResponse, body: Any) -> dict[str, Any]:
         """The ``data`` object of an envelope that says ``"status": "success"``.
 
         A success is stated, not inferred: a 2xx reply whose envelope does not say
         ``success`` is :class:`InvalidResponse` (for a send: it may have been sent).
         """
-        envelope = self._object(reply, body, sends_message=sends_message)
+        envelope = self.json_object(reply, body)
         data = envelope.get("data")
         if envelope.get("status") != "success" or not isinstance(data, dict):
-            raise self._invalid(reply, 'reply does not state "status": "success" with data',
-                                sends_message=sends_message)
+            raise self.invalid_reply(reply, 'reply does not state "status": "success" with data')
         return data
 
     # -- errors ----------------------------------------------------------------------------
-    def _find_error(self, reply: HttpResponse, body: Any) -> tuple[int | str | None, str] | None:
+    def find_error(self, reply: HttpResponse, body: Any) -> tuple[int | str | None, str] | None:
         message = str(body.get("message") or "") if isinstance(body, dict) else ""
         if reply.status >= 400:
             return reply.status, message

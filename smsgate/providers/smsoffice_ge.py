@@ -20,7 +20,6 @@ from typing import Any, ClassVar, Final
 
 import attrs
 
-from .._http import HttpRequest, HttpResponse
 from ..errors import (
     AuthenticationError,
     DeliveryUnknown,
@@ -31,8 +30,18 @@ from ..errors import (
     ValidationError,
 )
 from ..models import Balance, RecipientStatus, SendResult, Status, StatusResult
-from ..phone import PhoneFormat
-from ._base import ApiKeyProvider, AuthSpec, ErrorSpec, Limits, Outgoing, read_code
+from . import (
+    ApiKeyProvider,
+    AuthSpec,
+    ErrorSpec,
+    HttpRequest,
+    HttpResponse,
+    Limits,
+    Outgoing,
+    PhoneFormat,
+    Plan,
+    read_code,
+)
 
 __all__ = ["SmsOfficeGe"]
 
@@ -117,7 +126,9 @@ class SmsOfficeGe(ApiKeyProvider):
     handle_field: ClassVar[str | None] = "reference"
     extra_encoding = "form"  # the send is a form post: extra fields are text values
 
-    def status(self, message_id: str, *, recipient: str | None = None) -> StatusResult:
+    def plan_status(
+        self, message_id: str, recipient: str | None = None, *, deadline: float | None = None
+    ) -> Plan[StatusResult]:
         """Status of the message sent with reference ``message_id`` to ``recipient``.
 
         "In the case of messages sent to multiple numbers, you must check the status for each
@@ -127,10 +138,10 @@ class SmsOfficeGe(ApiKeyProvider):
             raise ValidationError(
                 "smsoffice.ge tracks messages by reference and number: pass recipient="
             )
-        return super().status(message_id, recipient=recipient)
+        return super().plan_status(message_id, recipient, deadline=deadline)
 
     # -- send ------------------------------------------------------------------------------
-    def _complete(self, outgoing: Outgoing) -> Outgoing:
+    def complete_send(self, outgoing: Outgoing) -> Outgoing:
         if outgoing.reference is None:
             return attrs.evolve(outgoing, reference=new_reference())
         if len(outgoing.reference) > MAX_REFERENCE:
@@ -139,7 +150,7 @@ class SmsOfficeGe(ApiKeyProvider):
             )
         return outgoing
 
-    def _send_request(self, outgoing: Outgoing) -> HttpRequest:
+    def build_send(self, outgoing: Outgoing) -> HttpRequest:
         form: dict[str, str] = {
             "destination": ",".join(outgoing.wire_numbers),
             "sender": outgoing.sender or "",
@@ -153,13 +164,13 @@ class SmsOfficeGe(ApiKeyProvider):
         if outgoing.schedule_at is not None:
             form["scheduledAt"] = str(int(outgoing.schedule_at.timestamp()))  # Unix seconds
         form.update({key: str(value) for key, value in outgoing.extra.items()})
-        return self._request("POST", "/v2/send/", "send", form=form, sends_message=True)
+        return self.new_request("POST", "/v2/send/", "send", form=form, sends_message=True)
 
-    def _parse_send(self, reply: HttpResponse, body: Any, outgoing: Outgoing) -> SendResult:
-        data = self._object(reply, body, sends_message=True)
+    def parse_send(self, reply: HttpResponse, body: Any, outgoing: Outgoing) -> SendResult:
+        data = self.json_object(reply, body)
         # "0: The request has been successfully received by our system": a success is said,
         # not inferred from a missing error code.
-        self._require_success(reply, data, sends_message=True)
+        self._require_success(reply, data)
         return SendResult(
             provider=self.name,
             message_id=outgoing.reference,
@@ -168,24 +179,24 @@ class SmsOfficeGe(ApiKeyProvider):
         )
 
     # -- status and balance ----------------------------------------------------------------
-    def _status_request(self, message_id: str, recipient: str | None) -> HttpRequest:
-        return self._request(
+    def build_status(self, message_id: str, recipient: str | None) -> HttpRequest:
+        destination = self.wire_number(recipient) if recipient is not None else ""
+        return self.new_request(
             "GET",
             "/v2/getMessageStatus/",
             "status",
-            params={"destination": recipient or "", "reference": message_id},
+            params={"destination": destination, "reference": message_id},
         )
 
-    def _parse_status(
+    def parse_status(
         self, reply: HttpResponse, body: Any, message_id: str, recipient: str | None
     ) -> StatusResult:
-        data = self._object(reply, body, sends_message=False)
-        self._require_success(reply, data, sends_message=False)
+        data = self.json_object(reply, body)
+        self._require_success(reply, data)
         output = data.get("Output")
         word = output.get("Status") if isinstance(output, dict) else None
         if not isinstance(word, str):
-            raise self._invalid(reply, "status reply without Output.Status",
-                                sends_message=False)
+            raise self.invalid_reply(reply, "status reply without Output.Status")
         # Delivered, Undelivered, Expired, Pending, Unknown (compared case-insensitively).
         status = Status.from_word(word)
         return StatusResult(
@@ -196,19 +207,17 @@ class SmsOfficeGe(ApiKeyProvider):
             raw=data,
         )
 
-    def _balance_request(self) -> HttpRequest:
-        return self._request("GET", "/getBalance", "balance")
+    def build_balance(self) -> HttpRequest:
+        return self.new_request("GET", "/getBalance", "balance")
 
-    def _parse_balance(self, reply: HttpResponse, body: Any) -> Balance:
+    def parse_balance(self, reply: HttpResponse, body: Any) -> Balance:
         # "The response is the number of messages left": a plain integer, not JSON.
         text = reply.text.strip()
         if not _INTEGER.fullmatch(text):
-            raise self._invalid(reply, "balance reply is not a whole number",
-                                sends_message=False)
+            raise self.invalid_reply(reply, "balance reply is not a whole number")
         return Balance(provider=self.name, amount=int(text), unit="messages", raw=reply.text)
 
-    def _require_success(self, reply: HttpResponse, data: dict[str, Any], *,
-                         sends_message: bool) -> None:
+    def _require_success(self, reply: HttpResponse, data: dict[str, Any]) -> None:
         """A reply is a success only when it says so: ``Success: true`` and ``ErrorCode`` 0.
 
         A reply saying neither (``Success: false`` with code 0, or no code at all) is neither
@@ -216,13 +225,12 @@ class SmsOfficeGe(ApiKeyProvider):
         have been sent".
         """
         if data.get("Success") is not True or read_code(data.get("ErrorCode")) != (True, 0):
-            raise self._invalid(
-                reply, "reply does not state success (Success: true, ErrorCode: 0)",
-                sends_message=sends_message,
+            raise self.invalid_reply(
+                reply, "reply does not state success (Success: true, ErrorCode: 0)"
             )
 
     # -- errors ----------------------------------------------------------------------------
-    def _find_error(self, reply: HttpResponse, body: Any) -> tuple[int | str | None, str] | None:
+    def find_error(self, reply: HttpResponse, body: Any) -> tuple[int | str | None, str] | None:
         # An error is a non-zero ErrorCode ("Response codes"), in HTTP 200 replies too.
         if not isinstance(body, dict):
             return None

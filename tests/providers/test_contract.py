@@ -51,7 +51,7 @@ def test_the_contract_catches_io_before_validation() -> None:
         name = "eager"
 
         def send(self, to, text, **options):  # type: ignore[no-untyped-def]
-            self._transport.perform(self._request("POST", "/ping", "send"))
+            self.transport.perform(self.new_request("POST", "/ping", "send"))
             return super().send(to, text, **options)
 
     with registered("eager", Eager), pytest.raises(AssertionError, match="request was made"):

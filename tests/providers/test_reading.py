@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import smsgate
 from smsgate._options import OPTION_CAPABILITIES, SEND_OPTION_TABLE
-from smsgate.providers._base import ErrorSpec, as_money, as_text
+from smsgate.providers import ErrorSpec, as_money, as_text
 from smsgate.providers.smsoffice_ge import SmsOfficeGe
 from smsgate.registry import create, provider_class
 
@@ -39,8 +39,8 @@ def test_every_field_an_adapter_writes_is_owned(name: str, credentials: dict[str
     none of them), and every credential placed in the body or the query is owned too."""
     provider = create(name, **credentials, sender="Brand")
     options = {k: v for k, v in EVERY_OPTION.items() if CAPABILITY[k] in provider.capabilities}
-    outgoing = provider._complete(provider.prepare([number], "Hi", **options))
-    request = provider._send_request(outgoing)
+    outgoing = provider.complete_send(provider.prepare([number], "Hi", **options))
+    request = provider.build_send(outgoing)
     written = set(request.form or {}) | set(request.json or {}) | set(request.params)
     assert written, name
     assert written <= provider.owned_fields, written - provider.owned_fields
