@@ -17,11 +17,15 @@ it, declares the provider and how its wire answers, and pytest collects every ru
         def error_reply(self, code, request):
             return self.json_reply({"error": code, "message": "refused"}, status=400)
 
-The rules run without any network: offline ones on a transport that records every request
-(and must see none), wire ones through :class:`smsgate.testing.MockTransport`, whose handler
-answers with the canned replies the subclass declares. The module imports nothing from
-pytest: a rule that does not apply raises :class:`unittest.SkipTest`, which pytest reports as
-a skip, so that :func:`smsgate.testing.check_provider` runs the same rules without pytest.
+The rules never leave the machine: offline ones run on a transport that records every
+request (and must see none), wire ones through :class:`smsgate.testing.MockTransport`, whose
+handler answers with the canned replies the subclass declares, and one plays those replies
+back from a server on 127.0.0.1 so that the default transport and urllib3's own logging are
+checked for leaks too. The module imports nothing from pytest: logs are captured by a handler
+of its own (as ``caplog`` does), and a rule that does not apply raises
+:class:`unittest.SkipTest`, which pytest reports as a skip, so that
+:meth:`ProviderContract.check` and :func:`smsgate.testing.check_provider` run the same rules
+without pytest.
 """
 
 from __future__ import annotations
@@ -314,18 +318,19 @@ class ProviderContract:
             )
 
     def test_built_by_name(self) -> None:
-        """The registry builds the provider by its name, and the class's name is that name."""
-        from .registry import create, provider_class
+        """The registry builds the provider by its name, and the class's name is that name.
+
+        A provider declared as a class that no registry knows yet is registered under its
+        ``name`` for the length of the rule (as an entry point would), so that a test module
+        leaves the process's registry as it found it.
+        """
+        from .registry import create
 
         cls = self.provider_class()
-        registered = provider_class(cls.name)
-        assert registered is cls, (
-            f"{cls.name!r} is registered as {registered!r}, not {cls!r}: register it "
-            "(entry point or smsgate.register_provider) before running the contract"
-        )
-        transport, seen = self.recording()
-        provider = create(cls.name, transport=transport, sender=self.sender,
-                          **self.credentials, **self.settings)
+        with _registered_for_the_rule(cls):
+            transport, seen = self.recording()
+            provider = create(cls.name, transport=transport, sender=self.sender,
+                              **self.credentials, **self.settings)
         try:
             assert type(provider) is cls, f"create({cls.name!r}) built {type(provider)!r}"
             assert provider.name == cls.name
@@ -360,7 +365,8 @@ class ProviderContract:
         ]
         for options in broken:
             try:
-                create(self.name, **options)
+                with _registered_for_the_rule(self.provider_class()):
+                    create(self.name, **options)
             except ConfigurationError as error:
                 told = _everything_about(error)
                 for key, value in self.credentials.items():
@@ -627,6 +633,31 @@ def _expect(error: type[SmsGateError], what: str) -> Iterator[None]:
     except SmsGateError as other:
         raise AssertionError(f"{what}: expected {error.__name__}, got {other!r}") from None
     raise AssertionError(f"{what}: expected {error.__name__}, nothing was raised")
+
+
+@contextlib.contextmanager
+def _registered_for_the_rule(cls: type[Any]) -> Iterator[None]:
+    """``cls`` registered under its name while the block runs, unless a registry already
+    knows that name, which must then be ``cls``'s."""
+    from . import registry
+
+    try:
+        known: type[Any] | None = registry.provider_class(cls.name)
+    except ConfigurationError:
+        known = None
+    if known is not None:
+        assert known is cls, (
+            f"{cls.name!r} is registered as {known!r}, not {cls!r}: register the class "
+            "under its name (entry point or smsgate.register_provider)"
+        )
+        yield
+        return
+    registry.register_provider(cls.name, cls)
+    try:
+        yield
+    finally:
+        with registry._lock:
+            registry._registered.pop(cls.name, None)
 
 
 def _outcome(call: Callable[[], object]) -> str:

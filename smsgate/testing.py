@@ -24,6 +24,8 @@ from decimal import Decimal
 from typing import Any, ClassVar, Final, TypeAlias
 
 import attrs
+import requests
+import requests.adapters
 
 from ._contract import ProviderContract
 from ._mock import MockTransport
@@ -245,6 +247,21 @@ def _imitation(like: str) -> type[MemoryProvider]:
         "__qualname__": "MemoryProvider",
     }
     return type("MemoryProvider", (MemoryProvider,), declarations)
+
+
+class _NoNetwork(requests.adapters.BaseAdapter):
+    """A transport adapter that refuses to send: proves validation happens before I/O."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        self.attempts += 1
+        raise AssertionError(f"a request was made: {request.method} {request.path_url}")
+
+    def close(self) -> None:
+        pass
 
 
 def check_provider(

@@ -151,7 +151,7 @@ def test_wire_rules_without_declared_replies_fail_rather_than_pass() -> None:
         HalfDeclared().test_wire_no_credential_in_logs_errors_or_reprs()
 
 
-def test_a_class_not_registered_under_its_name_is_told_to_register() -> None:
+def test_a_class_is_built_by_its_name_and_leaves_the_registry_as_it_was() -> None:
     from smsgate import GoSmsGe
 
     class Unregistered(GoSmsGe):
@@ -162,7 +162,24 @@ def test_a_class_not_registered_under_its_name_is_told_to_register() -> None:
         credentials: ClassVar[Mapping[str, str]] = {"api_key": "contract-canary-key"}
         number = "+995555123456"
 
-    with pytest.raises(Exception, match="unregistered-gosms"):
+    before = available_providers()
+    Contract().test_built_by_name()
+    Contract().test_bad_settings_are_configuration_errors()
+    assert available_providers() == before
+
+
+def test_a_class_whose_name_belongs_to_another_is_refused() -> None:
+    from smsgate import GoSmsGe
+
+    class Impostor(GoSmsGe):
+        name = "gosms.ge"
+
+    class Contract(ProviderContract):
+        provider = Impostor
+        credentials: ClassVar[Mapping[str, str]] = {"api_key": "contract-canary-key"}
+        number = "+995555123456"
+
+    with pytest.raises(AssertionError, match=r"'gosms\.ge' is registered as"):
         Contract().test_built_by_name()
 
 
