@@ -289,7 +289,7 @@ class ProviderContract:
         """Capabilities are known names, the base URL is HTTPS, every error-table row maps a
         code onto a :class:`ProviderError` class with a description, and the credentials
         given to the suite are distinctive enough for the leak rules to mean something."""
-        from .providers._base import ErrorSpec
+        from .providers import ErrorSpec
 
         cls = self.provider_class()
         assert isinstance(cls.name, str), "the provider declares no name"

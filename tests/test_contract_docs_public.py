@@ -1,4 +1,4 @@
-"""Nothing in ``docs/`` or ``examples/`` imports a private module or a private name.
+"""Nothing in ``docs/``, ``examples/`` or the README imports a private module or name.
 
 What the documentation shows is what users copy: ``smsgate._x``, ``smsgate.providers._x``
 and ``from smsgate.x import _y`` may change in any release, so none of them may appear in a
@@ -54,7 +54,8 @@ def code_of(path: Path) -> str:
     return "\n".join(m["body"] for m in FENCE.finditer(text))
 
 
-FILES = sorted([*(ROOT / "docs").rglob("*.md"), *(ROOT / "examples").rglob("*.py")])
+FILES = sorted([*(ROOT / "docs").rglob("*.md"), *(ROOT / "examples").rglob("*.py"),
+                ROOT / "README.md"])
 
 
 @pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(ROOT)) for p in FILES])
@@ -64,7 +65,8 @@ def test_docs_and_examples_import_public_names_only(path: Path) -> None:
 
 def test_the_pages_and_examples_are_found() -> None:
     names = {str(p.relative_to(ROOT)) for p in FILES}
-    assert {"docs/adding-a-provider.md", "docs/testing.md", "examples/send_one.py"} <= names
+    assert {"docs/adding-a-provider.md", "docs/testing.md", "examples/send_one.py",
+            "README.md"} <= names
     assert "class AcmeSms" in code_of(ROOT / "docs" / "adding-a-provider.md")
 
 
