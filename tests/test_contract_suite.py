@@ -120,6 +120,15 @@ def test_the_mock_transport_example_of_the_testing_page_runs() -> None:
     exec(compile(block, "testing.md", "exec"), {"__name__": "testing_docs"})
 
 
+def test_the_contract_example_of_the_testing_page_passes() -> None:
+    page = (ROOT / "docs" / "testing.md").read_text()
+    section = page[page.index("## The contract suite: ProviderContract"):]
+    namespace: dict[str, Any] = {"__name__": "testing_docs"}
+    exec(compile(PYTHON_BLOCK.findall(section)[0], "testing.md", "exec"), namespace)
+    results = outcomes(namespace["TestGoSmsGeContract"])
+    assert set(results.values()) == {"passed"}, results
+
+
 def test_a_rule_that_does_not_apply_is_a_skip() -> None:
     class NoLookups(ProviderContract):
         provider = "gosms.ro"
