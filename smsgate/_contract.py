@@ -287,8 +287,9 @@ class ProviderContract:
     # -- offline rules ---------------------------------------------------------------------
     def test_declarations_are_coherent(self) -> None:
         """Capabilities are known names, the base URL is HTTPS, every error-table row maps a
-        code onto a :class:`ProviderError` class with a description, and the credentials
-        given to the suite are distinctive enough for the leak rules to mean something."""
+        code onto a :class:`ProviderError` class with a description, ``url_credentials`` (where
+        declared) places the provider's own credentials, and the credentials given to the suite
+        are distinctive enough for the leak rules to mean something."""
         from .providers import ErrorSpec
 
         cls = self.provider_class()
@@ -310,6 +311,15 @@ class ProviderContract:
             )
             assert spec.description, f"error_table[{code!r}] has no description"
         assert self.credentials, "declare the constructor's credential keywords"
+        # Provider URLs (``name://user:password@``) place credentials by this declaration.
+        url_credentials: Mapping[str, str] = getattr(cls, "url_credentials", {})
+        unknown_parts = sorted(set(url_credentials) - {"user", "password"})
+        assert not unknown_parts, f"url_credentials names URL parts {unknown_parts}"
+        strays = sorted(set(url_credentials.values()) - set(self.credentials))
+        assert not strays, (
+            f"url_credentials places {strays}, which are not the declared credentials "
+            f"{sorted(self.credentials)}"
+        )
         for key, value in self.credentials.items():
             assert isinstance(value, str), f"credential {key!r} is not a string"
             assert len(value) >= _MIN_CANARY, (

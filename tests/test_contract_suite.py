@@ -200,3 +200,19 @@ def test_short_fake_credentials_are_refused() -> None:
 
     with pytest.raises(AssertionError, match="at least 8 characters"):
         Short().test_declarations_are_coherent()
+
+
+def test_url_credentials_must_place_the_declared_credentials() -> None:
+    from smsgate import GoSmsGe
+
+    class Misplaced(GoSmsGe):
+        name = "misplaced-gosms"
+        url_credentials: ClassVar[Mapping[str, str]] = {"user": "key"}
+
+    class Contract(ProviderContract):
+        provider = Misplaced
+        credentials: ClassVar[Mapping[str, str]] = {"api_key": "contract-canary-key"}
+        number = "+995555123456"
+
+    with pytest.raises(AssertionError, match=r"url_credentials places \['key'\]"):
+        Contract().test_declarations_are_coherent()
