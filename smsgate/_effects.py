@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 import attrs
 
 if TYPE_CHECKING:
-    from ._http import HttpRequest
+    from ._wire import HttpRequest
 
 __all__ = ["Call", "Effect", "Now", "Perform", "Plan", "Sleep", "monotonic_deadline", "run"]
 
@@ -124,7 +124,7 @@ def _perform(
     if type(effect) is Call:
         if effect.deadline is None:
             return effect.function(*effect.args, **effect.kwargs)
-        from ._http import deadline_scope
+        from ._wire import deadline_scope
 
         with deadline_scope(monotonic_deadline(effect.deadline, clock)):
             return effect.function(*effect.args, **effect.kwargs)

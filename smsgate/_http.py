@@ -71,7 +71,6 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Iterator
 from typing import Any, Final
 
 import requests
@@ -85,7 +84,16 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 
 from ._secrets import get_logger, header_problem, scrub, scrub_bytes
 from ._version import __version__
-from ._wire import DEFAULT_TIMEOUT, AuthParam, Headers, HttpRequest, HttpResponse, Timeout
+from ._wire import (
+    DEFAULT_TIMEOUT,
+    AuthParam,
+    Headers,
+    HttpRequest,
+    HttpResponse,
+    Timeout,
+    deadline_scope,
+    remaining,
+)
 from .errors import (
     ConfigurationError,
     ConnectError,
@@ -121,35 +129,6 @@ _MAX_GZIP_MEMBERS: Final = 64
 _ACCEPT_ENCODING: Final = "gzip, deflate"
 
 _log = get_logger("smsgate.http")
-
-# The monotonic time by which the current call must end, set by the Gateway's deadline.
-_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "smsgate_deadline", default=None
-)
-
-
-@contextlib.contextmanager
-def deadline_scope(at: float | None) -> Iterator[None]:
-    """Within this block, every request's timeouts shrink to what is left until ``at``."""
-    token = _deadline.set(at)
-    try:
-        yield
-    finally:
-        _deadline.reset(token)
-
-
-def remaining(deadline: float | None = None) -> float | None:
-    """Seconds left before the current deadline, or ``None`` when there is none.
-
-    The current deadline is the earlier of ``deadline`` (an instant on
-    :func:`time.monotonic`, given to a transport's ``perform``) and that of the enclosing
-    :func:`deadline_scope`.
-    """
-    at = _deadline.get()
-    if deadline is not None and (at is None or deadline < at):
-        at = deadline
-    return None if at is None else at - time.monotonic()
-
 
 #: The longest any single wait may be (one day). A timeout above it, infinite or NaN is cut to
 #: it: sockets and ``threading`` refuse waits they cannot represent (``OverflowError``), and

@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 from ._secrets import scrub, scrub_bytes
 from ._unexpected import unexpected
-from ._wire import HttpRequest, HttpResponse
-from .errors import SmsGateError
+from ._wire import HttpRequest, HttpResponse, remaining
+from .errors import ConnectError, SmsGateError
 
 __all__ = ["MockTransport"]
 
@@ -24,8 +24,11 @@ class MockTransport:
     ``HttpRequest -> HttpResponse``.
 
     Give it to any HTTP provider (``GoSmsGe(key, transport=MockTransport(handler))``).
-    Every request it receives is kept, in order, in :attr:`requests` (their credentials stay
-    redacted ``Secret`` values in ``request.auth``).
+    Every request handed to the handler is kept, in order, in :attr:`requests` (their
+    credentials stay redacted ``Secret`` values in ``request.auth``), and the deadline it
+    was given in :attr:`deadlines`. As the real transport does, a request whose deadline (or
+    the enclosing Gateway deadline) has already passed is not made: ``ConnectError``,
+    nothing sent, and the handler is not called.
 
     The handler speaks for the network:
 
@@ -54,6 +57,11 @@ class MockTransport:
 
     def perform(self, request: HttpRequest, *, deadline: float | None = None) -> HttpResponse:
         """Run the handler for ``request`` and return its reply (see the class docstring)."""
+        left = remaining(deadline)
+        if left is not None and left <= 0:
+            raise ConnectError(
+                "the time for this request ran out before it was sent", may_have_sent=False
+            )
         with self._lock:
             self.requests.append(request)
             self.deadlines.append(deadline)

@@ -9,6 +9,9 @@ library, so that adapters, plans and test doubles can use these types without lo
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final, Literal, Protocol, TypeAlias, runtime_checkable
 
@@ -24,6 +27,8 @@ __all__ = [
     "HttpResponse",
     "Timeout",
     "Transport",
+    "deadline_scope",
+    "remaining",
 ]
 
 Timeout: TypeAlias = "float | tuple[float, float]"
@@ -31,6 +36,36 @@ Timeout: TypeAlias = "float | tuple[float, float]"
 #: Connect within 5 s (a provider that cannot accept a TCP connection by then is down);
 #: wait up to 30 s for the reply (gateways can be slow to answer a bulk send).
 DEFAULT_TIMEOUT: Final[tuple[float, float]] = (5.0, 30.0)
+
+
+# The monotonic time by which the current call must end, set by the Gateway's deadline. It
+# lives here, with no HTTP library, so that a driver can set it without loading one.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "smsgate_deadline", default=None
+)
+
+
+@contextlib.contextmanager
+def deadline_scope(at: float | None) -> Iterator[None]:
+    """Within this block, every request's timeouts shrink to what is left until ``at``."""
+    token = _deadline.set(at)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def remaining(deadline: float | None = None) -> float | None:
+    """Seconds left before the current deadline, or ``None`` when there is none.
+
+    The current deadline is the earlier of ``deadline`` (an instant on
+    :func:`time.monotonic`, given to a transport's ``perform``) and that of the enclosing
+    :func:`deadline_scope`.
+    """
+    at = _deadline.get()
+    if deadline is not None and (at is None or deadline < at):
+        at = deadline
+    return None if at is None else at - time.monotonic()
 
 
 @attrs.frozen

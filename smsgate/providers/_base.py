@@ -1,10 +1,13 @@
-"""The shared base of every provider: declarations in, one interpretation of them.
+"""The shared base of every HTTP provider: declarations in, one interpretation of them.
 
-An adapter is mostly data: its endpoints' request builders and reply parsers, where the
-credential goes, how numbers are written, its limits, its capabilities and its error table.
-:class:`ProviderBase` validates input against those declarations before any I/O;
-:class:`HttpProvider` adds the HTTP exchange, the reading of error replies and the merging of
-chunked sends. Adapters never sleep, retry or fail over: that is the Gateway's job.
+An adapter is mostly data: its operations' request builders and reply parsers
+(``build_<operation>`` / ``parse_<operation>``), where the credential goes, how numbers are
+written, its limits, its capabilities and its error table. ``ProviderBase`` (in
+``smsgate._provider``) validates input against those declarations before any I/O;
+:class:`HttpProvider` runs the operations as plans (``smsgate._effects``): the exchange
+through a transport, the reading of error replies, whether a failed request may have sent
+a message, and the merging of chunked sends. Adapters never do I/O, sleep, retry or fail
+over: the drivers and the Gateway do. Import these names from ``smsgate.providers``.
 """
 
 from __future__ import annotations
@@ -496,17 +499,18 @@ class HttpProvider(ProviderBase):
 
     # -- the machinery ---------------------------------------------------------------------
     def _not_written(self, operation: str) -> NotImplementedError:
-        """Why a hook stub was reached: which class must implement what."""
+        """Why a hook stub was reached: which class must implement what, and why."""
         cls = type(self).__name__
         hooks = f"build_{operation} and parse_{operation}"
         capability = OPERATION_CAPABILITIES.get(operation, operation)
         if capability is None:
-            why = "every HttpProvider sends"
+            why = f"every HttpProvider sends, so {cls} must implement {hooks}"
         elif capability in self.capabilities:
-            why = f"{cls} declares the {capability!r} capability"
+            why = f"{cls} declares the {capability!r} capability, so it must implement {hooks}"
         else:
-            why = f"only a provider declaring the {capability!r} capability runs them"
-        return NotImplementedError(f"{cls} must implement {hooks}: {why}")
+            why = (f"{cls} does not declare the {capability!r} capability; a provider that "
+                   f"does must implement {hooks}")
+        return NotImplementedError(why)
 
     def _credential(self, name: str) -> Secret:
         return self._credentials[name]
