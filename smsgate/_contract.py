@@ -311,6 +311,11 @@ class ProviderContract:
             )
             assert spec.description, f"error_table[{code!r}] has no description"
         assert self.credentials, "declare the constructor's credential keywords"
+        if getattr(cls, "allowed_regions", None) is not None:
+            assert self.foreign is not None, (
+                f"{cls.name} reaches only {sorted(cls.allowed_regions)}: declare foreign, a "
+                "number it does not reach, so that the suite checks it is refused"
+            )
         # Provider URLs (``name://user:password@``) place credentials by this declaration.
         url_credentials: Mapping[str, str] = getattr(cls, "url_credentials", {})
         unknown_parts = sorted(set(url_credentials) - {"user", "password"})

@@ -278,7 +278,8 @@ def check_provider(
         credentials: constructor keywords with fake credentials (at least 8 characters each,
             so that a leak of them cannot be missed).
         number: a valid E.164 number the provider reaches.
-        foreign: a valid number it does not reach, if its reach is limited.
+        foreign: a valid number it does not reach; required when its reach is limited
+            (``allowed_regions``).
 
     It checks that the declarations are coherent data, that the provider is built by name and
     satisfies :class:`smsgate.SmsProvider`, that credentials stay out of its ``repr``, that

@@ -197,6 +197,7 @@ def test_short_fake_credentials_are_refused() -> None:
         provider = "gosms.ge"
         credentials: ClassVar[Mapping[str, str]] = {"api_key": "key"}
         number = "+995555123456"
+        foreign = "+40712345678"
 
     with pytest.raises(AssertionError, match="at least 8 characters"):
         Short().test_declarations_are_coherent()
@@ -213,6 +214,17 @@ def test_url_credentials_must_place_the_declared_credentials() -> None:
         provider = Misplaced
         credentials: ClassVar[Mapping[str, str]] = {"api_key": "contract-canary-key"}
         number = "+995555123456"
+        foreign = "+40712345678"
 
     with pytest.raises(AssertionError, match=r"url_credentials places \['key'\]"):
         Contract().test_declarations_are_coherent()
+
+
+def test_a_provider_of_limited_reach_must_declare_a_foreign_number() -> None:
+    class NoForeign(ProviderContract):
+        provider = "gosms.ge"
+        credentials: ClassVar[Mapping[str, str]] = {"api_key": "contract-canary-key"}
+        number = "+995555123456"
+
+    with pytest.raises(AssertionError, match=r"reaches only \['GE'\]: declare foreign"):
+        NoForeign().test_declarations_are_coherent()
