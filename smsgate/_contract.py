@@ -132,7 +132,7 @@ class ProviderContract:
     * :attr:`credentials`: the constructor's credential keywords, with fake values of at least
       eight characters (they are the canaries the leak rules look for);
     * :attr:`number`: an E.164 number the provider reaches; :attr:`foreign`: one it does not
-      reach, if its reach is limited;
+      reach (required when its reach is limited by ``allowed_regions``);
     * for the wire rules, :meth:`ok_reply` and :meth:`error_reply` (and
       :meth:`error_in_ok_reply` if the provider reports errors inside HTTP 2xx replies).
 
@@ -154,7 +154,7 @@ class ProviderContract:
     credentials: ClassVar[Mapping[str, str]]
     #: A valid E.164 number the provider reaches.
     number: ClassVar[str]
-    #: A valid E.164 number it does not reach, if its reach is limited.
+    #: A valid E.164 number it does not reach (required when ``allowed_regions`` is set).
     foreign: ClassVar[str | None] = None
     #: The sender the provider is built with (some providers require one).
     sender: ClassVar[str] = "Brand"
