@@ -27,20 +27,25 @@ import attrs
 import requests
 import requests.adapters
 
+from ._contract import ProviderContract
 from ._mock import MockTransport
-from ._protocol import CAPABILITIES, SmsProvider
+from ._protocol import CAPABILITIES
 from ._provider import Limits, Outgoing, ProviderBase
 from .errors import (
     ConfigurationError,
     NotFound,
     ProviderError,
-    SmsGateError,
-    UnsupportedFeature,
-    ValidationError,
 )
 from .models import Balance, RecipientStatus, SendResult, Status, StatusResult
 
-__all__ = ["MemoryProvider", "MockTransport", "Outcome", "SentMessage", "check_provider"]
+__all__ = [
+    "MemoryProvider",
+    "MockTransport",
+    "Outcome",
+    "ProviderContract",
+    "SentMessage",
+    "check_provider",
+]
 
 #: A scripted outcome of one ``send`` call: ``None`` (accept), an exception instance or class
 #: (raise it), or a callable that receives the validated send and returns either.
@@ -266,81 +271,26 @@ def check_provider(
     number: str,
     foreign: str | None = None,
 ) -> None:
-    """The contract every HTTP adapter passes; raises ``AssertionError`` on a breach.
+    """The offline rules of :class:`ProviderContract`; raises ``AssertionError`` on a breach.
 
     Args:
         name: the registry name.
-        credentials: constructor keywords with (fake) credentials.
+        credentials: constructor keywords with fake credentials (at least 8 characters each,
+            so that a leak of them cannot be missed).
         number: a valid E.164 number the provider reaches.
-        foreign: a valid number it does not reach, if its reach is limited.
+        foreign: a valid number it does not reach; required when its reach is limited
+            (``allowed_regions``).
 
     It checks that the declarations are coherent data, that the provider is built by name and
     satisfies :class:`smsgate.SmsProvider`, that credentials stay out of its ``repr``, that
     missing credentials and bad settings are ``ConfigurationError``, and that bad input and
-    unsupported options raise before any request (the session it gets refuses to send).
+    unsupported options raise before any request (the transport it gets records every
+    request, and must see none). Subclass :class:`ProviderContract` to check the wire too.
     """
-    from ._options import SEND_OPTION_TABLE
-    from .providers._base import ErrorSpec
-    from .registry import create, provider_class
-
-    cls = provider_class(name)
-    assert cls.name == name, f"{cls.__name__}.name is {cls.name!r}, registered as {name!r}"
-    assert cls.capabilities <= CAPABILITIES, cls.capabilities - CAPABILITIES
-    assert str(cls.default_base_url).startswith("https://")
-    assert cls.error_table, "every adapter documents its errors"
-    for code, spec in cls.error_table.items():
-        assert isinstance(code, (int, str)), code
-        assert isinstance(spec, ErrorSpec), code
-        assert issubclass(spec.error, ProviderError), code
-        assert spec.description, code
-
-    session = requests.Session()
-    guard = _NoNetwork()
-    session.mount("https://", guard)
-    session.mount("http://", guard)
-    provider = create(name, **credentials, sender="Brand", session=session)
-    assert isinstance(provider, SmsProvider)
-    for value in credentials.values():
-        assert value not in repr(provider), "a credential shows in repr()"
-    for broken in ({}, {**credentials, "timeout": None},
-                   {**credentials, "base_url": "ftp://x"}):
-        try:
-            create(name, **broken)
-        except ConfigurationError:
-            pass
-        else:
-            raise AssertionError(f"{name} accepted bad settings {sorted(broken)}")
-
-    def refused(call: Callable[[], object], error: type[SmsGateError]) -> None:
-        try:
-            call()
-        except error:
-            return
-        raise AssertionError(f"{name}: expected {error.__name__}")
-
-    for option in SEND_OPTION_TABLE:
-        if option.capability is not None and option.capability not in provider.capabilities:
-
-            def with_option(option: str = option.name, value: Any = option.sample) -> object:
-                return provider.send(number, "Hi", **{option: value})
-
-            refused(with_option, UnsupportedFeature)
-    if "status" not in provider.capabilities:
-        refused(lambda: provider.status("1", recipient=number), UnsupportedFeature)
-    if "balance" not in provider.capabilities:
-        refused(provider.balance, UnsupportedFeature)
-    bad_calls: list[Callable[[], object]] = [
-        lambda: provider.send("+1", "Hi"),
-        lambda: provider.send([], "Hi"),
-        lambda: provider.send(number, ""),
-        lambda: provider.send(number, "x" * 50_000),
-        lambda: provider.send(number, "Hi", schedule_at=dt.datetime(2030, 1, 1)),
-    ]
-    if cls.limits.max_sender_length is not None:
-        bad_calls.append(lambda: provider.send(number, "Hi", sender="S" * 40))
-    if foreign is not None:
-        bad_calls.append(lambda: provider.send(foreign, "Hi"))
-    for call in bad_calls:
-        refused(call, ValidationError)
-    assert guard.attempts == 0, "a request was made before validation finished"
-    provider.close()
+    contract: type[ProviderContract] = type(
+        "CheckedProvider",
+        (ProviderContract,),
+        {"provider": name, "credentials": dict(credentials), "number": number,
+         "foreign": foreign},
+    )
+    contract.check(wire=False)
