@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import types
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
@@ -206,9 +205,30 @@ def _recipient_result(
     _SET_ERROR(result, error)
     return result
 
-#: The ``costs`` of a result that reports none: one shared, read-only empty mapping, so that
-#: the 10,000 results of a bulk send do not each carry an empty dict.
-_NO_COSTS: Final[Mapping[str, Decimal]] = types.MappingProxyType({})
+class _NoCosts(Mapping[str, Decimal]):
+    """The ``costs`` of a result that reports none: one shared, read-only, empty mapping, so
+    that the 10,000 results of a bulk send do not each carry an empty dict. It equals ``{}``
+    and survives ``copy.deepcopy`` and pickling as the same object."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key: str) -> Decimal:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "{}"
+
+    def __reduce__(self) -> str:
+        return "_NO_COSTS"
+
+
+_NO_COSTS: Final[Mapping[str, Decimal]] = _NoCosts()
 
 
 @attrs.frozen

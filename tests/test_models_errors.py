@@ -158,3 +158,20 @@ def test_recipients_of_a_failed_part() -> None:
     skipped = RecipientResult.not_attempted(["+995555123457"], ConnectError("refused"))
     assert skipped[0].status is Status.REJECTED
     assert skipped[0].error == "not attempted: an earlier part of this send failed (ConnectError)"
+
+
+def test_results_without_a_cost_share_one_empty_costs_that_copies_and_pickles() -> None:
+    import copy
+    import pickle
+
+    from smsgate import SendResult
+
+    plain = SendResult(provider="x", message_id="1", recipients=[])
+    other = SendResult(provider="y", message_id="2", recipients=[])
+    assert plain.costs == {} and plain.costs is other.costs  # no dict per result
+    for again in (copy.deepcopy(plain), pickle.loads(pickle.dumps(plain))):
+        assert again == plain and again.costs is plain.costs
+    with pytest.raises(TypeError):
+        plain.costs["GEL"] = 1  # type: ignore[index]  # shared, so never writable
+    charged = SendResult(provider="x", message_id="1", recipients=[], cost=2, currency="GEL")
+    assert dict(charged.costs) == {"GEL": 2}
