@@ -747,7 +747,8 @@ class SendPolicy:
         """The policy ``docs/guards.md`` recommends for one-time codes (user-triggered).
 
         Mobile numbers only; per number 3 in 10 minutes and 10 a day; per 10,000-number
-        block 10 an hour (pumping walks consecutive numbers); premium rate and shared cost
+        block 10 an hour and 30 a day (pumping walks consecutive numbers); premium rate and
+        shared cost
         refused (they are not mobile anyway). No quiet hours: the user is waiting for the
         code. Name the countries you serve in ``allow_countries``. Any argument of
         :class:`SendPolicy` overrides (a shared ``limiter=`` for a fleet).
@@ -756,7 +757,7 @@ class SendPolicy:
             "allow_types": ("mobile", "fixed_line_or_mobile"),
             "allow_countries": allow_countries,
             "per_number": (Rate(3, 600.0), Rate(10, 86_400.0)),
-            "per_prefix": Rate(10, 3_600.0),
+            "per_prefix": (Rate(10, 3_600.0), Rate(30, 86_400.0)),
             "prefix_digits": 4,
         }
         settings.update(overrides)

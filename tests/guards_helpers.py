@@ -1,0 +1,57 @@
+"""Providers that count their HTTP requests, and numbers of each kind, for the guard tests."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import phonenumbers
+
+import smsgate
+from smsgate.guards import number_type
+from smsgate.providers import HttpRequest, HttpResponse
+from smsgate.testing import MockTransport
+
+GOOD = "+995555123456"  # a Georgian mobile number
+GOOD_2 = "+40722123456"  # a Romanian mobile number
+
+
+def ok(request: HttpRequest) -> HttpResponse:
+    """GoSMS.ro's success reply, for every request."""
+    body = {"success": True, "messageId": "m-1", "balanceDeduction": "0.03", "currency": "EUR"}
+    return HttpResponse(200, {"Content-Type": "application/json"}, json.dumps(body).encode())
+
+
+def counted(**options: object) -> tuple[smsgate.GoSmsRo, MockTransport]:
+    """A real GoSMS.ro adapter (it reaches every country) whose requests are counted."""
+    transport = MockTransport(ok)
+    provider = smsgate.GoSmsRo("CANARY-T-guards-5e1f", base_url="https://unused.invalid",
+                               transport=transport, **options)  # type: ignore[arg-type]
+    return provider, transport
+
+
+def example(region: str, kind: phonenumbers.PhoneNumberType) -> str:
+    found = phonenumbers.example_number_for_type(region, kind)
+    assert found is not None, (region, kind)
+    return str(phonenumbers.format_number(found, phonenumbers.PhoneNumberFormat.E164))
+
+
+def random_mobiles(rng: random.Random, regions: tuple[str, ...], count: int) -> list[str]:
+    """``count`` distinct valid mobile numbers, spread at random over each region's mobile
+    ranges (the example number's first digits kept, the rest drawn at random)."""
+    found: dict[str, None] = {}
+    templates = [example(r, phonenumbers.PhoneNumberType.MOBILE) for r in regions]
+    while len(found) < count:
+        template = rng.choice(templates)
+        code = str(phonenumbers.parse(template).country_code)
+        national = template[1 + len(code):]
+        keep = 2 if len(national) > 8 else 1
+        digits = national[:keep] + "".join(rng.choice("0123456789")
+                                           for _ in range(len(national) - keep))
+        number = f"+{code}{digits}"
+        parsed = phonenumbers.parse(number)
+        if phonenumbers.is_valid_number(parsed) and number_type(number) in (
+            "mobile", "fixed_line_or_mobile"
+        ):
+            found[number] = None
+    return list(found)
