@@ -36,22 +36,26 @@ def example(region: str, kind: phonenumbers.PhoneNumberType) -> str:
     return str(phonenumbers.format_number(found, phonenumbers.PhoneNumberFormat.E164))
 
 
-def random_mobiles(rng: random.Random, regions: tuple[str, ...], count: int) -> list[str]:
-    """``count`` distinct valid mobile numbers, spread at random over each region's mobile
-    ranges (the example number's first digits kept, the rest drawn at random)."""
+def random_mobiles(rng: random.Random, regions: tuple[str, ...], count: int,
+                   avoid: frozenset[str] = frozenset()) -> list[str]:
+    """``count`` distinct valid mobile numbers of ``regions``, spread at random over each
+    region's mobile ranges (the example number's first national digit kept, the rest drawn
+    at random, kept when libphonenumber calls the number a valid mobile of that region)."""
     found: dict[str, None] = {}
-    templates = [example(r, phonenumbers.PhoneNumberType.MOBILE) for r in regions]
+    templates = [(r, example(r, phonenumbers.PhoneNumberType.MOBILE)) for r in regions]
     while len(found) < count:
-        template = rng.choice(templates)
+        region, template = rng.choice(templates)
         code = str(phonenumbers.parse(template).country_code)
         national = template[1 + len(code):]
-        keep = 2 if len(national) > 8 else 1
-        digits = national[:keep] + "".join(rng.choice("0123456789")
-                                           for _ in range(len(national) - keep))
+        digits = national[0] + "".join(rng.choice("0123456789")
+                                       for _ in range(len(national) - 1))
         number = f"+{code}{digits}"
         parsed = phonenumbers.parse(number)
-        if phonenumbers.is_valid_number(parsed) and number_type(number) in (
-            "mobile", "fixed_line_or_mobile"
+        if (
+            number not in avoid
+            and phonenumbers.is_valid_number(parsed)
+            and phonenumbers.region_code_for_number(parsed) == region
+            and number_type(number) in ("mobile", "fixed_line_or_mobile")
         ):
             found[number] = None
     return list(found)
