@@ -21,6 +21,7 @@ EXPECTED = {
     "gosms_ro.py": "cost 0.06 EUR",
     "memory_provider.py": "DeliveryUnknown: do NOT resend blindly",
     "routing.py": "refused before sending: no route",
+    "send_guards.py": "estimate 0.06 EUR (2 parts), billed 0.06 EUR",
     "send_one.py": "gosms.ge accepted it",
     "smsgist.py": "+233245979999 failed Number not reachable",
     "smsoffice_ge.py": "+995599123456 delivered",
