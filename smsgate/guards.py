@@ -85,6 +85,7 @@ __all__ = [
     "count_segments",
     "estimate",
     "number_type",
+    "preview",
 ]
 
 # -- number types ------------------------------------------------------------------------
@@ -840,11 +841,14 @@ class SendPolicy:
     def plan_check(
         self, recipients: Sequence[str], text: str, options: Mapping[str, Any], *,
         providers: Callable[[str], Sequence[SmsProvider]] | None = None,
+        dry_run: bool = False,
     ) -> Plan[Verdict]:
         """The policy step of a send plan: refusals per recipient (E.164, validated), and
         the spending reserved for the others. Store operations are ``Call`` effects.
 
         ``providers`` says who could send to a number (a gateway's chain), for prices.
+        ``dry_run`` changes nothing anywhere: velocity is only looked at and spending only
+        compared with what is reserved (``smsgate send --dry-run``).
         """
         refused: dict[str, PolicyViolation] = {}
         waiting: list[str] = []
@@ -891,7 +895,7 @@ class SendPolicy:
                     if wait > 0:
                         busy = True
                         break
-                if not busy:
+                if not busy and not dry_run:
                     for key, rate in keys:
                         wait = yield Call(limiter.reserve, (key, rate), {"max_wait": 0.0})
                         if wait > 0:  # another sender took the last slot meanwhile
@@ -908,6 +912,7 @@ class SendPolicy:
             for number in list(waiting):
                 mine: list[tuple[BudgetStore, str, Decimal]] = []
                 over: PolicyViolation | None = None
+                ok: bool
                 for limit in self.spend_limits:
                     amount = self._price_of(number, text, limit, providers)
                     if amount is None:
@@ -917,16 +922,22 @@ class SendPolicy:
                             "without one", reason="price", recipient=number)
                         break
                     key = limit.key(now)
-                    ok: bool = yield Call(limit.store.reserve, (key, amount, limit.amount))
+                    if dry_run:
+                        spent: Decimal = yield Call(limit.store.spent, (key,))
+                        ok = spent + amount <= limit.amount
+                    else:
+                        ok = yield Call(limit.store.reserve, (key, amount, limit.amount))
                     if not ok:
                         over = BudgetExceeded(
                             f"{mask_phone(number)}: sending would pass the spending limit "
                             f"{limit.name!r} ({limit.amount} {limit.currency} per {limit.per})",
                             reason="budget", recipient=number)
                         break
-                    mine.append((limit.store, key, amount))
+                    if not dry_run:
+                        mine.append((limit.store, key, amount))
                 if over is None:
-                    reserved.extend(mine)
+                    if not dry_run:
+                        reserved.extend(mine)
                     continue
                 for store, key, amount in mine:
                     yield Call(store.release, (key, amount))
@@ -956,6 +967,32 @@ DEFAULT_POLICY: Final = SendPolicy()
 
 
 # -- the policy step of a plan ---------------------------------------------------------------
+
+
+def preview(
+    target: SmsProvider, recipients: Sequence[str], text: str,
+    options: Mapping[str, Any] | None = None,
+) -> Verdict:
+    """What ``target``'s policy (a gateway's ``policy=``, a provider's ``policy``, else
+    :data:`DEFAULT_POLICY`) would refuse, changing nothing: no velocity slot booked, no
+    spending reserved (``smsgate send --dry-run``). ``recipients`` are E.164."""
+    policy: Any = getattr(target, "policy", None)
+    policy = DEFAULT_POLICY if policy is None else policy
+    plan_check = getattr(policy, "plan_check", None)
+    given = dict(options or {})
+    if plan_check is None:  # a simple hook is pure by contract: ask it about each number
+        refused: dict[str, PolicyViolation] = {}
+        for number in recipients:
+            try:
+                policy.check((number,), text, given)
+            except PolicyViolation as refusal:
+                refused[number] = refusal
+            except ValidationError as refusal:
+                refused[number] = PolicyViolation(str(refusal), recipient=number)
+        return Verdict(refused=refused)
+    verdict: Verdict = run(plan_check(tuple(recipients), text, given,
+                                      providers=_chain_of(target), dry_run=True))
+    return verdict
 
 
 def first_refusal(numbers: Sequence[str], verdict: Verdict) -> PolicyViolation | None:
