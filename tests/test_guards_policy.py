@@ -340,3 +340,22 @@ def test_recommended_policies_are_what_the_docs_say() -> None:
     campaign = SendPolicy.recommended_campaign()
     assert campaign.quiet_hours == QuietHours()
     assert {"premium_rate", "shared_cost"} <= campaign.deny_types
+
+
+def test_preview_changes_nothing() -> None:
+    clock = Clock(_epoch("2026-11-25T12:00:00+00:00"))
+    store = MemoryBudgetStore()
+    limiter = MemoryRateLimiter(clock=clock)
+    policy = SendPolicy(per_number=Rate(1, 60), limiter=limiter, wall_clock=clock,
+                        spend_limits=[SpendLimit("0.03", "EUR", store=store)],
+                        prices=PriceTable.from_dict({"gosms.ro": {"*": "0.03 EUR"}}))
+    provider, transport = counted()
+    provider.policy = policy
+    for _ in range(3):
+        verdict = smsgate.guards.preview(provider, [GOOD, PREMIUM_GB], "hi")
+        assert set(verdict.refused) == {PREMIUM_GB} and verdict.reserved == ()
+    assert store.spent("default:2026-11-25") == 0
+    assert provider.send(GOOD, "hi").ok  # the one slot and the whole budget are still free
+    verdict = smsgate.guards.preview(provider, [GOOD_2], "hi")
+    assert verdict.refused[GOOD_2].reason == "budget"
+    assert len(transport.requests) == 1
