@@ -26,11 +26,13 @@ from smsgate import (
 )
 from smsgate._decisions import RULES
 from smsgate.guards import (
+    DEFAULT_DENIED_TYPES,
     DEFAULT_POLICY,
     MemoryBudgetStore,
     MemorySuppressionList,
     SqliteSuppressionList,
     number_type,
+    number_type_in,
 )
 from smsgate.stores import MemoryRateLimiter, Rate
 
@@ -52,6 +54,9 @@ class Clock:
 
 # -- number types -------------------------------------------------------------------------
 
+KIND_SETS = (DEFAULT_DENIED_TYPES, frozenset({"toll_free"}), frozenset({"uan", "premium_rate"}),
+             frozenset({"mobile", "voip"}))
+
 
 def test_number_type_is_libphonenumbers_for_every_example_number() -> None:
     checked = 0
@@ -63,6 +68,8 @@ def test_number_type_is_libphonenumbers_for_every_example_number() -> None:
             e164 = phonenumbers.format_number(found, phonenumbers.PhoneNumberFormat.E164)
             expected = PT.to_string(phonenumbers.number_type(found)).lower()
             assert number_type(e164) == expected, (region, e164)
+            for kinds in KIND_SETS:
+                assert number_type_in(e164, kinds) == (expected in kinds), (e164, kinds)
             checked += 1
     for code in phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS:
         found = phonenumbers.example_number_for_non_geo_entity(code)
