@@ -828,6 +828,71 @@ class SendPolicy:
         settings.update(overrides)
         return cls(**settings)
 
+    # -- from configuration ----------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, limiter: RateLimiter | None = None,
+                  where: str = "policy") -> SendPolicy:
+        """A policy from a configuration table (a ``[policy]`` table of TOML)::
+
+            recommended = "otp"                  # or "campaign": start from that policy
+            allow_countries = ["GE", "RO"]
+            per_number = ["3/600s", "10/day"]
+            per_prefix = "10/hour"
+            quiet_hours = { start = "21:00", end = "08:00" }
+            suppression = "/var/lib/shop/optout.db"          # an SQLite suppression list
+            spend_limits = [{ amount = "50", currency = "EUR", per = "day",
+                              store = "/var/lib/shop/budget.db" }]   # SQLite, or "memory"
+            prices = { "gosms.ro" = { RO = "0.035 EUR" } }
+
+        Every other key is an argument of :class:`SendPolicy`; an unknown key is refused.
+        ``limiter`` is the counters' store (a fleet's shared one).
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigurationError(f"{where}: expected a table")
+        settings = dict(data)
+        base = settings.pop("recommended", None)
+        known = {"deny_types", "allow_types", "allow_countries", "deny_countries",
+                 "per_number", "per_prefix", "per_country", "prefix_digits", "quiet_hours",
+                 "suppression", "spend_limits", "prices", "namespace"}
+        unknown = sorted(str(key) for key in set(settings) - known)
+        if unknown:
+            raise ConfigurationError(f"{where}: unknown key(s) {', '.join(unknown)}; the keys "
+                                     f"are recommended, {', '.join(sorted(known))}")
+        if limiter is not None:
+            settings["limiter"] = limiter
+        quiet = settings.get("quiet_hours")
+        if isinstance(quiet, Mapping):
+            try:
+                settings["quiet_hours"] = QuietHours(**quiet)
+            except TypeError as exc:
+                raise ConfigurationError(f"{where}.quiet_hours: {exc}") from None
+        suppression = settings.get("suppression")
+        if isinstance(suppression, str):
+            settings["suppression"] = SqliteSuppressionList(suppression)
+        if "prices" in settings:
+            settings["prices"] = PriceTable.from_dict(settings["prices"])
+        limits = []
+        for index, entry in enumerate(settings.get("spend_limits", ())):
+            if not isinstance(entry, Mapping):
+                raise ConfigurationError(f"{where}.spend_limits[{index}]: expected a table")
+            given = dict(entry)
+            store = given.pop("store", "memory")
+            given["store"] = MemoryBudgetStore() if store == "memory" else \
+                SqliteBudgetStore(store)
+            try:
+                limits.append(SpendLimit(**given))
+            except TypeError as exc:
+                raise ConfigurationError(f"{where}.spend_limits[{index}]: {exc}") from None
+        if limits:
+            settings["spend_limits"] = limits
+        if base is None:
+            return cls(**settings)
+        if base == "otp":
+            return cls.recommended_otp(**settings)
+        if base == "campaign":
+            return cls.recommended_campaign(**settings)
+        raise ConfigurationError(f"{where}.recommended: \"otp\" or \"campaign\", not {base!r}")
+
     # -- the checks ---------------------------------------------------------------------------
     def _static(self, number: str) -> PolicyViolation | None:
         """Type and country: pure."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import pickle
+import sys
 from decimal import Decimal
 from typing import Any
 
@@ -366,3 +367,37 @@ def test_preview_changes_nothing() -> None:
     verdict = smsgate.guards.preview(provider, [GOOD_2], "hi")
     assert verdict.refused[GOOD_2].reason == "budget"
     assert len(transport.requests) == 1
+
+
+def test_a_policy_from_a_configuration_table(tmp_path: Any) -> None:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+
+    db = tmp_path / "budget.db"
+    text = f"""
+        recommended = "otp"
+        allow_countries = ["GE"]
+        per_number = ["1/hour"]
+        quiet_hours = {{ start = "22:00", end = "07:00", countries = ["RO"] }}
+        suppression = "{tmp_path / 'optout.db'}"
+        spend_limits = [{{ amount = "0.05", currency = "EUR", per = "total", store = "{db}" }}]
+        prices = {{ "gosms.ro" = {{ GE = "0.03 EUR" }} }}
+    """
+    policy = SendPolicy.from_dict(tomllib.loads(text))
+    assert policy.allow_types == {"mobile", "fixed_line_or_mobile"}  # from "otp"
+    assert policy.per_number == (Rate(1, 3600.0),)  # overridden
+    assert policy.quiet_hours == QuietHours("22:00", "07:00", countries=["RO"])
+    provider, transport = counted()
+    provider.policy = policy
+    assert provider.send(GOOD, "1234").ok
+    with pytest.raises(PolicyViolation):
+        provider.send(GOOD, "1234")  # 1 an hour
+    with pytest.raises(PolicyViolation):
+        provider.send(GOOD_2, "1234")  # not GE
+    assert len(transport.requests) == 1
+    for bad in ({"per_numbr": "1/hour"}, {"recommended": "spam"},
+                {"quiet_hours": {"begin": "21:00"}}, {"spend_limits": ["50 EUR"]}):
+        with pytest.raises(smsgate.ConfigurationError):
+            SendPolicy.from_dict(bad)
