@@ -31,6 +31,7 @@ from rich.table import Table
 from ._merge import merge_results
 from ._options import SEND_OPTION_TABLE, SendOption
 from ._protocol import SmsProvider
+from ._provider import ProviderBase
 from ._version import __version__
 from .config import resolve
 from .errors import (
@@ -43,6 +44,7 @@ from .errors import (
     ValidationError,
 )
 from .gateway import Gateway
+from .guards import PriceTable, estimate, preview
 from .models import Attempt, RecipientResult, SendResult, Status
 from .phone import normalize_phone, region_of
 from .registry import _emulator_paths, available_providers, provider_class
@@ -474,17 +476,23 @@ FULL_TABLE_UP_TO = 20
 @click.option("--allow-duplicates", is_flag=True,
               help="Send again to a number listed twice (default: once per number).")
 @send_options
+@click.option("--dry-run", is_flag=True,
+              help="Validate, apply the send policy and estimate the cost; send nothing.")
+@click.option("--prices", "prices_file", type=click.Path(exists=True, dir_okay=False),
+              metavar="FILE", help="A TOML file with a [prices] table (for the estimate).")
 @click.option("--full", is_flag=True, help="List every recipient, not only the failed ones.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 @handles_errors
 def send(ctx: click.Context, /, text: str, to: tuple[str, ...], to_file: str | None,
-         skip_invalid: bool, allow_duplicates: bool, full: bool, as_json: bool,
-         **given: Any) -> None:
+         skip_invalid: bool, allow_duplicates: bool, dry_run: bool, prices_file: str | None,
+         full: bool, as_json: bool, **given: Any) -> None:
     """Send TEXT to one or many numbers.
 
     A number listed twice (after normalisation) is sent once unless --allow-duplicates. Every
-    invalid entry is reported as FILE:LINE; nothing is sent unless --skip-invalid.
+    invalid entry is reported as FILE:LINE; nothing is sent unless --skip-invalid. With
+    --dry-run nothing is sent at all: each recipient is checked against the send policy
+    (no velocity slot is booked, no budget reserved) and the cost is estimated.
     """
     options = _send_options(given)
     if allow_duplicates:  # the library, like the CLI, sends each number once unless asked
@@ -501,6 +509,10 @@ def send(ctx: click.Context, /, text: str, to: tuple[str, ...], to_file: str | N
                 err.print(f"dropped {chosen.dropped} repeated number(s) "
                           "(--allow-duplicates sends them again)")
         numbers = chosen.numbers
+        if dry_run:
+            _dry_run(provider, numbers, text, options, _price_table(prices_file, provider),
+                     as_json=as_json)
+            return
         if len(numbers) > PROGRESS_BATCH:
             recipients, results, repeat_key = _send_with_progress(
                 provider, numbers, text, options, quiet=as_json)
@@ -534,6 +546,109 @@ def send(ctx: click.Context, /, text: str, to: tuple[str, ...], to_file: str | N
                     repeat_key=repeat_key)
     if not ok:
         raise SystemExit(1)
+
+
+def _price_table(path: str | None, provider: SmsProvider) -> PriceTable | None:
+    """``--prices FILE``, else the prices of the provider's send policy, else none."""
+    if path is not None:
+        return PriceTable.from_toml(path)
+    found = getattr(getattr(provider, "policy", None), "prices", None)
+    return found if isinstance(found, PriceTable) else None
+
+
+def _dry_run(provider: SmsProvider, numbers: list[str], text: str, options: dict[str, Any],
+             prices: PriceTable | None, *, as_json: bool) -> None:
+    """``send --dry-run``: the provider's own checks (pure), the policy (changing nothing)
+    and the estimate; exit 1 when the policy would refuse a recipient."""
+    if isinstance(provider, ProviderBase):
+        provider.prepare(numbers, text, **options)  # raises what the send would raise
+    verdict = preview(provider, numbers, text, options)
+    going = [n for n in numbers if n not in verdict.refused]
+    quote = estimate(provider, going, text, prices=prices) if prices and going else None
+    priced = {item.phone: item for item in quote.recipients} if quote else {}
+    rows = []
+    for number in numbers:
+        refusal = verdict.refused.get(number)
+        item = priced.get(number)
+        rows.append({
+            "phone": number, "would_send": refusal is None,
+            "reason": None if refusal is None else refusal.reason,
+            "error": None if refusal is None else str(refusal),
+            "segments": None if item is None else item.segments,
+            "cost": None if item is None or item.cost is None else str(item.cost),
+            "currency": None if item is None or item.price is None else item.price.currency,
+        })
+    if as_json:
+        out.print_json(json.dumps({
+            "dry_run": True, "would_send": len(going), "refused": len(verdict.refused),
+            "costs": {} if quote is None else {c: str(v) for c, v in quote.costs.items()},
+            "recipients": rows,
+        }))
+    else:
+        table = Table(title=f"dry run: {provider.name}, {len(numbers)} recipient(s)")
+        for column in ("phone", "policy", "segments", "cost"):
+            table.add_column(column)
+        for row in rows:
+            verdict_text = "[green]would send[/]" if row["would_send"] else \
+                f"[red]refused[/] ({escape(str(row['reason']))})"
+            cost = "" if row["cost"] is None else f"{row['cost']} {row['currency']}"
+            table.add_row(str(row["phone"]), verdict_text, str(row["segments"] or ""), cost)
+        out.print(table)
+        spent = "" if quote is None else " · cost " + ", ".join(
+            f"{total} {currency}" for currency, total in quote.costs.items())
+        out.print(escape(f"dry run: {len(going)} would be sent, {len(verdict.refused)} "
+                         f"refused{spent} · nothing was sent"))
+    if verdict.refused:
+        raise SystemExit(1)
+
+
+@cli.command("estimate")
+@click.argument("text")
+@click.option("--to", "to", multiple=True, metavar="NUMBER", help="Recipient (repeatable).")
+@click.option("--to-file", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="One number per line, or a CSV (as for send).")
+@click.option("--prices", "prices_file", type=click.Path(exists=True, dir_okay=False),
+              metavar="FILE", help="A TOML file with a [prices] table.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+@handles_errors
+def estimate_command(ctx: click.Context, text: str, to: tuple[str, ...], to_file: str | None,
+                     prices_file: str | None, as_json: bool) -> None:
+    """What sending TEXT would cost, per recipient, with each provider's segment counting.
+
+    Nothing is sent. Prices come from --prices FILE (a [prices] table: provider -> country
+    -> "0.03 EUR").
+    """
+    entries = _entries(to, to_file)
+    with _settings(ctx).provider() as provider:
+        chosen = _recipients(provider, entries, skip_invalid=False, allow_duplicates=False)
+        prices = _price_table(prices_file, provider)
+        if prices is None:
+            raise click.UsageError("give the prices with --prices FILE (a [prices] table)")
+        quote = estimate(provider, chosen.numbers, text, prices=prices)
+    if as_json:
+        out.print_json(json.dumps({
+            "costs": {c: str(v) for c, v in quote.costs.items()}, "segments": quote.segments,
+            "unpriced": list(quote.unpriced),
+            "recipients": [{"phone": r.phone, "provider": r.provider, "encoding": r.encoding,
+                            "segments": r.segments,
+                            "price": None if r.price is None else str(r.price.amount),
+                            "currency": None if r.price is None else r.price.currency,
+                            "cost": None if r.cost is None else str(r.cost)}
+                           for r in quote.recipients],
+        }))
+        return
+    table = Table(title=f"estimate: {len(quote.recipients)} recipient(s)")
+    for column in ("phone", "provider", "encoding", "segments", "cost"):
+        table.add_column(column)
+    for r in quote.recipients:
+        cost = "no price" if r.cost is None or r.price is None else \
+            f"{r.cost} {r.price.currency}"
+        table.add_row(r.phone, r.provider, r.encoding, str(r.segments), cost)
+    out.print(table)
+    total = ", ".join(f"{v} {c}" for c, v in quote.costs.items()) or "nothing priced"
+    missing = f" · {len(quote.unpriced)} without a price" if quote.unpriced else ""
+    out.print(escape(f"total {total} · {quote.segments} segment(s){missing}"))
 
 
 def _print_send(recipients: list[RecipientResult], results: list[SendResult],

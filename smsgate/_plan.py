@@ -76,6 +76,7 @@ from .errors import (
     UnsupportedFeature,
     ValidationError,
 )
+from .guards import DEFAULT_POLICY, Verdict, first_refusal, with_refusals
 from .models import Attempt, RecipientResult, SendResult, Status
 from .phone import mask_phone, normalize_phone, region_of
 from .stores._claims import Claim, ClaimConflict, ClaimState, ClaimStore
@@ -306,22 +307,36 @@ class SendCore:
         base_key: str | None = options["idempotency_key"]
         if base_key is None and self.claims is not None:
             base_key = uuid.uuid4().hex  # every claimed send has a key
-        per_group: list[dict[str, Any]] = []
-        for index in range(len(groups)):
-            for_group = options if base_key is None else {**options, "idempotency_key": base_key}
-            if len(groups) > 1 and base_key is not None:
-                # One key per request: a second group under the first's key would be answered
-                # with the first's stored reply by a provider that deduplicates (and its
-                # claim would say "accepted" without sending).
-                for_group = {**options, "idempotency_key": f"{base_key}-{index}"}
-            per_group.append(for_group)
+        per_group = _group_options(options, base_key, len(groups))
         if len(groups) > 1:
             # Every group's refusals before any group goes out: whether a mixed-country send
             # is refused whole must not depend on which country's number came first.
             for (chain, members), for_group in zip(groups.items(), per_group, strict=True):
                 _prevalidate(chain, [numbers[i] for i in members], text, for_group)
-        if self.policy is not None:
-            self._check_policy(numbers, text, options)
+        verdict = yield from self._check_policy(numbers, text, options)
+        if verdict is None or (not verdict.refused and not verdict.reserved):
+            return (yield from self._dispatch(groups, numbers, text, per_group, base_key))
+        # Some recipients refused (reported REJECTED), or spending reserved (given back if
+        # the send provably sends nothing): the others go as a send of their own.
+        asked = numbers
+        if verdict.refused:
+            numbers = [n for n in numbers if n not in verdict.refused]
+            groups = self._route(numbers)
+            per_group = _group_options(options, base_key, len(groups))
+        try:
+            result = yield from self._dispatch(groups, numbers, text, per_group, base_key)
+        except SmsGateError as error:
+            if not error.may_have_sent and verdict.reserved:
+                release = getattr(self.policy, "plan_release", None)
+                if release is not None:
+                    yield from release(verdict)
+            raise
+        return with_refusals(result, asked, verdict) if verdict.refused else result
+
+    def _dispatch(
+        self, groups: dict[tuple[SmsProvider, ...], list[int]], numbers: list[str], text: str,
+        per_group: list[dict[str, Any]], base_key: str | None,
+    ) -> Plan[SendResult]:
         ends_at: float | None = None
         if self.deadline is not None:
             started: float = yield Now()
@@ -336,16 +351,40 @@ class SendCore:
         return (yield from self._groups(groups, numbers, text, per_group, ends_at, call,
                                         base_key))
 
-    def _check_policy(self, numbers: list[str], text: str, options: Mapping[str, Any]) -> None:
-        assert self.policy is not None
+    def _check_policy(
+        self, numbers: list[str], text: str, options: Mapping[str, Any]
+    ) -> Plan[Verdict | None]:
+        """The policy step: the gateway's ``policy`` (else smsgate's default, which refuses
+        premium-rate and shared-cost numbers) before any request, claim or breaker
+        decision. A :class:`~smsgate.SendPolicy` (anything with ``plan_check``) decides per
+        recipient, its store operations yielded as effects; a simple hook's ``check``
+        refuses the whole send. Every refusal that ends the send is the ``policy-refusal``
+        row."""
+        policy: Any = self.policy if self.policy is not None else DEFAULT_POLICY
         shown = {k: v for k, v in options.items() if k != "idempotency_key"}
-        try:
-            self.policy.check(tuple(numbers), text, shown)
-        except ValidationError as refusal:
-            fired = decide(Facts("policy", refusal))
-            assert fired.action is Action.RAISE
-            _log.info("send refused by the send policy (%s)", type(refusal).__name__)
-            raise
+        plan_check = getattr(policy, "plan_check", None)
+        if plan_check is None:
+            try:
+                policy.check(tuple(numbers), text, shown)
+            except ValidationError as refusal:
+                self._refused(refusal)
+                raise
+            return None
+        verdict: Verdict = yield from plan_check(
+            tuple(numbers), text, shown,
+            providers=lambda number: self.routes.get(region_of(number), self.providers)
+            if self.routes else self.providers)
+        every = first_refusal(numbers, verdict)
+        if every is not None:
+            self._refused(every)
+            raise every
+        return verdict
+
+    @staticmethod
+    def _refused(refusal: ValidationError) -> None:
+        fired = decide(Facts("policy", refusal))
+        assert fired.action is Action.RAISE
+        _log.info("send refused by the send policy (%s)", type(refusal).__name__)
 
     def _route(self, numbers: list[str]) -> dict[tuple[SmsProvider, ...], list[int]]:
         groups: dict[tuple[SmsProvider, ...], list[int]] = {}
@@ -749,6 +788,22 @@ def claim_reference(key: str) -> str:
 
 
 # -- validation of the whole call (pure) -------------------------------------------------
+
+
+def _group_options(
+    options: dict[str, Any], base_key: str | None, count: int
+) -> list[dict[str, Any]]:
+    """Each route group's options: its own idempotency key when there are several."""
+    per_group: list[dict[str, Any]] = []
+    for index in range(count):
+        for_group = options if base_key is None else {**options, "idempotency_key": base_key}
+        if count > 1 and base_key is not None:
+            # One key per request: a second group under the first's key would be answered
+            # with the first's stored reply by a provider that deduplicates (and its
+            # claim would say "accepted" without sending).
+            for_group = {**options, "idempotency_key": f"{base_key}-{index}"}
+        per_group.append(for_group)
+    return per_group
 
 
 def _read_numbers(to: object, region: str | None) -> list[str]:

@@ -164,6 +164,11 @@ class ProviderBase:
     #: How ``extra`` fields travel: ``"json"`` (any JSON value) or ``"form"`` (one text
     #: value per field). ``prepare`` refuses what this encoding cannot carry, before any I/O.
     extra_encoding: ClassVar[Literal["json", "form"]] = "json"
+    #: The send policy of this provider's own :meth:`send` (``None``: smsgate's default,
+    #: :data:`smsgate.guards.DEFAULT_POLICY`, which refuses premium-rate and shared-cost
+    #: numbers). Set ``provider.policy = smsgate.SendPolicy(deny_types=())`` to allow them.
+    #: A :class:`~smsgate.Gateway` applies its own ``policy=`` instead.
+    policy: Any = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -416,7 +421,9 @@ class ProviderBase:
         """Send ``text`` to one number or many; see :class:`smsgate.SmsProvider`.
 
         Validates everything first (:meth:`prepare`: no I/O, a ``ValidationError`` subclass
-        on bad input), then hands the validated message to the implementation.
+        on bad input), applies :attr:`policy` (a refused recipient raises
+        :class:`~smsgate.PolicyViolation`, or is reported ``REJECTED`` in a list), then hands
+        the validated message to the implementation.
         """
         outgoing = self.prepare(
             to,
@@ -432,7 +439,9 @@ class ProviderBase:
             extra=extra,
             allow_duplicates=allow_duplicates,
         )
-        return run(self.plan_send(outgoing))
+        from .guards import plan_guarded_send  # the policy step (loaded on first send)
+
+        return run(plan_guarded_send(self, outgoing, self.policy))
 
     def plan_send(self, outgoing: Outgoing, *, deadline: float | None = None) -> Plan[SendResult]:
         """The plan of sending a message :meth:`prepare` has validated (no I/O of its own).

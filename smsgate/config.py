@@ -215,12 +215,17 @@ def _labelled(label: str, build: Callable[[], _T]) -> _T:
 
 def _from_config(source: Mapping[str, Any] | str | os.PathLike[str]) -> SmsProvider:
     data = _interpolate(_load(source), "")
+    send_policy = _policy(data)  # [policy] and [prices]: a SendPolicy (docs/guards.md)
     if "provider" in data or "url" in data:
-        return _provider(data, "")
-    unknown = sorted(str(key) for key in set(data) - {"providers", "gateway"})
+        single = _provider({k: v for k, v in data.items() if k not in ("policy", "prices")}, "")
+        if send_policy is not None:
+            single.policy = send_policy  # type: ignore[attr-defined]
+        return single
+    unknown = sorted(str(key) for key in set(data) - {"providers", "gateway", "policy", "prices"})
     if unknown:
         hints = "".join(
-            _did_you_mean(key, ("provider", "url", "providers", "gateway")) for key in unknown
+            _did_you_mean(key, ("provider", "url", "providers", "gateway", "policy", "prices"))
+            for key in unknown
         )
         raise ConfigurationError(
             f"unknown top-level key(s): {', '.join(unknown)}{hints}; a gateway has "
@@ -260,7 +265,7 @@ def _from_config(source: Mapping[str, Any] | str | os.PathLike[str]) -> SmsProvi
         messages = [f"gateway: {exc}"]
     if messages:
         raise ConfigurationError("; ".join(messages))
-    if not settings and len(built) == 1:
+    if not settings and len(built) == 1 and send_policy is None:
         return next(iter(built.values()))
 
     def pick(names: tuple[str, ...], path: str) -> list[SmsProvider]:
@@ -281,12 +286,27 @@ def _from_config(source: Mapping[str, Any] | str | os.PathLike[str]) -> SmsProvi
             failover_on_unknown=gateway.failover_on_unknown,
             deadline=gateway.deadline,
             region=gateway.region,
+            policy=send_policy,
         )
     except ConfigurationError as exc:
         if str(exc).startswith("gateway"):
             raise
         problem = str(exc)
     raise ConfigurationError(f"gateway: {problem}")
+
+
+def _policy(data: Mapping[str, Any]) -> Any:
+    """The ``[policy]`` table (and a ``[prices]`` table for it) as a SendPolicy, or None."""
+    if "policy" not in data and "prices" not in data:
+        return None
+    from .guards import SendPolicy
+
+    table = data.get("policy", {})
+    if not isinstance(table, Mapping):
+        raise ConfigurationError("policy: expected a table")
+    if "prices" in data:
+        table = {**table, "prices": data["prices"]}
+    return SendPolicy.from_dict(table)
 
 
 def _provider(entry: Any, path: str) -> SmsProvider:

@@ -8,7 +8,10 @@ Every error smsgate raises is an :class:`SmsGateError`. The tree::
     │   ├── InvalidPhoneNumber
     │   ├── InvalidSender
     │   ├── MessageTooLong
-    │   └── UnsupportedFeature
+    │   ├── UnsupportedFeature
+    │   └── PolicyViolation             the send policy refused (smsgate.SendPolicy)
+    │       ├── BudgetExceeded          a spending limit would be passed
+    │       └── Suppressed              the number opted out (a suppression list)
     ├── WebhookError                    bad signature, stale timestamp, malformed callback
     └── ProviderError                   .provider .code .http_status .retryable
         │                                   .may_have_sent .retry_after .idempotency_key
@@ -59,6 +62,7 @@ from ._secrets import scrub
 __all__ = [
     "AllProvidersFailed",
     "AuthenticationError",
+    "BudgetExceeded",
     "ConfigurationError",
     "ConnectError",
     "DeliveryUnknown",
@@ -72,12 +76,14 @@ __all__ = [
     "OtpAlreadyUsed",
     "OtpError",
     "OtpExpired",
+    "PolicyViolation",
     "ProviderError",
     "ProviderUnavailable",
     "RateLimited",
     "RecipientRejected",
     "SenderRejected",
     "SmsGateError",
+    "Suppressed",
     "UnsupportedFeature",
     "ValidationError",
     "WebhookError",
@@ -122,6 +128,40 @@ class MessageTooLong(ValidationError):
 
 class UnsupportedFeature(ValidationError):
     """An option the provider cannot express; raised before any request is made."""
+
+
+class PolicyViolation(ValidationError):
+    """A send policy (:class:`smsgate.SendPolicy`) refused the send before any request.
+
+    Nothing was sent (:attr:`~SmsGateError.may_have_sent` is ``False``) and no other provider
+    was tried: the policy is about the message and its recipient, not about a provider.
+
+    Attributes:
+        reason: the rule that refused, a stable word: ``"number-type"``, ``"country"``,
+            ``"velocity"``, ``"suppressed"``, ``"quiet-hours"``, ``"budget"``, ``"price"``
+            (a budget with no price for the route), or ``"custom"``.
+        recipient: the refused number (E.164), when the refusal is about one number. It is
+            the caller's own input; the message text masks it.
+    """
+
+    def __init__(self, message: str, *, reason: str = "custom",
+                 recipient: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.recipient = recipient
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Pickled with its reason (a Celery result, a process pool): the default would
+        # rebuild it from the message alone.
+        return (type(self), self.args, {"reason": self.reason, "recipient": self.recipient})
+
+
+class BudgetExceeded(PolicyViolation):
+    """Sending would pass a spending limit (:class:`smsgate.SpendLimit`)."""
+
+
+class Suppressed(PolicyViolation):
+    """The recipient is on the suppression list (it opted out); nothing was sent."""
 
 
 class WebhookError(SmsGateError):

@@ -290,9 +290,13 @@ class Gateway:
         limiter: a :class:`~smsgate.stores.RateLimiter` pacing sends per provider key,
             for providers that declare a ``send_rate`` (a :class:`~smsgate.stores.Rate`);
             providers that declare none are not paced.
-        policy: an object with a pure ``check(recipients, text, options)`` run once per
-            send before any request; a :class:`~smsgate.ValidationError` it raises refuses
-            the send with zero requests and no failover.
+        policy: a :class:`~smsgate.SendPolicy` (see ``docs/guards.md``), or any object with
+            a pure ``check(recipients, text, options)``, run once per send before any
+            request; a refusal (:class:`~smsgate.PolicyViolation`, or any
+            :class:`~smsgate.ValidationError` a ``check`` raises) is raised with zero requests
+            and no failover, and a ``SendPolicy`` reports refused recipients of a list
+            ``REJECTED`` and sends the rest. ``None``: smsgate's default policy, which refuses
+            premium-rate and shared-cost numbers.
         on_attempt: called with an :class:`~smsgate.AttemptInfo` after every attempt (one
             call of one provider's send): provider, attempt number, failover, outcome
             class, decision rule, ``may_have_sent``, elapsed, HTTP status; never a number,

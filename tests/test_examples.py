@@ -23,6 +23,7 @@ EXPECTED = {
     "memory_provider.py": "DeliveryUnknown: do NOT resend blindly",
     "observability.py": "smsoffice.ge #1 accepted (rule accepted, failover",
     "routing.py": "refused before sending: no route",
+    "send_guards.py": "estimate 0.06 EUR (2 parts), billed 0.06 EUR",
     "send_one.py": "gosms.ge accepted it",
     "smsgist.py": "+233245979999 failed Number not reachable",
     "smsoffice_ge.py": "+995599123456 delivered",

@@ -58,7 +58,8 @@ def test_the_cli_send_options_are_the_vocabularys_with_its_help() -> None:
         param = offered[option.name]
         assert param.opts == ["--" + option.name.replace("_", "-")]
         assert getattr(param, "help", None) == option.help
-    own = {"text", "to", "to_file", "skip_invalid", "allow_duplicates", "full", "as_json"}
+    own = {"text", "to", "to_file", "skip_invalid", "allow_duplicates", "full", "as_json",
+           "dry_run", "prices_file"}  # the last two: send --dry-run (issue 19)
     assert set(offered) == own | {o.name for o in SEND_OPTION_TABLE if o.cli}
 
 
