@@ -315,7 +315,8 @@ class SendCore:
                 _prevalidate(chain, [numbers[i] for i in members], text, for_group)
         verdict = yield from self._check_policy(numbers, text, options)
         if verdict is None or (not verdict.refused and not verdict.reserved):
-            return (yield from self._dispatch(groups, numbers, text, per_group, base_key))
+            return (yield from self._dispatch(groups, numbers, text, per_group, base_key,
+                                           watch))
         # Some recipients refused (reported REJECTED), or spending reserved (given back if
         # the send provably sends nothing): the others go as a send of their own.
         asked = numbers
@@ -324,7 +325,8 @@ class SendCore:
             groups = self._route(numbers)
             per_group = _group_options(options, base_key, len(groups))
         try:
-            result = yield from self._dispatch(groups, numbers, text, per_group, base_key)
+            result = yield from self._dispatch(groups, numbers, text, per_group, base_key,
+                                           watch)
         except SmsGateError as error:
             if not error.may_have_sent and verdict.reserved:
                 release = getattr(self.policy, "plan_release", None)
@@ -335,7 +337,7 @@ class SendCore:
 
     def _dispatch(
         self, groups: dict[tuple[SmsProvider, ...], list[int]], numbers: list[str], text: str,
-        per_group: list[dict[str, Any]], base_key: str | None,
+        per_group: list[dict[str, Any]], base_key: str | None, watch: SendWatch | None,
     ) -> Plan[SendResult]:
         ends_at: float | None = None
         if self.deadline is not None:
