@@ -313,6 +313,17 @@ class SendCore:
             # is refused whole must not depend on which country's number came first.
             for (chain, members), for_group in zip(groups.items(), per_group, strict=True):
                 _prevalidate(chain, [numbers[i] for i in members], text, for_group)
+        if self.claims is not None and options["idempotency_key"] is not None \
+                and len(groups) == 1:
+            # A repeat of a key already accepted is answered from its claim before the
+            # policy step: it sends nothing, so it must not count against velocity limits
+            # or reserve budget again (a retried OTP request would use them up). The claim
+            # is read again, atomically, where the send would take it.
+            known = yield Call(self.claims.get, (options["idempotency_key"],))
+            if known is not None and known.state is ClaimState.ACCEPTED and \
+                    known.payload is not None:
+                (chain, _members), = groups.items()
+                return self._settled(known, chain)
         verdict = yield from self._check_policy(numbers, text, options)
         if verdict is None or (not verdict.refused and not verdict.reserved):
             return (yield from self._dispatch(groups, numbers, text, per_group, base_key,

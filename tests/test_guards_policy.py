@@ -401,3 +401,23 @@ def test_a_policy_from_a_configuration_table(tmp_path: Any) -> None:
                 {"quiet_hours": {"begin": "21:00"}}, {"spend_limits": ["50 EUR"]}):
         with pytest.raises(smsgate.ConfigurationError):
             SendPolicy.from_dict(bad)
+
+
+def test_a_repeat_of_an_accepted_key_is_answered_without_touching_the_policy() -> None:
+    """A retried request under a key already accepted sends nothing, so it books no
+    velocity slot: a client retrying its OTP request cannot use the number's limit up."""
+    from smsgate.stores import MemoryClaimStore
+
+    provider, transport = counted()
+    gateway = Gateway([provider], claims=MemoryClaimStore(),
+                      policy=SendPolicy(per_number=Rate(1, 3600),
+                                        limiter=MemoryRateLimiter(clock=Clock())))
+    first = gateway.send(GOOD, "code 1234", idempotency_key="otp-1")
+    for _ in range(3):
+        again = gateway.send(GOOD, "code 1234", idempotency_key="otp-1")
+        assert again.message_id == first.message_id
+    assert len(transport.requests) == 1
+    with pytest.raises(PolicyViolation) as caught:  # a new send to the number: over the limit
+        gateway.send(GOOD, "code 5678", idempotency_key="otp-2")
+    assert caught.value.reason == "velocity"
+    assert len(transport.requests) == 1
