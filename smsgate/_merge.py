@@ -7,10 +7,10 @@ summed per currency, the last balance reported and the idempotency key kept.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
-from .models import Attempt, RecipientResult, SendResult
+from .models import _NO_COSTS, Attempt, RecipientResult, SendResult
 
 __all__ = ["merge_results"]
 
@@ -43,10 +43,7 @@ def merge_results(
     if not parts:
         raise ValueError("merge_results needs at least one part")
     answered = [p for p in parts if p.message_id is not None] or list(parts)
-    costs: dict[str, Decimal] = {}
-    for part in parts:
-        for currency, amount in part.costs.items():
-            costs[currency] = costs.get(currency, Decimal(0)) + amount
+    costs = _summed(part.costs for part in parts)
     every_part_charged = all(p.cost is not None for p in parts)
     single = len(costs) == 1 and every_part_charged
     (currency_key, total), = costs.items() if single else ((None, None),)
@@ -67,5 +64,15 @@ def merge_results(
         attempts=list(attempts) if attempts is not None
         else [a for p in parts for a in p.attempts],
         raw=[p.raw for p in parts],
-        costs=costs,
+        costs=costs or _NO_COSTS,
+        estimated_costs=_summed(part.estimated_costs for part in parts) or _NO_COSTS,
     )
+
+
+def _summed(each: Iterable[Mapping[str, Decimal]]) -> dict[str, Decimal]:
+    """Amounts summed per currency."""
+    total: dict[str, Decimal] = {}
+    for amounts in each:
+        for currency, amount in amounts.items():
+            total[currency] = total.get(currency, Decimal(0)) + amount
+    return total

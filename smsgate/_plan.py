@@ -76,7 +76,14 @@ from .errors import (
     UnsupportedFeature,
     ValidationError,
 )
-from .guards import DEFAULT_POLICY, Verdict, first_refusal, with_refusals
+from .guards import (
+    DEFAULT_POLICY,
+    PriceTable,
+    Verdict,
+    first_refusal,
+    with_estimate,
+    with_refusals,
+)
 from .models import Attempt, RecipientResult, SendResult, Status
 from .phone import mask_phone, normalize_phone, region_of
 from .stores._claims import Claim, ClaimConflict, ClaimState, ClaimStore
@@ -259,6 +266,9 @@ class SendCore:
         self.budget = Budget(retry)
         self.remember = remember
         self.observer = observer
+        #: The send policy's prices, for each result's ``estimated_costs`` (or ``None``).
+        prices = getattr(policy if policy is not None else DEFAULT_POLICY, "prices", None)
+        self.prices = prices if isinstance(prices, PriceTable) else None
 
     # -- the whole send ------------------------------------------------------------------
     def send(self, to: object, text: object, options: dict[str, Any]) -> Plan[SendResult]:
@@ -592,6 +602,7 @@ class SendCore:
                 provider, numbers, text, given, ends_at, attempts, call)
             if isinstance(outcome, SendResult):
                 self.remember(outcome, provider)
+                outcome = with_estimate(outcome, text, self.prices)
                 if not attempts:  # no earlier failure to report: the result as it came
                     return outcome
                 return attrs.evolve(outcome, attempts=(*attempts, *outcome.attempts))
@@ -939,6 +950,8 @@ def result_to_payload(result: SendResult) -> dict[str, Any]:
         "balance": amount(result.balance),
         "idempotency_key": result.idempotency_key,
         "costs": {currency: str(value) for currency, value in result.costs.items()},
+        "estimated_costs": {currency: str(value)
+                            for currency, value in result.estimated_costs.items()},
         "attempts": [[a.provider, a.operation, a.elapsed if math.isfinite(a.elapsed) else 0.0,
                       a.http_status, a.error, a.rule] for a in result.attempts],
     }
@@ -960,5 +973,7 @@ def result_from_payload(payload: Mapping[str, Any]) -> SendResult:
         attempts=[Attempt(provider=p, operation=o, elapsed=t, http_status=h, error=e, rule=r)
                   for p, o, t, h, e, r in payload.get("attempts", [])],
         costs={c: Decimal(v) for c, v in payload.get("costs", {}).items()},
+        estimated_costs={c: Decimal(v)
+                         for c, v in payload.get("estimated_costs", {}).items()},
     )
 

@@ -479,6 +479,29 @@ def estimate(
     return Estimate(recipients=tuple(items))
 
 
+def with_estimate(result: SendResult, text: str, prices: PriceTable | None) -> SendResult:
+    """``result`` with :attr:`~smsgate.SendResult.estimated_costs`: what its accepted
+    recipients were expected to cost through the provider that accepted them, by ``prices``
+    and that provider's own segment counting, next to what the provider reported (``costs``).
+
+    Left as it is without prices, or when a recipient's route has no price (an estimate of
+    part of a send would read as the whole).
+    """
+    if prices is None or "," in result.provider:
+        return result
+    accepted = [r.phone for r in result.recipients if r.accepted]
+    if not accepted:
+        return result
+    _, parts = count_segments(result.provider, text)
+    total: dict[str, Decimal] = {}
+    for phone in accepted:
+        price = prices.price(result.provider, region_of(phone))
+        if price is None:
+            return result
+        total[price.currency] = total.get(price.currency, Decimal(0)) + price.amount * parts
+    return attrs.evolve(result, estimated_costs=total)
+
+
 # -- quiet hours and spending limits ----------------------------------------------------------
 
 
@@ -1163,12 +1186,13 @@ def plan_guarded_send(
             raise
         result: SendResult = yield from provider.plan_send(outgoing, deadline=deadline)
         return result
+    prices = getattr(policy, "prices", None)
     verdict: Verdict = yield from plan_check(
         outgoing.recipients, outgoing.text, _options_of(outgoing),
         providers=lambda number: (provider,))
     if not verdict.refused and not verdict.reserved:
         result = yield from provider.plan_send(outgoing, deadline=deadline)
-        return result
+        return with_estimate(result, outgoing.text, prices)
     every = first_refusal(outgoing.recipients, verdict)
     if every is not None:
         _refused(every)
@@ -1183,6 +1207,7 @@ def plan_guarded_send(
         if not error.may_have_sent:
             yield from policy.plan_release(verdict)
         raise
+    result = with_estimate(result, outgoing.text, prices)
     if verdict.refused:
         result = with_refusals(result, outgoing.recipients, verdict)
     return result

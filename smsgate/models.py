@@ -247,6 +247,9 @@ class SendResult:
             and for a merged result whose parts were charged in different currencies).
         costs: what was charged per currency (``""`` for a charge in no named currency):
             a send split over providers that bill in different currencies keeps each sum.
+        estimated_costs: what the send was expected to cost per currency, priced before
+            sending by the send policy's :class:`~smsgate.PriceTable` (empty without one):
+            beside ``costs``, what the provider reported, to reconcile prices with bills.
         balance: the balance the provider reported after the send.
         idempotency_key: the key sent with the request, for a safe retry.
         attempts: every HTTP exchange this send made.
@@ -264,6 +267,7 @@ class SendResult:
     attempts: tuple[Attempt, ...] = attrs.field(default=(), converter=_attempts, repr=False)
     raw: Any = _hidden()
     costs: Mapping[str, Decimal] = attrs.field(default=_NO_COSTS, repr=False)
+    estimated_costs: Mapping[str, Decimal] = attrs.field(default=_NO_COSTS, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if not self.costs and self.cost is not None:

@@ -108,3 +108,33 @@ def test_estimate_equals_the_sandboxs_billed_cost_for_every_send() -> None:
             assert (result.cost, result.currency) == (expected.cost, expected.currency), text
             compared += 1
     assert compared == 240
+
+
+def test_a_result_keeps_the_estimate_beside_the_billed_cost() -> None:
+    """With prices in the send policy, a result carries what the send was expected to cost
+    (``estimated_costs``) beside what the provider billed (``costs``): through a provider, a
+    gateway and a multi-route gateway (summed per currency), and from a claim's replay."""
+    from smsgate import Gateway, SendPolicy
+    from smsgate.stores import MemoryClaimStore
+
+    prices = PriceTable.from_dict(PRICES)
+    policy = SendPolicy(prices=prices)
+    text = "Your code is 1234"
+    with Sandbox(balance={"gosms.ro": "1000", "smsgist": "1000"}) as box:
+        ro = box.provider("gosms.ro")
+        ro.policy = policy
+        alone = ro.send("+40722000117", text)
+        assert alone.costs and alone.estimated_costs == alone.costs
+        gist = box.provider("smsgist", sender="Shop")
+        claims = MemoryClaimStore()
+        gateway = Gateway([], routes={"RO": [ro], "GH": [gist]}, policy=policy, claims=claims)
+        both = gateway.send(["+40722000217", "+233240000117"], text, idempotency_key="k")
+        assert set(both.estimated_costs) == {"EUR", "GHS"}
+        assert both.estimated_costs == both.costs
+        single = Gateway([ro], policy=policy, claims=claims)
+        first = single.send("+40722000317", text, idempotency_key="one")
+        replayed = single.send("+40722000317", text, idempotency_key="one")
+        assert replayed.estimated_costs == first.estimated_costs == first.costs
+        unpriced = Gateway([box.provider("gosms.ro")], policy=SendPolicy())
+        plain = unpriced.send("+40722000417", text)
+        assert plain.costs and plain.estimated_costs == {}  # no prices, no estimate
