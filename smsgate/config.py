@@ -343,7 +343,7 @@ def _from_text(cls: type[Any], options: dict[str, Any], where: str) -> None:
     an enum member by its value, a set as comma-separated items. Without this, ``"bulk"``
     would become the set of its letters and ``"sent"`` a string where a ``Status`` belongs."""
     try:
-        hints = typing.get_type_hints(cls.__init__)
+        hints = _constructor_hints(cls)
     except Exception:  # a plug-in's annotations that cannot be resolved: take values as given
         return
     for key, value in options.items():
@@ -525,11 +525,47 @@ def _url_credentials(cls: type[Any], name: str) -> Mapping[str, str]:
     return parts
 
 
+def _constructor_hints(cls: type[Any]) -> dict[str, Any]:
+    """The constructor's parameter annotations, resolved one by one.
+
+    ``typing.get_type_hints`` gives up on the whole signature when one annotation names a
+    type that is imported only for type checking (an adapter's ``requests.Session``, which
+    smsgate does not load at run time); such a parameter is left out and the others are
+    still read.
+    """
+    function = cls.__init__
+    try:
+        return typing.get_type_hints(function)
+    except Exception:  # one unresolvable annotation: resolve the rest one by one
+        hints: dict[str, Any] = {}
+    namespace = dict(getattr(function, "__globals__", {}))
+    for key, annotation in getattr(function, "__annotations__", {}).items():
+        if not isinstance(annotation, str):
+            hints[key] = annotation
+            continue
+        resolved = _resolve(annotation, namespace)
+        if resolved is not _UNRESOLVED:
+            hints[key] = resolved
+    return hints
+
+
+_UNRESOLVED: Final = object()
+
+
+def _resolve(annotation: str, namespace: dict[str, Any]) -> Any:
+    """A string annotation evaluated as ``typing.get_type_hints`` does (the class's own
+    source text, never user input), or :data:`_UNRESOLVED`."""
+    try:
+        return eval(annotation, namespace)  # noqa: S307 - an annotation of smsgate's code
+    except Exception:  # names a type imported only for type checking
+        return _UNRESOLVED
+
+
 def _not_text(cls: type[Any], accepted: set[str]) -> set[str]:
     """Constructor keywords that take a callable (a token factory): a URL cannot give one, and
     such a keyword is as secret as a credential, so the URL refuses it in the options."""
     try:
-        hints = typing.get_type_hints(cls.__init__)
+        hints = _constructor_hints(cls)
     except Exception:  # a plug-in's annotations that cannot be resolved
         return set()
     found = set()
