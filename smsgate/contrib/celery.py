@@ -40,6 +40,7 @@ Typical use::
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import random
 import threading
@@ -71,10 +72,12 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_VISIBILITY_TIMEOUT",
     "FleetSettings",
+    "RedisOutbox",
     "check_settings",
     "enqueue",
     "make_reconcile_task",
     "make_send_task",
+    "redeliver",
 ]
 
 _log = get_logger("smsgate.celery")
@@ -221,6 +224,80 @@ class _PerProcess:
             return self._gateway, self._store
 
 
+class RedisOutbox:
+    """The send tasks enqueued and not yet finished, kept in Redis beside the broker.
+
+    Why. Celery's Redis transport takes a task message off the queue (``BRPOP``) and only
+    then records it as delivered-but-unacknowledged: a worker killed in between (or a
+    Redis restart, or a dropped connection) loses the message, and no redelivery brings it
+    back. A claim cannot help, because the task never ran. The outbox can: :func:`enqueue`
+    records each task's arguments here before queueing it, the task removes its entry when
+    it ends, and :func:`redeliver` (run by the reconciliation task) enqueues again an entry
+    that is old and whose key has **no claim**. No claim means the gateway never began the
+    send (the claim is taken before any request), so enqueueing it again cannot duplicate:
+    if the first message was only slow, not lost, whichever copy runs second finds the
+    claim and sends nothing.
+
+    Args:
+        client: a ``redis.Redis`` client, or a ``redis://`` URL.
+        prefix: the start of the Redis keys the outbox writes.
+    """
+
+    def __init__(self, client: Any, *, prefix: str = "smsgate:outbox:") -> None:
+        from ..stores._redis import _connect
+
+        self._client = _connect(client)
+        self._owns = isinstance(client, str)
+        self._entries = f"{prefix}entries"
+        self._due = f"{prefix}due"
+
+    def __repr__(self) -> str:
+        return f"<RedisOutbox {self._due!r}>"
+
+    def _now(self) -> float:
+        seconds, micros = self._client.time()
+        return float(seconds) + float(micros) / 1_000_000
+
+    def add(self, key: str, call: Mapping[str, Any]) -> None:
+        """Record a task's call (``{"args": [...]}``) before it is queued."""
+        pipe = self._client.pipeline()
+        pipe.hset(self._entries, key, json.dumps(call, separators=(",", ":")))
+        pipe.zadd(self._due, {key: self._now()})
+        pipe.execute()
+
+    def done(self, key: str) -> None:
+        """Forget a task that ended (whatever its outcome)."""
+        pipe = self._client.pipeline()
+        pipe.hdel(self._entries, key)
+        pipe.zrem(self._due, key)
+        pipe.execute()
+
+    def pending(self, older_than: float = 0.0) -> list[tuple[str, dict[str, Any]]]:
+        """``(key, call)`` of entries queued (or last requeued) ``older_than`` seconds ago
+        or earlier, oldest first."""
+        cutoff = self._now() - older_than
+        keys = [k.decode() if isinstance(k, bytes) else str(k)
+                for k in self._client.zrangebyscore(self._due, "-inf", cutoff)]
+        found: list[tuple[str, dict[str, Any]]] = []
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            for key, raw in zip(chunk, self._client.hmget(self._entries, chunk), strict=True):
+                if raw is not None:
+                    found.append((key, json.loads(raw)))
+        return found
+
+    def touch(self, key: str) -> None:
+        """Mark an entry as queued again now."""
+        self._client.zadd(self._due, {key: self._now()}, xx=True)
+
+    def __len__(self) -> int:
+        return int(self._client.zcard(self._due))
+
+    def close(self) -> None:
+        if self._owns:
+            self._client.close()
+
+
 def _encode_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """Send options as JSON (Celery's default serializer): dates as ISO text, durations
     as seconds."""
@@ -258,6 +335,7 @@ def make_send_task(
     backoff: float = 2.0,
     ignore_result: bool = True,
     queue: str | None = None,
+    outbox: RedisOutbox | Callable[[], RedisOutbox] | None = None,
 ) -> Task:
     """A Celery task that sends one bulk call (one text, its recipients) under one key.
 
@@ -280,6 +358,10 @@ def make_send_task(
             capped below the broker's visibility timeout.
         ignore_result: whether Celery skips storing the task's result.
         queue: the queue the task is routed to by default.
+        outbox: a :class:`RedisOutbox` (or a callable returning one, called once per
+            process): :func:`enqueue` records each task there and the task forgets it when
+            it ends, so that :func:`redeliver` can enqueue again a task message the broker
+            lost. Needs ``claims``.
 
     Returns:
         The task. Call it through :func:`enqueue`, which mints the keys; its result (when
@@ -289,12 +371,34 @@ def make_send_task(
     if claims is not None and not (isinstance(claims, ClaimStore) or callable(claims)):
         raise ConfigurationError("claims must be a ClaimStore, a callable returning one, or "
                                  "None")
+    if outbox is not None and claims is None:
+        raise ConfigurationError("an outbox needs claims: only a key without a claim may be "
+                                 "enqueued again")
     local = _PerProcess(gateway_factory, claims)
     gateway, _ = local.get()
     settings = check_settings(app, gateway, grace=grace)
     if claims is None:
         _log.warning("task %s sends WITHOUT claims: a redelivered task sends its messages "
                      "again", name)
+    outboxes: dict[int, RedisOutbox] = {}
+
+    def the_outbox() -> RedisOutbox | None:
+        if outbox is None or isinstance(outbox, RedisOutbox):
+            return outbox
+        pid = os.getpid()
+        if pid not in outboxes:
+            outboxes.clear()
+            outboxes[pid] = outbox()
+        return outboxes[pid]
+
+    def ended(key: str, outcome: dict[str, Any]) -> dict[str, Any]:
+        box = the_outbox()
+        if box is not None:
+            try:
+                box.done(key)
+            except Exception as error:  # the sweeper finds the claim final and forgets it
+                _log.warning("outbox: %s not forgotten (%s)", key, type(error).__name__)
+        return outcome
 
     def countdown(retries: int) -> float:
         wait: float = backoff * 2 ** retries * random.uniform(0.5, 1.0)
@@ -311,7 +415,7 @@ def make_send_task(
             # recipient the provider refused): sending it again changes nothing.
             _log.warning("send %s refused: %s", key, type(refusal).__name__)
             state = "rejected" if isinstance(refusal, RecipientRejected) else "refused"
-            return _outcome(key, state, error=type(refusal).__name__)
+            return ended(key, _outcome(key, state, error=type(refusal).__name__))
         except SmsGateError as error:
             if not error.may_have_sent:
                 return _retry(self, key, error, countdown(self.request.retries))
@@ -330,7 +434,7 @@ def make_send_task(
             # settles it); without claims the outcome is simply unknown.
             _log.warning("send %s may have been sent (%s): left to reconciliation", key,
                          type(error).__name__)
-            return _outcome(key, "unknown", error=type(error).__name__)
+            return ended(key, _outcome(key, "unknown", error=type(error).__name__))
         except Exception as error:
             if store is None:
                 raise
@@ -339,9 +443,9 @@ def make_send_task(
             # anything goes out again.
             _log.warning("send %s: %s; retried later", key, type(error).__name__)
             return _retry(self, key, error, countdown(self.request.retries))
-        return _outcome(key, "accepted", provider=result.provider,
-                        message_id=result.message_id,
-                        accepted=sum(1 for r in result.recipients if r.status.accepted))
+        return ended(key, _outcome(
+            key, "accepted", provider=result.provider, message_id=result.message_id,
+            accepted=sum(1 for r in result.recipients if r.status.accepted)))
 
     def _retry(self: Task, key: str, error: BaseException, wait: float, *,
                limited: bool = True) -> dict[str, Any]:
@@ -352,7 +456,7 @@ def make_send_task(
         except MaxRetriesExceededError:
             _log.error("send %s given up after %d retries (%s): nothing was sent", key,
                        self.request.retries, type(error).__name__)
-            return _outcome(key, "not_sent", error=type(error).__name__)
+            return ended(key, _outcome(key, "not_sent", error=type(error).__name__))
 
     options: dict[str, Any] = {
         "name": name, "bind": True, "acks_late": True, "reject_on_worker_lost": True,
@@ -365,6 +469,8 @@ def make_send_task(
     task: Task = app.task(**options)(send)
     task.smsgate_gateway = gateway  # routes and bulk sizes
     task.smsgate_settings = settings
+    task.smsgate_outbox = the_outbox
+    task.smsgate_claims = local
     return task
 
 
@@ -451,9 +557,50 @@ def enqueue(
         bulk[1].append(number)
         bulk[2].add(number)
         keys.append(bulk[0])
+    box: RedisOutbox | None = task.smsgate_outbox()
     for recipients, text, key, options in calls:
-        task.apply_async(args=(recipients, text, key, options), **apply_options)
+        args = [recipients, text, key, options]
+        if box is not None:
+            box.add(key, {"args": args})
+        task.apply_async(args=args, **apply_options)
     return keys
+
+
+def redeliver(task: Task, *, older_than: float | None = None) -> list[str]:
+    """Enqueue again the tasks the broker lost; return their keys.
+
+    Looks at the entries of the task's :class:`RedisOutbox` queued at least
+    ``older_than`` seconds ago (default: twice the broker's visibility timeout, or ten
+    minutes without one, so that a task still waiting in a long queue is left alone):
+
+    * no claim under the key: the send never began (the claim comes before any request),
+      so the task message was lost or is still waiting; it is enqueued again, which cannot
+      duplicate (the second copy to run finds the first one's claim);
+    * a claim ACCEPTED or REJECTED: the task ended and could not say so; forgotten;
+    * anything else (SENDING, NOT_SENT awaiting a retry, UNKNOWN): left to the task and to
+      reconciliation.
+    """
+    box: RedisOutbox | None = task.smsgate_outbox()
+    if box is None:
+        return []
+    settings: FleetSettings = task.smsgate_settings
+    if older_than is None:
+        older_than = (2 * settings.visibility_timeout if settings.visibility_timeout
+                      else 600.0)
+    _gateway, store = task.smsgate_claims.get()
+    assert store is not None
+    again: list[str] = []
+    for key, call in box.pending(older_than):
+        claim = store.get(key)
+        if claim is None:
+            box.touch(key)
+            task.apply_async(args=call["args"])
+            again.append(key)
+        elif claim.state in (ClaimState.ACCEPTED, ClaimState.REJECTED):
+            box.done(key)
+    if again:
+        _log.warning("outbox: %d task(s) lost by the broker enqueued again", len(again))
+    return again
 
 
 def make_reconcile_task(
@@ -462,8 +609,12 @@ def make_reconcile_task(
     gateway_factory: GatewayFactory,
     claims: ClaimStore | Callable[[], ClaimStore],
     name: str = "smsgate.reconcile",
+    send_task: Task | None = None,
 ) -> Task:
     """A task that settles UNKNOWN claims with :func:`smsgate.reconcile` (never sends).
+
+    Given the ``send_task`` (made with an ``outbox``), it first enqueues again the send
+    tasks the broker lost (:func:`redeliver`).
 
     Schedule it with Celery beat, say every minute::
 
@@ -482,11 +633,13 @@ def make_reconcile_task(
     def run(self: Task, keys: list[str] | None = None) -> dict[str, Any]:
         gateway, store = local.get()
         assert store is not None
+        again = redeliver(send_task) if send_task is not None and keys is None else []
         report = reconcile(gateway, store, keys)
         for left in report.unsettled:
             _log.warning("claim %s still unknown: %s", left.key, left.reason)
         return {"settled": [[s.key, s.state.value] for s in report.settled],
-                "unsettled": [[u.key, u.reason] for u in report.unsettled]}
+                "unsettled": [[u.key, u.reason] for u in report.unsettled],
+                "redelivered": again}
 
     task: Task = app.task(name=name, bind=True, acks_late=True)(run)
     return task
