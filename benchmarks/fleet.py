@@ -104,7 +104,8 @@ def build_app() -> tuple[Any, dict[str, Any]]:
             claims=(lambda: RedisClaimStore(redis_url, prefix="fleet:claims:"))
             if use_claims else None,
             grace=deadline, backoff=0.5, max_retries=100,
-            outbox=(lambda: RedisOutbox(redis_url, prefix=f"fleet:outbox:{task_name}:"))
+            outbox=(lambda lane=task_name: RedisOutbox(redis_url,
+                                                       prefix=f"fleet:outbox:{lane}:"))
             if use_claims else None)
     return app, tasks
 

@@ -12,10 +12,10 @@ import pytest
 
 pytest.importorskip("celery")
 
-from celery import Celery  # noqa: E402
+from celery import Celery
 
-import smsgate  # noqa: E402
-from smsgate.contrib.celery import (  # noqa: E402
+import smsgate
+from smsgate.contrib.celery import (
     RedisOutbox,
     check_settings,
     enqueue,
@@ -23,10 +23,10 @@ from smsgate.contrib.celery import (  # noqa: E402
     make_send_task,
     redeliver,
 )
-from smsgate.sandbox import Sandbox  # noqa: E402
-from smsgate.stores import ClaimState, MemoryClaimStore, RedisClaimStore  # noqa: E402
+from smsgate.sandbox import Sandbox
+from smsgate.stores import ClaimState, MemoryClaimStore, RedisClaimStore
 
-from .redis_server import RedisServer, redis_prefix, redis_server  # noqa: F401,E402
+from .redis_server import RedisServer, redis_prefix, redis_server  # noqa: F401
 
 
 @pytest.fixture(scope="module")
