@@ -22,16 +22,18 @@ queue is empty, lets the leases of killed sends run out, reconciles the UNKNOWN 
 counts the sandbox's ledger against the messages: ``duplicates`` (a recipient that received
 the campaign more than once), ``losses`` (a recipient that received nothing while smsgate
 holds no UNKNOWN claim for it: a silent loss), ``unknown`` (messages whose claim was UNKNOWN
-before reconciliation) and ``reconciled`` (those of them that reconciliation settled). The
-last line printed is exactly::
+before reconciliation, on a provider that can be asked about a send whose reply was lost)
+and ``reconciled`` (those of them that reconciliation settled). The last line printed is
+exactly::
 
     fleet: messages=N duplicates=D losses=L unknown=U reconciled=R seconds=T
 
-Claims that stay UNKNOWN are listed on stderr with their reason: GoSMS.ro has no status
-lookups, and GOSMS.GE and SMSGist can be asked only by the message id that a killed worker
-never received; only SMSOffice.ge (looked up by the reference derived from the key) can be
-settled after a kill. ``--no-claims`` runs the same fleet with claims disabled: redelivered
-tasks then send again, and ``duplicates`` shows it.
+UNKNOWN claims on providers that cannot be asked are not in ``unknown``; they are printed on
+stderr (``excluded from unknown``) with the reason: GoSMS.ro has no status lookups, and
+GOSMS.GE and SMSGist can be asked only by the message id that a killed worker never
+received. SMSOffice.ge is looked up by the reference smsgate derives from the key.
+``--no-claims`` runs the same fleet with claims disabled: redelivered tasks then send
+again, and ``duplicates`` shows it.
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ LANES = (
 #: The share of the messages each lane gets (GoSMS.ro sends one recipient per request).
 SHARES = (0.3, 0.3, 0.1, 0.3)
 QUEUE = "sms"
+#: Why reconciliation cannot settle a claim whose provider offers no way to ask about a
+#: send whose reply was lost: such claims are counted apart, not in ``unknown``.
+UNASKABLE = ("has no status lookups", "can be asked only by the message id")
 
 
 # -- the Celery app the workers load (configured by environment variables) ---------------------
@@ -343,6 +348,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         unknown = reconciled = 0
         unsettled: collections.Counter[str] = collections.Counter()
+        excluded: collections.Counter[str] = collections.Counter()
         unknown_keys: set[str] = set()
         if not args.no_claims:
             store = RedisClaimStore(server.url, prefix="fleet:claims:")
@@ -351,7 +357,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 time.sleep(0.2)
             found = store.find(ClaimState.UNKNOWN)
             weights = collections.Counter(keys.values())
-            unknown = sum(weights[c.key] for c in found)
             for lane_task, provider, _numbers in LANES:
                 gateway = tasks[lane_task].smsgate_gateway
                 lane_keys = [c.key for c in found if c.key in
@@ -360,8 +365,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     continue
                 report = smsgate.reconcile(gateway, store, lane_keys)
                 reconciled += sum(weights[s.key] for s in report.settled)
+                unknown += sum(weights[s.key] for s in report.settled)
                 for left in report.unsettled:
-                    unsettled[f"{provider}: {left.reason.split(' (')[0]}"] += weights[left.key]
+                    reason = f"{provider}: {left.reason.split(' (')[0]}"
+                    if any(words in left.reason for words in UNASKABLE):
+                        excluded[reason] += weights[left.key]
+                    else:
+                        unknown += weights[left.key]
+                        unsettled[reason] += weights[left.key]
             unknown_keys = {c.key for c in store.find(ClaimState.UNKNOWN)}
             store.close()
 
@@ -379,6 +390,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                           f"{claim.state.value if claim else 'none'} "
                           f"{claim.error if claim else ''}", file=sys.stderr)
             store.close()
+        for reason, count in sorted(excluded.items()):
+            print(f"fleet: excluded from unknown: {count} ({reason})", file=sys.stderr)
         for reason, count in sorted(unsettled.items()):
             print(f"fleet: left unknown: {count} ({reason})", file=sys.stderr)
         print(f"fleet: workers started={workers.started} redis restarted="
