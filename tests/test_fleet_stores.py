@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import multiprocessing
 import socket
@@ -72,10 +74,8 @@ def _breaker_worker(url: str, prefix: str, provider_url: str, start: Any, stop: 
     tries = 0
     while not stop.is_set():
         tries += 1
-        try:
+        with contextlib.suppress(smsgate.SmsGateError):
             gateway.send("+995555100001", "breaker probe")
-        except smsgate.SmsGateError:
-            pass
         time.sleep(0.005)
     out.put(tries)
 
@@ -121,7 +121,7 @@ def test_eight_processes_send_a_down_provider_one_probe_per_reset_window(
     assert probes and probes[0] >= opened + RESET - 0.05
     # ...and exactly one per window: each probe failed and re-opened the circuit, so the
     # next one is a full window later, never two in one window.
-    gaps = [b - a for a, b in zip(probes, probes[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(probes)]
     assert all(gap >= RESET - 0.05 for gap in gaps), gaps
     assert len(probes) >= 2, "the probes of several windows were seen"
 
@@ -218,14 +218,14 @@ def test_breakers_and_pacing_fall_back_to_this_process_with_a_warning(
 
     policy = BreakerPolicy(failure_threshold=1, reset_timeout=30)
     url = dead_url()
-    with caplog.at_level(logging.WARNING, logger="smsgate"):
-        with RedisBreakerStore(url) as breakers, RedisRateLimiter(url) as limiter:
-            assert breakers.admit("p", policy) == "pass"
-            breakers.record("p", "pass", "failure", policy=policy)
-            assert breakers.state("p", policy) == "open"  # kept in this process
-            assert breakers.admit("p", policy) == "deny"
-            assert [limiter.reserve("p", Rate(2, 10.0)) for _ in range(2)] == [0.0, 0.0]
-            assert limiter.reserve("p", Rate(2, 10.0)) > 9  # paced here, not shared
+    with caplog.at_level(logging.WARNING, logger="smsgate"), \
+            RedisBreakerStore(url) as breakers, RedisRateLimiter(url) as limiter:
+        assert breakers.admit("p", policy) == "pass"
+        breakers.record("p", "pass", "failure", policy=policy)
+        assert breakers.state("p", policy) == "open"  # kept in this process
+        assert breakers.admit("p", policy) == "deny"
+        assert [limiter.reserve("p", Rate(2, 10.0)) for _ in range(2)] == [0.0, 0.0]
+        assert limiter.reserve("p", Rate(2, 10.0)) > 9  # paced here, not shared
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warned) == 2, warned  # once per store and outage, not per call
     assert all("Redis is unreachable" in w for w in warned)
