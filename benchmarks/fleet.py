@@ -375,6 +375,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         unsettled[reason] += weights[left.key]
             unknown_keys = {c.key for c in store.find(ClaimState.UNKNOWN)}
             store.close()
+            claims_held = len(client.keys("fleet:claims:c:*"))
+            memory = client.info("memory")["used_memory"]
+            print(f"fleet: redis holds {claims_held} claims (one per bulk call); "
+                  f"used_memory={memory / 2**20:.1f} MiB", file=sys.stderr)
 
         received = collections.Counter(entry.recipient.lstrip("+")
                                        for entry in sandbox.messages())

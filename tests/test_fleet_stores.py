@@ -124,6 +124,8 @@ def test_eight_processes_send_a_down_provider_one_probe_per_reset_window(
     gaps = [b - a for a, b in itertools.pairwise(probes)]
     assert all(gap >= RESET - 0.05 for gap in gaps), gaps
     assert len(probes) >= 2, "the probes of several windows were seen"
+    print(f"breaker: {sum(tries)} sends tried by 8 processes, {len(probes)} probes, "
+          f"gaps {min(gaps):.3f}-{max(gaps):.3f} s")
 
 
 # -- the shared pace: 4 processes at 50 msg/s ----------------------------------------------------
@@ -193,6 +195,8 @@ def test_four_processes_share_a_pace_of_50_per_second(
     used = sum(1 for s in slots if s < slots[0] + whole)
     assert whole >= 3
     assert used >= 0.9 * 50 * whole, (used, whole)
+    print(f"pacing: {len(slots)} sends, {used} in the first {whole} s "
+          f"({used / (50 * whole):.0%} of 50/s)")
 
 
 # -- Redis unreachable -----------------------------------------------------------------------
