@@ -366,7 +366,9 @@ def make_send_task(
     Returns:
         The task. Call it through :func:`enqueue`, which mints the keys; its result (when
         kept) is a dict with ``idempotency_key`` and ``state`` (``accepted``, ``unknown``,
-        ``rejected``, ``refused``, ``not_sent``).
+        ``rejected``, ``refused``, ``not_sent``, or ``gave_up`` when the claim store stayed
+        unreachable through every retry: nothing went out unclaimed, and the outbox
+        enqueues the task again once its key is found without a claim).
     """
     if claims is not None and not (isinstance(claims, ClaimStore) or callable(claims)):
         raise ConfigurationError("claims must be a ClaimStore, a callable returning one, or "
@@ -422,7 +424,8 @@ def make_send_task(
             try:
                 held = store.get(key) if store is not None else None
             except Exception as unreachable:
-                return _retry(self, key, unreachable, countdown(self.request.retries))
+                return _retry(self, key, unreachable, countdown(self.request.retries),
+                              sent=None)
             if held is not None and held.state is ClaimState.SENDING:
                 # In flight elsewhere: an earlier delivery of this task still holds (or
                 # held, and died with) the claim. Ask again once its lease has run out:
@@ -442,21 +445,29 @@ def make_send_task(
             # sent without a claim), or a bug. Retrying is safe: the claim decides whether
             # anything goes out again.
             _log.warning("send %s: %s; retried later", key, type(error).__name__)
-            return _retry(self, key, error, countdown(self.request.retries))
+            return _retry(self, key, error, countdown(self.request.retries), sent=None)
         return ended(key, _outcome(
             key, "accepted", provider=result.provider, message_id=result.message_id,
             accepted=sum(1 for r in result.recipients if r.status.accepted)))
 
     def _retry(self: Task, key: str, error: BaseException, wait: float, *,
-               limited: bool = True) -> dict[str, Any]:
+               limited: bool = True, sent: bool | None = False) -> dict[str, Any]:
+        """Retry after ``wait``; once out of retries, end ``not_sent`` when smsgate said
+        nothing was sent (``sent=False``), else (``None``: the claim store or a bug
+        answered, not smsgate) end ``gave_up`` and keep the task in the outbox, so that
+        :func:`redeliver` enqueues it again if its key turns out to have no claim."""
         from celery.exceptions import MaxRetriesExceededError
 
         try:
             raise self.retry(countdown=wait, max_retries=max_retries if limited else None)
         except MaxRetriesExceededError:
-            _log.error("send %s given up after %d retries (%s): nothing was sent", key,
-                       self.request.retries, type(error).__name__)
-            return ended(key, _outcome(key, "not_sent", error=type(error).__name__))
+            if sent is False:
+                _log.error("send %s given up after %d retries (%s): nothing was sent", key,
+                           self.request.retries, type(error).__name__)
+                return ended(key, _outcome(key, "not_sent", error=type(error).__name__))
+            _log.error("send %s given up after %d retries (%s): its claim says whether "
+                       "anything went out", key, self.request.retries, type(error).__name__)
+            return _outcome(key, "gave_up", error=type(error).__name__)
 
     options: dict[str, Any] = {
         "name": name, "bind": True, "acks_late": True, "reject_on_worker_lost": True,
