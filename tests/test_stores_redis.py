@@ -195,7 +195,9 @@ def test_processes_racing_for_keys_win_each_exactly_once(
 
 def _probe_once(url: str, prefix: str, out: Any) -> None:
     policy = BreakerPolicy(failure_threshold=1, reset_timeout=0.5)
-    with RedisBreakerStore(url, prefix=prefix) as store:
+    # A probe lease longer than the test: processes that start late on a loaded machine
+    # must still find the first probe in flight (it never reports here).
+    with RedisBreakerStore(url, prefix=prefix, probe_lease=60) as store:
         permits = [store.admit("provider", policy) for _ in range(20)]
     out.put(permits)
 
