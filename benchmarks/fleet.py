@@ -87,7 +87,15 @@ def build_app() -> tuple[Any, dict[str, Any]]:
     deadline = float(os.environ.get("SMSGATE_FLEET_DEADLINE", "3"))
     app = Celery("fleet", broker=redis_url)
     app.conf.update(
-        broker_transport_options={"visibility_timeout": 4 * deadline + 4},
+        broker_transport_options={
+            "visibility_timeout": 4 * deadline + 4,
+            # Kombu gives the tasks of a killed worker back once the visibility timeout has
+            # passed, in a sweep every interval x throttle seconds (100 s by default) under a
+            # mutex that a worker killed mid-sweep holds for unacked_mutex_expire (300 s by
+            # default). A fleet whose workers get killed wants both short.
+            "unacked_restore_interval": 2, "unacked_restore_throttle": 1,
+            "unacked_mutex_expire": 10,
+        },
         broker_connection_retry_on_startup=True,
         worker_prefetch_multiplier=1,
         task_default_queue=QUEUE,
@@ -282,6 +290,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         workers = Workers(args.workers, env, work / "workers.log")
         restarted = threading.Event()
         crashed = threading.Event()
+        enqueued = threading.Event()
         # One lost reply: SMSOffice.ge takes its first send request and never answers.
         sandbox.fault("smsoffice.ge", "process_then_hang", times=1, seconds=args.deadline + 2)
 
@@ -298,7 +307,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     # dies before the worker holding it can acknowledge (the worst moment).
                     workers.kill_all()
                     crashed.set()
-                if not restarted.is_set() and len(sandbox.messages()) >= args.messages // 3:
+                if not restarted.is_set() and enqueued.is_set() and \
+                        len(sandbox.messages()) >= args.messages // 3:
                     server.restart()
                     restarted.set()
 
@@ -309,8 +319,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         chaos = threading.Thread(target=chaos_loop, name="chaos", daemon=True)
         chaos.start()
         for task_name, numbers in by_task.items():
-            minted = enqueue(tasks[task_name], [smsgate.Message(n, text) for n in numbers])
+            minted = enqueue(tasks[task_name], [smsgate.Message(n, text) for n in numbers],
+                             key_prefix=f"{text}:{task_name}:")
             keys.update(zip(numbers, minted, strict=True))
+        enqueued.set()
 
         client = redis_client.Redis.from_url(server.url, socket_timeout=5)
         limit = time.monotonic() + args.timeout

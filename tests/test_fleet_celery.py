@@ -256,3 +256,18 @@ def test_the_outbox_enqueues_again_what_the_broker_lost_and_only_that(
     assert texts(sandbox, "through the outbox") == 1
     box.close()
     claims.close()
+
+
+def test_a_batch_enqueued_again_under_its_prefix_sends_nothing_twice(sandbox: Sandbox) -> None:
+    """A producer that died half-way enqueues the whole batch again: same keys, and the
+    claims of what went out stop it from going out again."""
+    task = send_task(sandbox, "t.prefix")
+    messages = [smsgate.Message(f"+995577{200001 + 3 * i:06d}", "batch again")
+                for i in range(5)]
+    first = enqueue(task, messages, key_prefix="campaign-7:")
+    requests = sandbox.requests("smsoffice.ge")
+    again = enqueue(task, messages, key_prefix="campaign-7:")
+    assert first == again == ["campaign-7:0"] * 5  # one bulk call, one key
+    assert sandbox.requests("smsoffice.ge") == requests
+    assert texts(sandbox, "batch again") == 5
+    assert enqueue(task, messages[:1]) != enqueue(task, messages[:1])  # no prefix: random

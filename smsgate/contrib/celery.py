@@ -520,7 +520,10 @@ def enqueue(
     Args:
         task: a task made by :func:`make_send_task`.
         messages: :class:`~smsgate.Message` objects.
-        key_prefix: the start of each minted key (default: none, a random hex key).
+        key_prefix: a name for this batch (``"campaign-42:"``): keys are then the prefix
+            and the call's number, the same every time the same messages are enqueued, so
+            a producer that died half-way can enqueue the whole batch again and nothing
+            that went out goes out twice. Default: a random key per call.
         apply_options: given to ``task.apply_async`` (``queue``, ``countdown``...).
 
     Returns:
@@ -534,8 +537,15 @@ def enqueue(
     open_bulks: dict[tuple[Any, ...], list[Any]] = {}
     calls: list[tuple[list[str], str, str, dict[str, Any]]] = []
 
+    minted = iter(range(1 << 62))
+
     def mint() -> str:
-        return f"{prefix}{uuid.uuid4().hex}"
+        if key_prefix:
+            # Deterministic: the same messages enqueued again with the same prefix (after
+            # the producer crashed half-way) get the same keys, and their claims stop
+            # whatever already went out from going out again.
+            return f"{prefix}{next(minted)}"
+        return uuid.uuid4().hex
 
     for message in messages:
         if not isinstance(message, Message):
