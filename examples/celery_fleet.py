@@ -38,7 +38,12 @@ def make_app(
     """The app, its send task and its reconciliation task."""
     app = Celery("sms", broker=broker)
     app.conf.update(
-        broker_transport_options={"visibility_timeout": 600},  # >= 2 x the deadline
+        broker_transport_options={
+            "visibility_timeout": 600,      # >= 2 x the deadline
+            # A killed worker's tasks come back within about a minute of the timeout.
+            "unacked_restore_interval": 10, "unacked_restore_throttle": 1,
+            "unacked_mutex_expire": 60,
+        },
         worker_prefetch_multiplier=1,                         # one task in hand at a time
         beat_schedule={"reconcile-sms": {"task": "sms.reconcile", "schedule": 60.0}},
     )
