@@ -269,7 +269,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     rng = random.Random(args.seed)
     server = Redis()
-    sandbox = Sandbox(delivery_delay=0.5).start()
+    # Enough credit for the whole campaign (the default, 10,000, runs out past ~30,000).
+    sandbox = Sandbox(delivery_delay=0.5, balance=max(10_000, 100 * args.messages)).start()
     work = Path(server.directory)
     workers: Workers | None = None
     stop_chaos = threading.Event()
