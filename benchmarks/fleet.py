@@ -239,6 +239,17 @@ class Workers:
                 process.wait(timeout=20)
 
 
+def _numbers(count: int) -> list[int]:
+    """``count`` six-digit subscriber numbers, none ending in 0000 or 9999."""
+    found: list[int] = []
+    n = 100001
+    while len(found) < count:
+        if n % 10000 not in (0, 9999):
+            found.append(n)
+        n += 1
+    return found
+
+
 def _messages(count: int, seed: int) -> list[tuple[str, str]]:
     """``(task name, number)`` for each message, the lanes interleaved at random."""
     rng = random.Random(seed)
@@ -247,7 +258,7 @@ def _messages(count: int, seed: int) -> list[tuple[str, str]]:
     plan: list[tuple[str, str]] = []
     for (task_name, _provider, pattern), lane_count in zip(LANES, counts, strict=True):
         # Numbers never ending in 0000 (refused) or 9999 (undeliverable) in the sandbox.
-        plan += [(task_name, pattern.format(100001 + 3 * i)) for i in range(lane_count)]
+        plan += [(task_name, pattern.format(n)) for n in _numbers(lane_count)]
     rng.shuffle(plan)
     return plan
 
