@@ -31,23 +31,38 @@ def _free_port() -> int:
 
 
 class RedisServer:
-    """One throwaway ``redis-server`` process, persisting nothing."""
+    """One throwaway ``redis-server`` process in a temporary directory: no RDB snapshots,
+    the append-only file on (as claims need in production), so that a restart keeps what
+    was written."""
 
-    def __init__(self, executable: str) -> None:
+    def __init__(self, executable: str, *, fsync: str = "everysec") -> None:
+        self.executable = executable
+        self.fsync = fsync
         self.directory = tempfile.mkdtemp(prefix="smsgate-redis-")
         self.process: subprocess.Popen[bytes] | None = None
         for _ in range(5):  # a port found free can be taken before redis binds it
             self.port = _free_port()
-            self.process = subprocess.Popen(
-                [executable, "--port", str(self.port), "--bind", "127.0.0.1",
-                 "--save", "", "--appendonly", "no", "--dir", self.directory,
-                 "--protected-mode", "yes", "--loglevel", "warning"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
-            if self._wait_ready():
+            if self._launch():
                 return
-            self.stop()
+            self.stop_process()
+        shutil.rmtree(self.directory, ignore_errors=True)
         raise RuntimeError("redis-server did not start on 127.0.0.1")
+
+    def _launch(self) -> bool:
+        self.process = subprocess.Popen(
+            [self.executable, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "yes", "--appendfsync", self.fsync,
+             "--dir", self.directory, "--protected-mode", "yes", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        return self._wait_ready()
+
+    def restart(self) -> None:
+        """Stop the server (SIGTERM: it writes its AOF) and start it again on the same
+        port and directory: what was written is read back."""
+        self.stop_process()
+        if not self._launch():
+            raise RuntimeError("redis-server did not restart")
 
     @property
     def url(self) -> str:
@@ -68,7 +83,7 @@ class RedisServer:
                 time.sleep(0.05)
         return False
 
-    def stop(self) -> None:
+    def stop_process(self) -> None:
         """Stop the server by its PID (never by name: other Redis servers are not ours)."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -77,6 +92,10 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        """Stop the server and delete its directory."""
+        self.stop_process()
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
@@ -97,6 +116,20 @@ def redis_executable() -> str:
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        _unavailable('the redis client is not installed: pip install -e ".[redis]"')
+    server = RedisServer(redis_executable())
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def own_redis_server() -> Iterator[RedisServer]:
+    """A server of this test's own, which it may stop and restart."""
     try:
         import redis  # noqa: F401
     except ImportError:

@@ -15,6 +15,7 @@ EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
 EXPECTED = {
     "async_web_handler.py": "with GOSMS.GE down -> 200 sent via smsoffice.ge",
     "bulk_from_csv.py": "sent 199, failed 1",
+    "celery_fleet.py": "delivered again: unknown, 0 requests",
     "crash_safe_bulk.py": "after reconcile: 5 of 5 sent, 0 requests",
     "django_app.py": "the same callback again answered 403 (a replay)",
     "failover.py": "with GOSMS.GE down: smsoffice.ge",

@@ -31,11 +31,13 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from .._secrets import get_logger
 from ._breakers import (
     _PERMITS,
     BreakerOutcome,
     BreakerPermit,
     BreakerState,
+    MemoryBreakerStore,
     _check_permit,
     _Circuit,
     admit_rule,
@@ -61,7 +63,7 @@ from ._claims import (
     renew_rule,
     settle_rule,
 )
-from ._rate import Rate, _check_cost, _earliest, _trim, book, check_max_wait
+from ._rate import MemoryRateLimiter, Rate, _check_cost, _earliest, _trim, book, check_max_wait
 
 if TYPE_CHECKING:
     import redis
@@ -71,6 +73,7 @@ if TYPE_CHECKING:
 __all__ = ["RedisBreakerStore", "RedisClaimStore", "RedisRateLimiter"]
 
 _T = TypeVar("_T")
+_log = get_logger("smsgate.stores")
 #: Transaction attempts before giving up on a key other clients keep changing.
 _MAX_RETRIES: Final = 1000
 
@@ -84,7 +87,11 @@ def _connect(client: redis.Redis | str) -> redis.Redis:
             'the Redis stores need the redis client: pip install "smsgate[redis]"'
         ) from None
     if isinstance(client, str):
-        return redis_module.Redis.from_url(client)
+        # Bounded socket waits: a Redis that hangs must not hang a send for ever (a
+        # breaker or limiter then falls back; a claim fails closed). A timeout given in
+        # the URL wins.
+        return redis_module.Redis.from_url(client, socket_timeout=5.0,
+                                           socket_connect_timeout=5.0)
     if not isinstance(client, redis_module.Redis):
         raise TypeError("client must be a redis.Redis or a redis:// URL")
     return client
@@ -366,6 +373,56 @@ class RedisClaimStore(_RedisStore):
         return self._atomic([record], step)
 
 
+# -- falling back when Redis is unreachable --------------------------------------------------
+
+
+def _unreachable_errors() -> tuple[type[BaseException], ...]:
+    """What "Redis cannot be reached" raises: connection and timeout errors (a server
+    still loading its AOF is a ``BusyLoadingError``, a ``ConnectionError``)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class _Fallback:
+    """Runs a store operation on Redis, or on a per-process store while Redis is down.
+
+    Used by the breaker store and the limiter, whose state is an optimisation (fewer
+    requests to a sick provider, a shared pace): without Redis each process keeps its own,
+    which is what one process alone does. Never used for claims, which fail closed: a
+    message is never sent without its claim. The first failure of an outage is logged at
+    WARNING, the recovery at INFO.
+    """
+
+    def __init__(self, owner: str) -> None:
+        self._owner = owner
+        self._down = False
+        self._errors: tuple[type[BaseException], ...] | None = None
+
+    @property
+    def down(self) -> bool:
+        """Whether the last operation had to fall back."""
+        return self._down
+
+    def run(self, shared: Callable[[], _T], local: Callable[[], _T]) -> _T:
+        if self._errors is None:
+            self._errors = _unreachable_errors()
+        try:
+            result = shared()
+        except self._errors as exc:
+            if not self._down:
+                self._down = True
+                _log.warning("%s: Redis is unreachable (%s); falling back to this process's "
+                             "own state until it answers again", self._owner,
+                             type(exc).__name__)
+            return local()
+        if self._down:
+            self._down = False
+            _log.info("%s: Redis answers again; state is shared again", self._owner)
+        return result
+
+
 # -- breakers -------------------------------------------------------------------------------
 
 
@@ -379,6 +436,10 @@ class RedisBreakerStore(_RedisStore):
         clock: seconds; by default the Redis server's ``TIME`` (one clock for all hosts).
         probe_lease: seconds after which a probe that never reported (its worker was
             killed) is forgotten; ``None`` means the policy's ``reset_timeout``.
+        fallback: while Redis cannot be reached, keep breakers in this process's memory
+            (a :class:`MemoryBreakerStore`) with a warning, instead of raising. A send then
+            goes on as in a single process; the circuits are shared again once Redis
+            answers.
     """
 
     def __init__(
@@ -388,9 +449,17 @@ class RedisBreakerStore(_RedisStore):
         prefix: str = "smsgate:breakers:",
         clock: Callable[[], float] | None = None,
         probe_lease: float | None = None,
+        fallback: bool = True,
     ) -> None:
         super().__init__(client, prefix=prefix, clock=clock)
         self._probe_lease = check_probe_lease(probe_lease)
+        self._fallback = _Fallback(type(self).__name__) if fallback else None
+        self._local = MemoryBreakerStore(probe_lease=probe_lease)
+
+    def _guard(self, shared: Callable[[], _T], local: Callable[[], _T]) -> _T:
+        if self._fallback is None:
+            return shared()
+        return self._fallback.run(shared, local)
 
     def _record(self, key: str) -> str:
         return f"{self._prefix}{key}"
@@ -416,27 +485,36 @@ class RedisBreakerStore(_RedisStore):
         return policy.reset_timeout if self._probe_lease is None else self._probe_lease
 
     def admit(self, key: str, policy: BreakerPolicy) -> BreakerPermit:
-        return self._update(key, lambda circuit, now, _pipe: admit_rule(
-            circuit, now, policy, self._lease(policy)))
+        return self._guard(
+            lambda: self._update(key, lambda circuit, now, _pipe: admit_rule(
+                circuit, now, policy, self._lease(policy))),
+            lambda: self._local.admit(key, policy))
 
     def record(
         self, key: str, permit: BreakerPermit, outcome: BreakerOutcome, *,
         policy: BreakerPolicy,
     ) -> None:
         check_record(permit, outcome)
-        self._update(key, lambda circuit, now, _pipe: record_rule(
-            circuit, permit, outcome, lambda: now, policy))
+        self._guard(
+            lambda: self._update(key, lambda circuit, now, _pipe: record_rule(
+                circuit, permit, outcome, lambda: now, policy)),
+            lambda: self._local.record(key, permit, outcome, policy=policy))
 
     def release(self, key: str, permit: BreakerPermit) -> None:
         _check_permit(permit, _PERMITS)
         if permit != "probe":
             return
-        self._update(key, lambda circuit, _now, _pipe: free_probe(circuit, permit))
+        self._guard(
+            lambda: self._update(key, lambda circuit, _now, _pipe: free_probe(circuit, permit)),
+            lambda: self._local.release(key, permit))
 
     def state(self, key: str, policy: BreakerPolicy) -> BreakerState:
-        raw = self._client.get(self._record(key))
-        circuit = _Circuit(**json.loads(raw)) if raw is not None else _Circuit()
-        return state_rule(circuit, self._now(self._client), policy)
+        def shared() -> BreakerState:
+            raw = self._client.get(self._record(key))
+            circuit = _Circuit(**json.loads(raw)) if raw is not None else _Circuit()
+            return state_rule(circuit, self._now(self._client), policy)
+
+        return self._guard(shared, lambda: self._local.state(key, policy))
 
 
 # -- pacing ---------------------------------------------------------------------------------
@@ -449,6 +527,10 @@ class RedisRateLimiter(_RedisStore):
         client: a ``redis.Redis`` client, or a ``redis://`` URL.
         prefix: the start of every Redis key this store writes.
         clock: seconds; by default the Redis server's ``TIME``.
+        fallback: while Redis cannot be reached, pace in this process's memory (a
+            :class:`MemoryRateLimiter`) with a warning, instead of raising. Each process
+            then keeps the whole rate for itself: a fleet of N workers may send up to N
+            times the rate until Redis answers again.
     """
 
     def __init__(
@@ -457,8 +539,16 @@ class RedisRateLimiter(_RedisStore):
         *,
         prefix: str = "smsgate:rate:",
         clock: Callable[[], float] | None = None,
+        fallback: bool = True,
     ) -> None:
         super().__init__(client, prefix=prefix, clock=clock)
+        self._fallback = _Fallback(type(self).__name__) if fallback else None
+        self._local = MemoryRateLimiter()
+
+    def _guard(self, shared: Callable[[], _T], local: Callable[[], _T]) -> _T:
+        if self._fallback is None:
+            return shared()
+        return self._fallback.run(shared, local)
 
     def _record(self, key: str) -> str:
         return f"{self._prefix}{key}"
@@ -472,6 +562,11 @@ class RedisRateLimiter(_RedisStore):
     ) -> float:
         _check_cost(cost, rate)
         check_max_wait(max_wait)
+        return self._guard(lambda: self._reserve(key, rate, cost, max_wait),
+                           lambda: self._local.reserve(key, rate, cost=cost,
+                                                       max_wait=max_wait))
+
+    def _reserve(self, key: str, rate: Rate, cost: int, max_wait: float | None) -> float:
         record = self._record(key)
 
         def step(pipe: Any) -> float:
@@ -489,10 +584,15 @@ class RedisRateLimiter(_RedisStore):
 
     def peek(self, key: str, rate: Rate, *, cost: int = 1) -> float:
         _check_cost(cost, rate)
-        log = self._load(self._client, self._record(key))
-        now = self._now(self._client)
-        _trim(log, rate, now)
-        return _earliest(log, rate, cost, now) - now
+
+        def shared() -> float:
+            log = self._load(self._client, self._record(key))
+            now = self._now(self._client)
+            _trim(log, rate, now)
+            return _earliest(log, rate, cost, now) - now
+
+        return self._guard(shared, lambda: self._local.peek(key, rate, cost=cost))
 
     def reset(self, key: str) -> None:
-        self._client.delete(self._record(key))
+        self._local.reset(key)
+        self._guard(lambda: self._client.delete(self._record(key)), lambda: 0)
