@@ -84,11 +84,13 @@ def error_table(name: str) -> str:
 
 
 def _numbers(cls: type[HttpProvider]) -> str:
+    """Where the provider sends (``allowed_regions``) and how it writes a number
+    (``phone_format``), shown with its home region's country code."""
     home = cls.home_region
-    code = phonenumbers.country_code_for_region(home) if home else None
+    code = str(phonenumbers.country_code_for_region(home)) if home else "<country code>"
     where = ", ".join(sorted(cls.allowed_regions)) + " only" if cls.allowed_regions else "any"
-    if cls.phone_format is PhoneFormat.E164 or code is None:
-        wire = f"E.164 (`+{code}…`)" if code else "E.164"
+    if cls.phone_format is PhoneFormat.E164:
+        wire = f"E.164 (`+{code}…`)"
     elif cls.phone_format is PhoneFormat.DIGITS:
         wire = f"`{code}…`"
     else:
@@ -97,6 +99,7 @@ def _numbers(cls: type[HttpProvider]) -> str:
 
 
 def _text(limits: Limits) -> str:
+    """The text limits the adapter checks before any request."""
     parts = [f"{limits.max_chars:,} characters" if limits.max_chars else None,
              f"{limits.max_segments} parts" if limits.max_segments else None]
     return ", ".join(p for p in parts if p) or "no documented limit"
@@ -117,6 +120,7 @@ def _bulk(size: int | None) -> str:
 
 
 def _reports(cls: type[HttpProvider]) -> str:
+    """How delivery reports arrive: a webhook parser means callbacks, ``status`` polling."""
     ways = ["callback"] if cls.name in webhooks.PROVIDERS else []
     if "status" in cls.capabilities:
         ways.append(f"poll by `{cls.handle_field}`" if cls.handle_field else "poll `status`")
