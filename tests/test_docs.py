@@ -110,6 +110,19 @@ def test_the_nav_lists_every_provider_page_in_the_registrys_order() -> None:
     assert len(section["Providers"]) == 1 + len(hooks.providers())
 
 
+def test_the_site_description_names_every_built_in_provider() -> None:
+    config = {"nav": [{"Providers": []}],
+              "site_description": "Send SMS through {providers} behind one interface."}
+    hooks.on_config(config)
+    assert config["site_description"] == (
+        "Send SMS through " + ", ".join(hooks.title(n) for n in hooks.providers()[:-1])
+        + f" and {hooks.title(hooks.providers()[-1])} behind one interface.")
+    assert config["site_description"].startswith(
+        "Send SMS through GOSMS.GE, SMSOffice.ge, GoSMS.ro")
+    assert "SMSGist" in config["site_description"]
+    assert "{providers}" in (ROOT / "mkdocs.yml").read_text()
+
+
 def test_the_sandbox_port_table_is_the_port_order() -> None:
     from smsgate.sandbox import PORT_ORDER, UNITS
 

@@ -16,7 +16,8 @@ Markers replaced in any page:
 - ``<!-- smsgate:sandbox-units -->``: the unit of each emulated provider's balance.
 - ``<!-- smsgate:api-reference -->``: a ``::: smsgate.X`` block per name of ``smsgate.__all__``.
 
-``on_config`` adds each provider's page to the "Providers" section of the navigation.
+``on_config`` adds each provider's page to the "Providers" section of the navigation and
+names the providers in ``site_description`` (its ``{providers}``).
 """
 
 from __future__ import annotations
@@ -222,8 +223,17 @@ def provider_nav(nav: list[Any]) -> list[Any]:
     raise ValueError(f"mkdocs.yml's nav has no {NAV_SECTION!r} section for the provider pages")
 
 
+def provider_titles() -> str:
+    """The built-in providers' titles as a phrase: "A, B and C"."""
+    titles = [title(name) for name in providers()]
+    return ", ".join(titles[:-1]) + " and " + titles[-1] if len(titles) > 1 else "".join(titles)
+
+
 def on_config(config: Any, **kwargs: Any) -> Any:
     provider_nav(config["nav"])
+    if config.get("site_description"):
+        config["site_description"] = config["site_description"].replace(
+            "{providers}", provider_titles())
     return config
 
 
