@@ -230,6 +230,10 @@ class HttpProvider(ProviderBase):
     #: The request field that carries a send's own handle (SMSOffice.ge's ``reference``),
     #: named in errors whose outcome is unknown so that the caller can look the send up.
     handle_field: ClassVar[str | None] = None
+    #: What the provider's own documents call its error code (the heading of the error-code
+    #: column of the provider's page, e.g. ``ErrorCode``; ``HTTP status`` where the status is
+    #: the code).
+    error_code_heading: ClassVar[str] = "code"
 
     def __init__(
         self,

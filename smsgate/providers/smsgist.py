@@ -110,6 +110,7 @@ class SmsGist(HttpProvider):
         AuthSpec("header", "Authorization", "token", prefix="Bearer "),
     )
     error_table: ClassVar[Mapping[int | str, ErrorSpec]] = SMSGIST_ERRORS
+    error_code_heading: ClassVar[str] = "HTTP status"
     url_credentials: ClassVar[Mapping[str, str]] = {"user": "client_id", "password": "token"}
 
     def __init__(

@@ -116,6 +116,7 @@ class SmsOfficeGe(ApiKeyProvider):
     )
     auth: ClassVar[tuple[AuthSpec, ...]] = (AuthSpec("param", "key", "api_key"),)
     error_table: ClassVar[Mapping[int | str, ErrorSpec]] = SMSOFFICE_GE_ERRORS
+    error_code_heading: ClassVar[str] = "ErrorCode"
     # The key, the numbers, the text, the sender, the reference and the fields of smsgate's
     # own options (urgent, flash, schedule_at) are written by smsgate, never by ``extra``.
     owned_fields = frozenset({

@@ -75,7 +75,8 @@ def test_fixed_ports_follow_the_documented_order_and_survive_a_restart() -> None
 def test_port_zero_keeps_free_ports() -> None:
     with Sandbox() as one, Sandbox() as two:
         ports = {_port(s.base_url(n)) for s in (one, two) for n in PORT_ORDER}
-        assert len(ports) == 8  # nobody collides, no fixed block needed
+        # nobody collides, no fixed block needed
+        assert len(ports) == 2 * len(PORT_ORDER) == 2 * len(EMULATED)
         assert smsgate.from_url(two.provider_url("gosms.ge", sender="Demo")).send(
             NUMBERS["gosms.ge"], "free ports").ok
 
@@ -125,11 +126,16 @@ def test_cli_port_prints_the_fixed_urls_and_a_taken_port_exits_2() -> None:
 # -- balances ------------------------------------------------------------------------------
 def test_default_balances_and_units_over_http(sandbox: Sandbox) -> None:
     reply = requests.get(f"{sandbox.url}/_sandbox/balance", timeout=5).json()
+    # Every emulated provider, in the registry's order, at 10,000 of its declared unit ...
     assert {name: (row["balance"], row["unit"]) for name, row in reply.items()} == {
-        "gosms.ge": ("10000", "credits"), "smsoffice.ge": ("10000", "messages"),
-        "gosms.ro": ("10000", "EUR"), "smsgist": ("10000", "GHS")}
-    assert reply["gosms.ro"]["text"] == "EUR 10000.00"
+        name: ("10000", emulated.unit) for name, emulated in EMULATED.items()}
+    assert list(reply) == list(PORT_ORDER)
     assert {name: row["unit"] for name, row in reply.items()} == UNITS
+    # ... and the four documented ones in the units docs/sandbox.md names.
+    assert {name: UNITS[name] for name in ("gosms.ge", "smsoffice.ge", "gosms.ro",
+                                           "smsgist")} == {
+        "gosms.ge": "credits", "smsoffice.ge": "messages", "gosms.ro": "EUR", "smsgist": "GHS"}
+    assert reply["gosms.ro"]["text"] == "EUR 10000.00"
     assert Decimal(10_000) == DEFAULT_BALANCE
 
 

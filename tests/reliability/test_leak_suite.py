@@ -15,14 +15,16 @@ import pytest
 
 import smsgate
 from smsgate.sandbox import Sandbox
+from smsgate.sandbox._providers import EMULATED
 from smsgate.sandbox.reliability import run_matrix
 
+#: A canary for every credential of every emulated provider (the registry's, from each
+#: emulator's declaration), so a provider added later is searched for leaks too.
 CANARIES = {
-    "gosms.ge": {"api_key": "CANARY-gosms-ge-5b1f"},
-    "smsoffice.ge": {"api_key": "CANARY-smsoffice-77c2"},
-    "gosms.ro": {"api_key": "CANARY-gosms-ro-a9d0"},
-    "smsgist": {"client_id": "CANARY-gist-client-31e4", "token": "CANARY-gist-token-8f2b"},
+    name: {key: f"CANARY-{name.replace('.', '-')}-{key}-5b1f" for key in emulated.credentials}
+    for name, emulated in EMULATED.items()
 }
+assert {"gosms.ge", "smsoffice.ge", "gosms.ro", "smsgist"} <= set(CANARIES)
 SECRETS = [value for creds in CANARIES.values() for value in creds.values()]
 
 
