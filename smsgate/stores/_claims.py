@@ -389,7 +389,52 @@ def _fresh(claim: Claim) -> Claim:
     return attrs.evolve(claim, payload=_payload_copy(claim.payload))
 
 
-class MemoryClaimStore:
+class RuleTransitions:
+    """:meth:`ClaimStore.finish`, :meth:`~ClaimStore.renew` and :meth:`~ClaimStore.settle`
+    for a store whose ``_transition(key, rule, *, expire_first)`` applies one of the rules
+    above to the stored claim atomically (the memory and Redis stores): the three differ only
+    in their rule and in whether an expired lease is stored as UNKNOWN first."""
+
+    def _transition(
+        self, key: str, rule: Callable[[Claim | None, float], Claim], *, expire_first: bool
+    ) -> Claim:
+        raise NotImplementedError  # pragma: no cover - every store defines it
+
+    def finish(
+        self,
+        key: str,
+        token: str,
+        state: ClaimState,
+        *,
+        provider: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+        error: str | None = None,
+    ) -> Claim:
+        key = check_key(key)
+        return self._transition(key, lambda current, now: finish_rule(
+            current, key, token, state, provider=provider, payload=payload, error=error,
+            now=now), expire_first=False)
+
+    def renew(self, key: str, token: str, *, lease: float) -> Claim:
+        key, lease = check_key(key), check_lease(lease)
+        return self._transition(key, lambda current, now: renew_rule(
+            current, key, token, lease=lease, now=now), expire_first=True)
+
+    def settle(
+        self,
+        key: str,
+        state: ClaimState,
+        *,
+        payload: Mapping[str, Any] | None = None,
+        error: str | None = None,
+    ) -> Claim:
+        key = check_key(key)
+        return self._transition(key, lambda current, now: settle_rule(
+            current, key, state, payload=payload, error=error, now=now), expire_first=True)
+
+
+
+class MemoryClaimStore(RuleTransitions):
     """Claims in this process's memory, guarded by one lock.
 
     For tests and single-process services; the claims die with the process, so a crash and
@@ -436,38 +481,6 @@ class MemoryClaimStore:
                                     token=new_token(), payload=payload)
             self._claims[key] = claim
             return won, _fresh(claim)
-
-    def finish(
-        self,
-        key: str,
-        token: str,
-        state: ClaimState,
-        *,
-        provider: str | None = None,
-        payload: Mapping[str, Any] | None = None,
-        error: str | None = None,
-    ) -> Claim:
-        key = check_key(key)
-        return self._transition(key, lambda current, now: finish_rule(
-            current, key, token, state, provider=provider, payload=payload, error=error,
-            now=now), expire_first=False)
-
-    def renew(self, key: str, token: str, *, lease: float) -> Claim:
-        key, lease = check_key(key), check_lease(lease)
-        return self._transition(key, lambda current, now: renew_rule(
-            current, key, token, lease=lease, now=now), expire_first=True)
-
-    def settle(
-        self,
-        key: str,
-        state: ClaimState,
-        *,
-        payload: Mapping[str, Any] | None = None,
-        error: str | None = None,
-    ) -> Claim:
-        key = check_key(key)
-        return self._transition(key, lambda current, now: settle_rule(
-            current, key, state, payload=payload, error=error, now=now), expire_first=True)
 
     def get(self, key: str) -> Claim | None:
         key = check_key(key)

@@ -52,16 +52,14 @@ from ._claims import (
     Claim,
     ClaimConflict,
     ClaimState,
+    RuleTransitions,
     begin_rule,
     check_age,
     check_key,
     check_lease,
     encode_payload,
     expire,
-    finish_rule,
     new_token,
-    renew_rule,
-    settle_rule,
 )
 from ._rate import MemoryRateLimiter, Rate, _check_cost, _earliest, _trim, book, check_max_wait
 
@@ -191,7 +189,7 @@ def _decode_claim(raw: bytes | str | None) -> Claim | None:
     )
 
 
-class RedisClaimStore(_RedisStore):
+class RedisClaimStore(_RedisStore, RuleTransitions):
     """Claims in Redis: one record per key, shared by every worker of a fleet.
 
     Args:
@@ -275,38 +273,6 @@ class RedisClaimStore(_RedisStore):
             return won, claim
 
         return self._atomic([record], step)
-
-    def finish(
-        self,
-        key: str,
-        token: str,
-        state: ClaimState,
-        *,
-        provider: str | None = None,
-        payload: Mapping[str, Any] | None = None,
-        error: str | None = None,
-    ) -> Claim:
-        key = check_key(key)
-        return self._transition(key, lambda current, now: finish_rule(
-            current, key, token, state, provider=provider, payload=payload, error=error,
-            now=now), expire_first=False)
-
-    def renew(self, key: str, token: str, *, lease: float) -> Claim:
-        key, lease = check_key(key), check_lease(lease)
-        return self._transition(key, lambda current, now: renew_rule(
-            current, key, token, lease=lease, now=now), expire_first=True)
-
-    def settle(
-        self,
-        key: str,
-        state: ClaimState,
-        *,
-        payload: Mapping[str, Any] | None = None,
-        error: str | None = None,
-    ) -> Claim:
-        key = check_key(key)
-        return self._transition(key, lambda current, now: settle_rule(
-            current, key, state, payload=payload, error=error, now=now), expire_first=True)
 
     def get(self, key: str) -> Claim | None:
         key = check_key(key)
