@@ -392,8 +392,9 @@ def _fresh(claim: Claim) -> Claim:
 class RuleTransitions:
     """:meth:`ClaimStore.finish`, :meth:`~ClaimStore.renew` and :meth:`~ClaimStore.settle`
     for a store whose ``_transition(key, rule, *, expire_first)`` applies one of the rules
-    above to the stored claim atomically (the memory and Redis stores): the three differ only
-    in their rule and in whether an expired lease is stored as UNKNOWN first."""
+    above to the stored claim atomically (every store): the three differ only in their rule
+    and in whether an expired lease is stored as UNKNOWN first. A payload that is not JSON is
+    refused before the store is touched (no lock or transaction is taken for it)."""
 
     def _transition(
         self, key: str, rule: Callable[[Claim | None, float], Claim], *, expire_first: bool
@@ -411,6 +412,8 @@ class RuleTransitions:
         error: str | None = None,
     ) -> Claim:
         key = check_key(key)
+        if payload is not None:
+            encode_payload(payload)
         return self._transition(key, lambda current, now: finish_rule(
             current, key, token, state, provider=provider, payload=payload, error=error,
             now=now), expire_first=False)
@@ -429,6 +432,8 @@ class RuleTransitions:
         error: str | None = None,
     ) -> Claim:
         key = check_key(key)
+        if payload is not None:
+            encode_payload(payload)
         return self._transition(key, lambda current, now: settle_rule(
             current, key, state, payload=payload, error=error, now=now), expire_first=True)
 

@@ -40,16 +40,14 @@ from ._claims import (
     PURGEABLE_STATES,
     Claim,
     ClaimState,
+    RuleTransitions,
     begin_rule,
     check_age,
     check_key,
     check_lease,
     encode_payload,
     expire,
-    finish_rule,
     new_token,
-    renew_rule,
-    settle_rule,
 )
 
 __all__ = ["SqliteClaimStore"]
@@ -117,7 +115,7 @@ def _claim_row(claim: Claim) -> tuple[Any, ...]:
     )
 
 
-class SqliteClaimStore:
+class SqliteClaimStore(RuleTransitions):
     """Claims in an SQLite file, shared by every thread and process on this host.
 
     Args:
@@ -236,7 +234,12 @@ class SqliteClaimStore:
     def _write(conn: sqlite3.Connection, claim: Claim) -> None:
         conn.execute(_UPSERT, _claim_row(claim))
 
-    def _transition(self, key: str, rule: Callable[[Claim | None, float], Claim]) -> Claim:
+    def _transition(
+        self, key: str, rule: Callable[[Claim | None, float], Claim], *, expire_first: bool
+    ) -> Claim:
+        # ``expire_first`` needs nothing here: the rules expire a lease themselves, and a
+        # rule that refuses rolls the whole transaction back.
+        del expire_first
         with self._use() as conn, _immediate(conn):
             current = self._read(conn, key)
             claim = rule(current, self._clock())
@@ -260,42 +263,6 @@ class SqliteClaimStore:
             if claim != current:
                 self._write(conn, claim)
         return won, claim
-
-    def finish(
-        self,
-        key: str,
-        token: str,
-        state: ClaimState,
-        *,
-        provider: str | None = None,
-        payload: Mapping[str, Any] | None = None,
-        error: str | None = None,
-    ) -> Claim:
-        key = check_key(key)
-        if payload is not None:
-            encode_payload(payload)  # refuse a bad payload before taking the write lock
-        return self._transition(key, lambda current, now: finish_rule(
-            current, key, token, state, provider=provider, payload=payload, error=error,
-            now=now))
-
-    def renew(self, key: str, token: str, *, lease: float) -> Claim:
-        key, lease = check_key(key), check_lease(lease)
-        return self._transition(key, lambda current, now: renew_rule(
-            current, key, token, lease=lease, now=now))
-
-    def settle(
-        self,
-        key: str,
-        state: ClaimState,
-        *,
-        payload: Mapping[str, Any] | None = None,
-        error: str | None = None,
-    ) -> Claim:
-        key = check_key(key)
-        if payload is not None:
-            encode_payload(payload)
-        return self._transition(key, lambda current, now: settle_rule(
-            current, key, state, payload=payload, error=error, now=now))
 
     def get(self, key: str) -> Claim | None:
         key = check_key(key)
