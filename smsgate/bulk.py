@@ -63,6 +63,23 @@ def _text_progress(done: int, total: int) -> None:
     sys.stderr.flush()
 
 
+def check_bulk_settings(concurrency: object, keep_raw: object) -> None:
+    """Refuse a ``send_many`` setting (sync or async) before any message is read."""
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigurationError("concurrency must be a whole number >= 1")
+    if not isinstance(keep_raw, bool):
+        raise ConfigurationError("keep_raw must be True or False")
+
+
+def read_batch(messages: Iterable[Message]) -> list[Message]:
+    """The batch of a ``send_many`` (sync or async) as a list, every item a Message."""
+    batch = list(messages)
+    for message in batch:
+        if not isinstance(message, Message):
+            raise ConfigurationError(f"send_many takes smsgate.Message values, not {message!r}")
+    return batch
+
+
 def send_many(
     provider: SmsProvider,
     messages: Iterable[Message],
@@ -93,14 +110,8 @@ def send_many(
     ``concurrency`` threads each take the next message as soon as their last send returns,
     so no more than ``concurrency`` sends are pending at any time, however long the batch.
     """
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ConfigurationError("concurrency must be a whole number >= 1")
-    if not isinstance(keep_raw, bool):
-        raise ConfigurationError("keep_raw must be True or False")
-    batch = list(messages)
-    for message in batch:
-        if not isinstance(message, Message):
-            raise ConfigurationError(f"send_many takes smsgate.Message values, not {message!r}")
+    check_bulk_settings(concurrency, keep_raw)
+    batch = read_batch(messages)
     report: Progress | None = _text_progress if progress is True else (progress or None)
     results: list[SendResult | SmsGateError | None] = [None] * len(batch)
     done = 0

@@ -19,7 +19,7 @@ from .._plan import SendPolicyHook
 from .._protocol import SmsProvider
 from .._secrets import get_logger
 from .._unexpected import unexpected
-from ..bulk import BulkReport, _text_progress
+from ..bulk import BulkReport, _text_progress, check_bulk_settings, read_batch
 from ..errors import ConfigurationError, NotFound, SmsGateError, UnsupportedFeature
 from ..gateway import BreakerPolicy, Gateway, RetryPolicy
 from ..models import Balance, Message, SendResult, StatusResult
@@ -304,10 +304,7 @@ async def send_many(
         cancellation of ``send_many`` itself stops every send in flight (each settles its
         claim as :meth:`AsyncGateway.send` does) and is raised.
     """
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ConfigurationError("concurrency must be a whole number >= 1")
-    if not isinstance(keep_raw, bool):
-        raise ConfigurationError("keep_raw must be True or False")
+    check_bulk_settings(concurrency, keep_raw)
     send = getattr(target, "send", None)
     if send is None or not inspect.iscoroutinefunction(send):
         raise ConfigurationError(
@@ -315,10 +312,7 @@ async def send_many(
             f"send), not {type(target).__name__}; wrap a provider as AsyncGateway([provider]) "
             "or use smsgate.send_many"
         )
-    batch = list(messages)
-    for message in batch:
-        if not isinstance(message, Message):
-            raise ConfigurationError(f"send_many takes smsgate.Message values, not {message!r}")
+    batch = read_batch(messages)
     report: Progress | None = _text_progress if progress is True else (progress or None)
     results: list[SendResult | SmsGateError | None] = [None] * len(batch)
     done = 0
