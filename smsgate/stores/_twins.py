@@ -40,3 +40,20 @@ def async_twin(function: Callable[..., Any]) -> Callable[..., Awaitable[Any]] | 
     if twin is None or not inspect.iscoroutinefunction(twin):
         return None
     return twin  # type: ignore[no-any-return]
+
+
+def async_only(**stores: Any) -> str | None:
+    """Why a blocking driver (the sync :class:`~smsgate.Gateway`) cannot use these stores,
+    or ``None`` when it can: a store whose ``sync_capable`` is ``False`` (a Redis store given
+    a ``redis.asyncio`` client) serves async code only. A send policy's own stores count."""
+    policy = stores.pop("policy", None)
+    if policy is not None:
+        stores["policy.limiter"] = getattr(policy, "limiter", None)
+        stores["policy.suppression"] = getattr(policy, "suppression", None)
+    names = [name for name, store in stores.items()
+             if store is not None and getattr(store, "sync_capable", True) is False]
+    if not names:
+        return None
+    return (f"{', '.join(names)}: a store on a redis.asyncio client serves async code only; "
+            "use smsgate.aio.AsyncGateway, or build the store from a redis:// URL (it then "
+            "serves both)")
