@@ -27,6 +27,7 @@ import smsgate
 from smsgate.aio import AsyncGateway
 from smsgate.errors import ConfigurationError
 from smsgate.gateway import BreakerPolicy
+from smsgate.guards import MemorySuppressionList
 from smsgate.sandbox import Sandbox
 from smsgate.stores import (
     Claim,
@@ -548,7 +549,8 @@ def test_async_gateway_sends_with_the_async_redis_stores_and_never_blocks_the_lo
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Claims, breakers, provider pacing and a policy's velocity counters all in Redis,
-    through their twins: a worker thread, or any blocking Redis call, fails the test."""
+    through their twins, and a suppression list in memory: a worker thread, or any blocking
+    Redis call, fails the test."""
     import redis
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
@@ -561,7 +563,9 @@ def test_async_gateway_sends_with_the_async_redis_stores_and_never_blocks_the_lo
     claims = RedisClaimStore(url, prefix=redis_prefix + "c:")
     breakers = RedisBreakerStore(url, prefix=redis_prefix + "b:")
     limiter = RedisRateLimiter(url, prefix=redis_prefix + "r:")
-    policy = smsgate.SendPolicy(per_number=Rate(5, 60.0), limiter=limiter)
+    # The policy's in-memory suppression list is called on the loop, as the memory stores.
+    policy = smsgate.SendPolicy(per_number=Rate(5, 60.0), limiter=limiter,
+                                suppression=MemorySuppressionList(["+995577100002"]))
     provider = sandbox.provider("smsoffice.ge", sender="Fleet")
     provider.send_rate = Rate(50, 1.0)
     text = f"async stores {redis_prefix}"

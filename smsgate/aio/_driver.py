@@ -45,6 +45,7 @@ from typing import Any, Final, Protocol, TypeVar, runtime_checkable
 
 from .._effects import Call, Now, Perform, Plan, Sleep, monotonic_deadline
 from .._wire import HttpRequest, HttpResponse, deadline_scope
+from ..guards_stores import MemoryBudgetStore, MemorySuppressionList
 from ..stores._breakers import BreakerStore, MemoryBreakerStore
 from ..stores._claims import ClaimStore, MemoryClaimStore
 from ..stores._rate import MemoryRateLimiter
@@ -59,7 +60,8 @@ _T = TypeVar("_T")
 _CLOSING: Final = frozenset({"finish", "release", "record"})
 #: Stores that keep their state in this process's memory behind a lock held for
 #: microseconds: called on the loop directly (a worker thread would cost more than the call).
-_IN_MEMORY: Final = (MemoryBreakerStore, MemoryClaimStore, MemoryRateLimiter)
+_IN_MEMORY: Final = (MemoryBreakerStore, MemoryClaimStore, MemoryRateLimiter,
+                     MemoryBudgetStore, MemorySuppressionList)
 
 
 @runtime_checkable
