@@ -347,6 +347,22 @@ def test_many_coroutines_on_their_own_connections_win_each_key_exactly_once(
     assert sorted(asyncio.run(race())) == sorted(keys)
 
 
+def test_a_burst_beyond_the_pool_waits_for_connections_instead_of_failing(
+    redis_server: RedisServer, redis_prefix: str,  # noqa: F811
+) -> None:
+    """300 claims taken at once on one store built from a URL: more than its pool holds, so
+    coroutines wait for a connection (redis.asyncio's default pool would raise "Too many
+    connections" past 100, and a claim store that raises fails the send closed)."""
+
+    async def burst() -> list[bool]:
+        async with RedisClaimStore(redis_server.url, prefix=redis_prefix) as store:
+            taken = await asyncio.gather(*(store.abegin(f"k{i}", lease=60)
+                                           for i in range(300)))
+        return [won for won, _ in taken]
+
+    assert asyncio.run(burst()) == [True] * 300
+
+
 # -- Redis unreachable ----------------------------------------------------------------------
 
 

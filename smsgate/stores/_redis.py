@@ -111,6 +111,10 @@ _MAX_RETRIES: Final = 1000
 #: not hang a send for ever (a breaker or limiter then falls back; a claim fails closed). A
 #: timeout given in the URL wins.
 _TIMEOUTS: Final = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
+#: Connections of the async client a store builds from a URL, per event loop. A transaction
+#: holds one for a few round trips; more operations at once wait for one (at most the
+#: socket timeout: then the store treats Redis as unreachable).
+_ASYNC_CONNECTIONS: Final = 50
 
 
 def _redis_module() -> Any:
@@ -278,9 +282,15 @@ class _RedisStore:
             import redis.asyncio as aioredis
 
             assert self._url is not None
-            client = aioredis.Redis.from_url(
-                self._url, socket_timeout=_TIMEOUTS["socket_timeout"],
+            # A blocking pool: beyond _ASYNC_CONNECTIONS operations at once, a coroutine
+            # waits for a free connection (redis.asyncio's default pool raises instead,
+            # which a burst of sends on one loop would hit).
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self._url, max_connections=_ASYNC_CONNECTIONS,
+                timeout=_TIMEOUTS["socket_timeout"],
+                socket_timeout=_TIMEOUTS["socket_timeout"],
                 socket_connect_timeout=_TIMEOUTS["socket_connect_timeout"])
+            client = aioredis.Redis.from_pool(pool)
             closer = _closer(client)
             self._loops[loop] = (client, closer)
         # The first step registers the generator with the loop's shutdown and suspends it.
