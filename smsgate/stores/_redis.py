@@ -220,8 +220,6 @@ class _RedisStore:
         if not isinstance(prefix, str) or not prefix:
             raise ValueError("prefix must be a non-empty string")
         redis_module = _redis_module()
-        import redis.asyncio as aioredis
-
         self._url: str | None = None
         self._client: redis.Redis | None = None
         self._aclient: redis.asyncio.Redis | None = None
@@ -229,11 +227,13 @@ class _RedisStore:
             self._url = client
         elif isinstance(client, redis_module.Redis):
             self._client = client
-        elif isinstance(client, aioredis.Redis):
-            self._aclient = client
         else:
-            raise TypeError("client must be a redis.Redis, a redis.asyncio.Redis or a "
-                            "redis:// URL")
+            import redis.asyncio as aioredis  # only here: blocking users never load it
+
+            if not isinstance(client, aioredis.Redis):
+                raise TypeError("client must be a redis.Redis, a redis.asyncio.Redis or a "
+                                "redis:// URL")
+            self._aclient = client
         self._prefix = prefix
         self._clock = clock
         self._lock = threading.Lock()
