@@ -97,6 +97,7 @@ from .models import Balance, SendResult, StatusResult
 from .stores._breakers import BreakerStore, MemoryBreakerStore
 from .stores._claims import ClaimStore
 from .stores._rate import RateLimiter
+from .stores._twins import async_only
 
 __all__ = ["BreakerPolicy", "CircuitBreaker", "Gateway", "RetryPolicy"]
 
@@ -391,6 +392,9 @@ class Gateway:
         self.limiter = limiter
         self.policy = policy
         self._keys = provider_keys(self._all)
+        # Checked at each send, not here: AsyncGateway builds a Gateway too, and drives it.
+        self._async_only = async_only(breaker_store=breaker_store, claims=claims,
+                                      limiter=limiter, policy=policy)
         self._sent_by: OrderedDict[str, SmsProvider] = OrderedDict()
         self._sent_lock = threading.Lock()
         self._core = SendCore(
@@ -452,6 +456,8 @@ class Gateway:
             "flash": flash, "priority": priority, "extra": extra,
             "allow_duplicates": allow_duplicates,
         }
+        if self._async_only is not None:
+            raise ConfigurationError(f"Gateway.send blocks; {self._async_only}")
         return run(self._core.send(to, text, options), clock=self._clock, sleep=self._sleep)
 
     def _remember(self, result: SendResult, provider: SmsProvider) -> None:

@@ -17,7 +17,7 @@ import logging
 import multiprocessing
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
@@ -140,8 +140,8 @@ class _Recording(RedisRateLimiter):
         self.slots: list[float] = []
         self._seen = 0.0
 
-    def _now(self, pipe: Any) -> float:
-        self._seen = super()._now(pipe)
+    def _now(self) -> Generator[Any, Any, float]:
+        self._seen = yield from super()._now()  # the try whose EXEC went through is last
         return self._seen
 
     def reserve(self, key: str, rate: Rate, *, cost: int = 1,

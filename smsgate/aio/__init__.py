@@ -8,7 +8,10 @@
 the very same plan (every retry, failover, breaker and claim decision is made once, in
 ``smsgate._plan``); only the driver (:func:`arun`) and the transport
 (:class:`AiohttpTransport`, on the ``aio`` extra: ``pip install smsgate[aio]``) are async.
-aiohttp is imported when the first request is made, not by ``import smsgate.aio``.
+aiohttp is imported when the first request is made, not by ``import smsgate.aio``. The
+Redis stores of :mod:`smsgate.stores` are awaited natively (their async twins, on
+``redis.asyncio``); the in-memory stores are called on the loop; other stores run in a
+worker thread.
 See ``docs/async.md``.
 """
 

@@ -13,9 +13,11 @@ effect          how :func:`arun` performs it
                 thread, never on the loop
 ``Sleep``       ``await sleep(seconds)`` (:func:`asyncio.sleep` by default)
 ``Now``         the driver's clock (the loop's monotonic clock by default)
-``Call``        ``await call.async_function(...)`` when the effect has one, else the
-                blocking function in a worker thread (:func:`asyncio.to_thread`); the
-                in-memory stores, which never block, are called directly
+``Call``        ``await call.async_function(...)`` when the effect has one; the
+                in-memory stores, which never block, are called directly; a store
+                operation with an async twin (``await store.abegin(...)`` for
+                ``store.begin``: the Redis stores) is awaited; anything else runs in a
+                worker thread (:func:`asyncio.to_thread`)
 ==============  =========================================================================
 
 An effect's exception is thrown into the plan at the ``yield`` that asked for it, exactly as
@@ -43,9 +45,11 @@ from typing import Any, Final, Protocol, TypeVar, runtime_checkable
 
 from .._effects import Call, Now, Perform, Plan, Sleep, monotonic_deadline
 from .._wire import HttpRequest, HttpResponse, deadline_scope
+from ..guards_stores import MemoryBudgetStore, MemorySuppressionList
 from ..stores._breakers import BreakerStore, MemoryBreakerStore
 from ..stores._claims import ClaimStore, MemoryClaimStore
 from ..stores._rate import MemoryRateLimiter
+from ..stores._twins import async_twin
 
 __all__ = ["AsyncTransport", "arun", "is_async_transport"]
 
@@ -56,7 +60,8 @@ _T = TypeVar("_T")
 _CLOSING: Final = frozenset({"finish", "release", "record"})
 #: Stores that keep their state in this process's memory behind a lock held for
 #: microseconds: called on the loop directly (a worker thread would cost more than the call).
-_IN_MEMORY: Final = (MemoryBreakerStore, MemoryClaimStore, MemoryRateLimiter)
+_IN_MEMORY: Final = (MemoryBreakerStore, MemoryClaimStore, MemoryRateLimiter,
+                     MemoryBudgetStore, MemorySuppressionList)
 
 
 @runtime_checkable
@@ -175,12 +180,18 @@ async def _perform(
 
 
 async def _call(effect: Call, clock: Callable[[], float]) -> Any:
-    if effect.async_function is not None:
+    # In this order: the effect's own coroutine; an in-memory store, called directly; a
+    # store operation's async twin (``abegin`` for ``begin``: the Redis stores on
+    # redis.asyncio, see smsgate.stores._twins), awaited; else a worker thread.
+    function = effect.async_function
+    if function is None:
+        if isinstance(getattr(effect.function, "__self__", None), _IN_MEMORY):
+            return effect.function(*effect.args, **effect.kwargs)
+        function = async_twin(effect.function)
+    if function is not None:
         if effect.deadline is None:
-            return await effect.async_function(*effect.args, **effect.kwargs)
-        return await _in_scope(effect, clock, effect.async_function)
-    if isinstance(getattr(effect.function, "__self__", None), _IN_MEMORY):
-        return effect.function(*effect.args, **effect.kwargs)
+            return await function(*effect.args, **effect.kwargs)
+        return await _in_scope(effect, clock, function)
     if effect.deadline is None:
         return await asyncio.to_thread(effect.function, *effect.args, **effect.kwargs)
     return await _in_scope(effect, clock, None)

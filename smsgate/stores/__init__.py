@@ -21,6 +21,12 @@ protocol                  question it answers              implementations
 None of them performs a request, sleeps or retries: the gateway's drivers (sync, async, a
 Celery task) do, and ask the stores only for atomic decisions, so the same stores serve every
 driver.
+
+The Redis stores also offer an async twin of each operation, named with an ``a`` in front
+(``abegin``, ``afind``, ``aadmit``, ``areserve``, ...), on ``redis.asyncio``: the same rules
+in the same transactions, written once. ``smsgate.aio.AsyncGateway`` awaits a store's twin
+when it has one, calls the in-memory stores directly, and runs any other store (SQLite, your
+own) in a worker thread.
 """
 
 from __future__ import annotations

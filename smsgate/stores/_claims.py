@@ -389,6 +389,42 @@ def _fresh(claim: Claim) -> Claim:
     return attrs.evolve(claim, payload=_payload_copy(claim.payload))
 
 
+#: A rule of one transition: the claim as stored (or ``None``) and the store's now.
+Rule = Callable[[Claim | None, float], Claim]
+
+
+def finish_change(
+    key: str, token: str, state: ClaimState, *, provider: str | None,
+    payload: Mapping[str, Any] | None, error: str | None,
+) -> tuple[str, Rule, bool]:
+    """:meth:`ClaimStore.finish` as ``(key, rule, expire_first)``, its arguments checked (a
+    payload that is not JSON is refused here, before any store is touched)."""
+    key = check_key(key)
+    if payload is not None:
+        encode_payload(payload)
+    return key, lambda current, now: finish_rule(
+        current, key, token, state, provider=provider, payload=payload, error=error,
+        now=now), False
+
+
+def renew_change(key: str, token: str, *, lease: float) -> tuple[str, Rule, bool]:
+    """:meth:`ClaimStore.renew` as ``(key, rule, expire_first)``."""
+    key, lease = check_key(key), check_lease(lease)
+    return key, lambda current, now: renew_rule(
+        current, key, token, lease=lease, now=now), True
+
+
+def settle_change(
+    key: str, state: ClaimState, *, payload: Mapping[str, Any] | None, error: str | None,
+) -> tuple[str, Rule, bool]:
+    """:meth:`ClaimStore.settle` as ``(key, rule, expire_first)``."""
+    key = check_key(key)
+    if payload is not None:
+        encode_payload(payload)
+    return key, lambda current, now: settle_rule(
+        current, key, state, payload=payload, error=error, now=now), True
+
+
 class RuleTransitions:
     """:meth:`ClaimStore.finish`, :meth:`~ClaimStore.renew` and :meth:`~ClaimStore.settle`
     for a store whose ``_transition(key, rule, *, expire_first)`` applies one of the rules
@@ -396,9 +432,7 @@ class RuleTransitions:
     and in whether an expired lease is stored as UNKNOWN first. A payload that is not JSON is
     refused before the store is touched (no lock or transaction is taken for it)."""
 
-    def _transition(
-        self, key: str, rule: Callable[[Claim | None, float], Claim], *, expire_first: bool
-    ) -> Claim:
+    def _transition(self, key: str, rule: Rule, *, expire_first: bool) -> Claim:
         raise NotImplementedError  # pragma: no cover - every store defines it
 
     def finish(
@@ -411,17 +445,13 @@ class RuleTransitions:
         payload: Mapping[str, Any] | None = None,
         error: str | None = None,
     ) -> Claim:
-        key = check_key(key)
-        if payload is not None:
-            encode_payload(payload)
-        return self._transition(key, lambda current, now: finish_rule(
-            current, key, token, state, provider=provider, payload=payload, error=error,
-            now=now), expire_first=False)
+        key, rule, first = finish_change(key, token, state, provider=provider,
+                                         payload=payload, error=error)
+        return self._transition(key, rule, expire_first=first)
 
     def renew(self, key: str, token: str, *, lease: float) -> Claim:
-        key, lease = check_key(key), check_lease(lease)
-        return self._transition(key, lambda current, now: renew_rule(
-            current, key, token, lease=lease, now=now), expire_first=True)
+        key, rule, first = renew_change(key, token, lease=lease)
+        return self._transition(key, rule, expire_first=first)
 
     def settle(
         self,
@@ -431,12 +461,48 @@ class RuleTransitions:
         payload: Mapping[str, Any] | None = None,
         error: str | None = None,
     ) -> Claim:
-        key = check_key(key)
-        if payload is not None:
-            encode_payload(payload)
-        return self._transition(key, lambda current, now: settle_rule(
-            current, key, state, payload=payload, error=error, now=now), expire_first=True)
+        key, rule, first = settle_change(key, state, payload=payload, error=error)
+        return self._transition(key, rule, expire_first=first)
 
+
+class AsyncRuleTransitions:
+    """The async twins of :class:`RuleTransitions` (``afinish``, ``arenew``, ``asettle``) for
+    a store with an awaitable ``_atransition``: the same checks and the same rules."""
+
+    async def _atransition(self, key: str, rule: Rule, *, expire_first: bool) -> Claim:
+        raise NotImplementedError  # pragma: no cover - every async store defines it
+
+    async def afinish(
+        self,
+        key: str,
+        token: str,
+        state: ClaimState,
+        *,
+        provider: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+        error: str | None = None,
+    ) -> Claim:
+        """The async twin of :meth:`ClaimStore.finish`."""
+        key, rule, first = finish_change(key, token, state, provider=provider,
+                                         payload=payload, error=error)
+        return await self._atransition(key, rule, expire_first=first)
+
+    async def arenew(self, key: str, token: str, *, lease: float) -> Claim:
+        """The async twin of :meth:`ClaimStore.renew`."""
+        key, rule, first = renew_change(key, token, lease=lease)
+        return await self._atransition(key, rule, expire_first=first)
+
+    async def asettle(
+        self,
+        key: str,
+        state: ClaimState,
+        *,
+        payload: Mapping[str, Any] | None = None,
+        error: str | None = None,
+    ) -> Claim:
+        """The async twin of :meth:`ClaimStore.settle`."""
+        key, rule, first = settle_change(key, state, payload=payload, error=error)
+        return await self._atransition(key, rule, expire_first=first)
 
 
 class MemoryClaimStore(RuleTransitions):
@@ -463,9 +529,7 @@ class MemoryClaimStore(RuleTransitions):
             current = self._claims[key] = expire(current, now)
         return current
 
-    def _transition(
-        self, key: str, rule: Callable[[Claim | None, float], Claim], *, expire_first: bool
-    ) -> Claim:
+    def _transition(self, key: str, rule: Rule, *, expire_first: bool) -> Claim:
         """Apply ``rule`` to the claim as stored (an expired lease first stored as UNKNOWN
         when ``expire_first``), under the lock, and keep what it returns."""
         with self._lock:
