@@ -305,13 +305,25 @@ def per_number_costs(count: int) -> dict[str, float]:
     where the bulk ratio above comes from. Best of five."""
     import phonenumbers
 
+    from smsgate.guards import DEFAULT_POLICY
     from smsgate.models import RecipientResult, Status, _recipient_result
-    from smsgate.phone import PhoneFormat, format_phone, normalize_phone, validated_region
+    from smsgate.phone import (
+        PhoneFormat,
+        format_phone,
+        normalize_phone,
+        validated_region,
+        validated_region_of_all,
+    )
+    from smsgate.providers._base import Outgoing
+    from smsgate.providers.gosms_ge import _paired_in_order
+    from smsgate.segments import segments
 
-    def best(step: Callable[[list[str]], object]) -> float:
+    def best(step: Callable[[list[str]], object],
+             setup: Callable[[list[str]], object] = lambda numbers: None) -> float:
         times = []
         for _ in range(5):
             numbers = fresh_ge(count)
+            setup(numbers)  # not timed
             started = time.process_time()
             step(numbers)
             times.append(time.process_time() - started)
@@ -324,19 +336,44 @@ def per_number_costs(count: int) -> dict[str, float]:
             phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
             phonenumbers.region_code_for_number(parsed)
 
+    replies: list[tuple[list[Any], Outgoing]] = []
+
+    def reply_of(numbers: list[str]) -> None:  # GOSMS.GE's parsed reply, 1,000 items a request
+        replies.clear()
+        for i in range(0, len(numbers), 1000):
+            chunk = numbers[i:i + 1000]
+            items = json.loads(json.dumps([{"messageId": k + 1, "to": n[1:], "success": True}
+                                           for k, n in enumerate(chunk)]))
+            replies.append((items, Outgoing(
+                recipients=tuple(chunk), wire_numbers=tuple(n[1:] for n in chunk),
+                text=TEXT, info=segments(TEXT))))
+
+    def read_replies(numbers: list[str]) -> None:
+        for items, outgoing in replies:
+            _paired_in_order(items, outgoing)
+
+    def policy_at_once(numbers: list[str]) -> None:
+        DEFAULT_POLICY._refuses_none(numbers)
+
     return {
         "libphonenumber parse + validate + format": best(full_parse),
         "normalize_phone (the +digits fast path)": best(
             lambda numbers: [normalize_phone(n, "GE") for n in numbers]),
         "format_phone (wire form)": best(
             lambda numbers: [format_phone(n, PhoneFormat.DIGITS, "GE") for n in numbers]),
-        "validated_region (the bulk loop's check)": best(
+        "validated_region (one number at a time)": best(
             lambda numbers: [validated_region(n) for n in numbers]),
+        "validated_region_of_all (a one-country list at once, the bulk check)": best(
+            validated_region_of_all),
+        "send policy's number-type check, the list at once": best(
+            policy_at_once, setup=validated_region_of_all),
         "RecipientResult(...) (public constructor)": best(
             lambda numbers: [RecipientResult(phone=n, status=Status.QUEUED, message_id="1")
                              for n in numbers]),
         "RecipientResult as a bulk reply builds it": best(
             lambda numbers: [_recipient_result(n, Status.QUEUED, "1") for n in numbers]),
+        "a bulk reply accepting every number, read into results": best(
+            read_replies, setup=reply_of),
     }
 
 
