@@ -18,6 +18,7 @@ import contextlib
 import functools
 import html
 import html.entities
+import itertools
 import logging
 import re
 import threading
@@ -248,10 +249,11 @@ class _Needles:
         self.lowered = tuple(dict.fromkeys(low for _, low in lowered if low.isascii()))
         # A value whose lower case is searched for in the lowered text is found there when
         # it is in the text (ASCII lower case keeps every position): searched for once.
-        self.plain = tuple(v for v in ordered if v.isascii() and v.lower() not in self.lowered)
-        self.pieces = tuple(dict.fromkeys(core for _, cores in b64 for core in cores))
+        searched = frozenset(self.lowered)
+        self.plain = tuple(v for v in ordered if v.isascii() and v.lower() not in searched)
+        self.pieces = tuple(dict.fromkeys(itertools.chain.from_iterable(c for _, c in b64)))
         # A text shorter than every needle holds none of them.
-        self.shortest = min((len(v) for v in (*self.plain, *self.lowered, *self.pieces)),
+        self.shortest = min(map(len, (*self.plain, *self.lowered, *self.pieces)),
                             default=_NO_NEEDLE)
 
 
