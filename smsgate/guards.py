@@ -206,8 +206,10 @@ def number_type_in(e164: str, kinds: frozenset[str]) -> bool:
 
 
 def _none_among(numbers: list[str], kinds: frozenset[str]) -> bool:
-    """``True`` when :func:`number_type_in` is false for every one of ``numbers`` (validated
-    E.164 numbers of one region), shown for the list at once; ``False``: "check each".
+    """``True`` when :func:`number_type_in` is false for every one of ``numbers``, shown for
+    the list at once; ``False``: "check each". ``numbers`` are all remembered as validated
+    and of one region (``remembered_regions``, as :meth:`SendPolicy._refuses_none` checks),
+    so each is its own E.164 form and :func:`region_of` gives that region for each.
 
     Numbers of one region, one ``+code`` and one length share one compiled check of
     :meth:`_TypeCheck.type_among`: when no national number matches its alternation at all,
