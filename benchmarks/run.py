@@ -305,13 +305,25 @@ def per_number_costs(count: int) -> dict[str, float]:
     where the bulk ratio above comes from. Best of five."""
     import phonenumbers
 
+    from smsgate.guards import DEFAULT_POLICY
     from smsgate.models import RecipientResult, Status, _recipient_result
-    from smsgate.phone import PhoneFormat, format_phone, normalize_phone, validated_region
+    from smsgate.phone import (
+        PhoneFormat,
+        format_phone,
+        normalize_phone,
+        validated_region,
+        validated_region_of_all,
+    )
+    from smsgate.providers._base import Outgoing
+    from smsgate.providers.gosms_ge import _paired_in_order
+    from smsgate.segments import segments
 
-    def best(step: Callable[[list[str]], object]) -> float:
+    def best(step: Callable[[list[str]], object],
+             setup: Callable[[list[str]], object] = lambda numbers: None) -> float:
         times = []
         for _ in range(5):
             numbers = fresh_ge(count)
+            setup(numbers)  # not timed
             started = time.process_time()
             step(numbers)
             times.append(time.process_time() - started)
@@ -324,19 +336,44 @@ def per_number_costs(count: int) -> dict[str, float]:
             phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
             phonenumbers.region_code_for_number(parsed)
 
+    replies: list[tuple[list[Any], Outgoing]] = []
+
+    def reply_of(numbers: list[str]) -> None:  # GOSMS.GE's parsed reply, 1,000 items a request
+        replies.clear()
+        for i in range(0, len(numbers), 1000):
+            chunk = numbers[i:i + 1000]
+            items = json.loads(json.dumps([{"messageId": k + 1, "to": n[1:], "success": True}
+                                           for k, n in enumerate(chunk)]))
+            replies.append((items, Outgoing(
+                recipients=tuple(chunk), wire_numbers=tuple(n[1:] for n in chunk),
+                text=TEXT, info=segments(TEXT))))
+
+    def read_replies(numbers: list[str]) -> None:
+        for items, outgoing in replies:
+            _paired_in_order(items, outgoing)
+
+    def policy_at_once(numbers: list[str]) -> None:
+        DEFAULT_POLICY._refuses_none(numbers)
+
     return {
         "libphonenumber parse + validate + format": best(full_parse),
         "normalize_phone (the +digits fast path)": best(
             lambda numbers: [normalize_phone(n, "GE") for n in numbers]),
         "format_phone (wire form)": best(
             lambda numbers: [format_phone(n, PhoneFormat.DIGITS, "GE") for n in numbers]),
-        "validated_region (the bulk loop's check)": best(
+        "validated_region (one number at a time)": best(
             lambda numbers: [validated_region(n) for n in numbers]),
+        "validated_region_of_all (a one-country list at once, the bulk check)": best(
+            validated_region_of_all),
+        "send policy's number-type check, the list at once": best(
+            policy_at_once, setup=validated_region_of_all),
         "RecipientResult(...) (public constructor)": best(
             lambda numbers: [RecipientResult(phone=n, status=Status.QUEUED, message_id="1")
                              for n in numbers]),
         "RecipientResult as a bulk reply builds it": best(
             lambda numbers: [_recipient_result(n, Status.QUEUED, "1") for n in numbers]),
+        "a bulk reply accepting every number, read into results": best(
+            read_replies, setup=reply_of),
     }
 
 
@@ -614,6 +651,9 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller counts")
     parser.add_argument("--output", default=str(Path(__file__).with_name("results.json")))
+    parser.add_argument("--only", action="append", metavar="ROW",
+                        help="run only this row (repeatable: bulk, per_send, sandbox_failover, "
+                             "...); prints its figures as JSON and writes no results file")
     args = parser.parse_args()
     q = args.quick
     clear_caches()
@@ -629,11 +669,21 @@ def main() -> None:
         ("send_many", lambda: send_many_throughput(0.05, 4 if q else 8, 1 if q else 3)),
         ("send_many_memory", lambda: send_many_memory(500 if q else 2_000, 64)),
     ]
+    aliases = {"bulk": "cold_bulk", "failover": "sandbox_failover"}
+    only = {aliases.get(name, name) for name in args.only or ()}
+    unknown = only - {key for key, _ in steps}
+    if unknown:
+        parser.error(f"unknown row(s): {', '.join(sorted(unknown))}")
     for key, step in steps:
+        if only and key not in only:
+            continue
         started = time.perf_counter()
         results[key] = step()
         print(f"{key}: {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
     results["machine_end"] = machine()
+    if only:
+        print(json.dumps(results, indent=2))
+        return
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
     print(render(results))
 

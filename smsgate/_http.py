@@ -63,7 +63,6 @@ import contextvars
 import heapq
 import ipaddress
 import itertools
-import json
 import os
 import queue
 import socket
@@ -82,6 +81,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
+from . import _replyjson
 from ._secrets import get_logger, header_problem, scrub, scrub_bytes
 from ._version import __version__
 from ._wire import (
@@ -992,7 +992,8 @@ def _poolable(reply: requests.Response, result: HttpResponse | None) -> bool:
         return False
     if "json" in reply.headers.get("Content-Type", "").lower():
         try:
-            json.loads(content)
+            # Remembered for the provider's reader, which then does not parse it again.
+            _replyjson.parse(content)
         except (ValueError, RecursionError):
             return False
     return True

@@ -16,7 +16,7 @@ import threading
 import unicodedata
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any, ClassVar, Final, Literal, TypeVar
+from typing import Any, ClassVar, Final, Literal, TypeVar, cast
 
 import attrs
 
@@ -39,6 +39,7 @@ from .phone import (
     normalize_phone,
     region_of,
     validated_region,
+    validated_region_of_all,
 )
 from .segments import SegmentInfo, segments
 
@@ -243,8 +244,12 @@ class ProviderBase:
             )
         if not numbers:
             raise InvalidPhoneNumber("no recipients given")
-        result: list[str] = []
         allowed = self.allowed_regions
+        # The usual bulk list (one country, valid E.164) in one step; else number by number.
+        region = validated_region_of_all(numbers)
+        if region is not None and (allowed is None or region in allowed):
+            return tuple(cast("Sequence[str]", numbers))  # all str: checked by it
+        result: list[str] = []
         append = result.append
         for number in numbers:
             # The common case first, in one step per number: a str already in valid E.164

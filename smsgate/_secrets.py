@@ -18,6 +18,7 @@ import contextlib
 import functools
 import html
 import html.entities
+import itertools
 import logging
 import re
 import threading
@@ -65,6 +66,8 @@ _lowered: tuple[tuple[str, str], ...] = ()
 _b64: tuple[tuple[str, tuple[str, ...]], ...] = ()
 # Every value to scrub, longest first, so that a key containing another is removed whole.
 _ordered: tuple[str, ...] = ()
+# What _clean looks for, built with the above (see _Needles); None while nothing is registered.
+_needles: _Needles | None = None
 # Credentials shorter than this are not scrubbed from free text: replacing "1" everywhere would
 # garble logs without protecting anything worth protecting.
 _MIN_SCRUB_LENGTH: Final = 4
@@ -180,7 +183,7 @@ def _trim() -> bool:
 
 
 def _rebuild() -> None:
-    global _ordered, _values, _lowered, _b64
+    global _ordered, _values, _lowered, _b64, _needles
     every = set(_known)
     for more in _transient.values():
         every |= more
@@ -192,6 +195,7 @@ def _rebuild() -> None:
     _values = tuple(values)
     _lowered = tuple((v, v.lower()) for v in values)
     _b64 = tuple((v, cores) for v in values if (cores := _base64_cores(v)))
+    _needles = _Needles(_ordered, _lowered, _b64) if _ordered else None
 
 
 def registered_count() -> int:
@@ -221,6 +225,65 @@ def header_problem(value: str) -> str | None:
     return None
 
 
+class _Needles:
+    """The ASCII strings whose absence proves that :func:`scrub` gives an ASCII text back
+    unchanged (see :func:`_clean`).
+
+    For a text that is ASCII and holds none of ``\\``, ``&`` and ``%``, every step of
+    :func:`scrub` comes down to substring searches: the plain replacement looks for each
+    value of ``_ordered``; :func:`_decoded` undoes nothing (each of its decodings starts at
+    one of those three characters), so :func:`_hits` looks for each lowered credential in
+    the text's lower case and for each base64 piece in the text itself. A value, lowered
+    credential or piece that is not ASCII cannot occur in an ASCII text. So these searches,
+    and nothing else, decide.
+    """
+
+    __slots__ = ("lowered", "pieces", "plain", "shortest")
+
+    def __init__(
+        self,
+        ordered: tuple[str, ...],
+        lowered: tuple[tuple[str, str], ...],
+        b64: tuple[tuple[str, tuple[str, ...]], ...],
+    ) -> None:
+        self.lowered = tuple(dict.fromkeys(low for _, low in lowered if low.isascii()))
+        # A value whose lower case is searched for in the lowered text is found there when
+        # it is in the text (ASCII lower case keeps every position): searched for once.
+        searched = frozenset(self.lowered)
+        self.plain = tuple(v for v in ordered if v.isascii() and v.lower() not in searched)
+        self.pieces = tuple(dict.fromkeys(itertools.chain.from_iterable(c for _, c in b64)))
+        # A text shorter than every needle holds none of them.
+        self.shortest = min(map(len, (*self.plain, *self.lowered, *self.pieces)),
+                            default=_NO_NEEDLE)
+
+
+_NO_NEEDLE: Final = 1 << 62  # only non-ASCII values: no ASCII text holds one
+
+
+def _clean(text: str) -> bool:
+    """``True`` only when :func:`scrub` would give ``text`` back unchanged, shown by a few
+    substring searches of an ASCII text (see :class:`_Needles`); ``False``: "scrub it"."""
+    needles = _needles
+    if needles is None:
+        return True  # nothing registered: nothing to remove
+    if not text.isascii() or "\\" in text or "&" in text or "%" in text:
+        return False
+    if len(text) < needles.shortest:
+        return True
+    for value in needles.plain:
+        if value in text:
+            return False
+    if needles.lowered:
+        lowered = text.lower()
+        for low in needles.lowered:
+            if low in lowered:
+                return False
+    for piece in needles.pieces:  # noqa: SIM110 (a loop costs less than any() here)
+        if piece in text:
+            return False
+    return True
+
+
 def scrub(text: str) -> str:
     """``text`` with every registered credential replaced by ``***``.
 
@@ -229,9 +292,16 @@ def scrub(text: str) -> str:
     and of any subset of its characters, JSON escapes (``\\/``, ``\\u00xx``), HTML character
     references, a changed letter case, and base64 of any string that contains it (an
     ``Authorization: Basic`` value of ``client:token``), for credentials of 8 characters or
-    more. Text holding none of these costs one decoding pass and a substring search per
-    credential.
+    more. An ASCII text holding none of these and no ``\\``, ``&`` or ``%`` costs a
+    substring search per form (:func:`_clean`); any other, one decoding pass more.
     """
+    if _clean(text):
+        return text
+    return _scrub_full(text)
+
+
+def _scrub_full(text: str) -> str:
+    """:func:`scrub` without the shortcut of :func:`_clean` (the tests compare the two)."""
     for value in _ordered:
         if value in text:
             text = text.replace(value, REDACTED)
@@ -245,8 +315,18 @@ def scrub_bytes(data: bytes) -> bytes:
     for the credentials."""
     if not _values or not data:
         return data
+    # An ASCII body decodes to the same characters however it is decoded: _clean decides.
+    if data.isascii() and _clean(data.decode("ascii")):
+        return data
+    return _scrub_bytes_full(data)
+
+
+def _scrub_bytes_full(data: bytes) -> bytes:
+    """:func:`scrub_bytes` without the shortcut of :func:`_clean_bytes`."""
+    if not _values or not data:
+        return data
     text = data.decode("utf-8", "surrogateescape")
-    cleaned = scrub(text)
+    cleaned = _scrub_full(text)
     return data if cleaned == text else cleaned.encode("utf-8", "surrogateescape")
 
 

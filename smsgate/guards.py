@@ -26,6 +26,7 @@ import datetime as dt
 import functools
 import importlib.resources
 import math
+import operator
 import os
 import re
 import sys
@@ -56,7 +57,7 @@ from .guards_stores import (
     SuppressionList,
 )
 from .models import RecipientResult, SendResult, Status
-from .phone import _CODE_BY_PREFIX, mask_phone, normalize_phone, region_of
+from .phone import _CODE_BY_PREFIX, mask_phone, normalize_phone, region_of, remembered_regions
 from .segments import GSM7, segments
 from .stores._rate import MemoryRateLimiter, Rate, RateLimiter
 
@@ -202,6 +203,39 @@ def number_type_in(e164: str, kinds: frozenset[str]) -> bool:
     if check is None:
         return "unknown" in kinds
     return check.type_among(nsn, kinds)
+
+
+def _none_among(numbers: list[str], kinds: frozenset[str]) -> bool:
+    """``True`` when :func:`number_type_in` is false for every one of ``numbers``, shown for
+    the list at once; ``False``: "check each". ``numbers`` are all remembered as validated
+    and of one region (``remembered_regions``, as :meth:`SendPolicy._refuses_none` checks),
+    so each is its own E.164 form and :func:`region_of` gives that region for each.
+
+    Numbers of one region, one ``+code`` and one length share one compiled check of
+    :meth:`_TypeCheck.type_among`: when no national number matches its alternation at all,
+    none has a type among ``kinds``. The matching runs in C loops (no Python code per
+    number); a list with any match, or of mixed codes or lengths, is checked number by
+    number.
+    """
+    if not kinds <= _ORDERED_SET:
+        return False
+    first = numbers[0]
+    check, nsn = _type_check(normalize_phone(first))
+    if check is None or not nsn:
+        return False
+    head = len(first) - len(nsn)  # "+" and the country code
+    if set(map(len, numbers)) != {len(first)}:
+        return False
+    if set(map(operator.itemgetter(slice(0, head)), numbers)) != {first[:head]}:
+        return False
+    key = (kinds, len(nsn))
+    try:
+        match = check._among[key]
+    except KeyError:
+        match = check._among[key] = check._compile_among(kinds, len(nsn))
+    if match is None:
+        return True
+    return not any(map(match, map(operator.itemgetter(slice(head, None)), numbers)))
 
 
 def number_type(e164: str) -> str:
@@ -941,6 +975,24 @@ class SendPolicy:
                     f"send policy refuses{hint}", reason="number-type", recipient=number)
         return None
 
+    def _refuses_none(self, numbers: list[str]) -> bool:
+        """``True`` when :meth:`_static` refuses none of ``numbers``, decided for the whole
+        list at once (a bulk send of 10,000 numbers of one country, all validated); ``False``
+        means "check each". Decided only where the per-number answer is provably "none":
+        every number remembered as validated and of one region that the country rules let
+        through, no ``allow_types``, and no number matching the deny types' patterns."""
+        if self.allow_types is not None or len(numbers) < 16:
+            return False
+        regions = remembered_regions(numbers)
+        if regions is None or len(regions) != 1:
+            return False
+        (country,) = regions
+        if self.allow_countries is not None and country not in self.allow_countries:
+            return False
+        if country in self.deny_countries:
+            return False
+        return not self.deny_types or _none_among(numbers, self.deny_types)
+
     def _rate_keys(self, number: str) -> list[tuple[str, Rate]]:
         keys: list[tuple[str, Rate]] = []
         space = self.namespace
@@ -985,13 +1037,15 @@ class SendPolicy:
         compared with what is reserved (``smsgate send --dry-run``).
         """
         refused: dict[str, PolicyViolation] = {}
-        waiting: list[str] = []
-        for number in dict.fromkeys(recipients):
-            refusal = self._static(number)
-            if refusal is None:
-                waiting.append(number)
-            else:
-                refused[number] = refusal
+        waiting: list[str] = list(dict.fromkeys(recipients))
+        if not self._refuses_none(waiting):  # else: each number, as below, refuses none
+            numbers, waiting = waiting, []
+            for number in numbers:
+                refusal = self._static(number)
+                if refusal is None:
+                    waiting.append(number)
+                else:
+                    refused[number] = refusal
         if self._stateless or not waiting:
             return Verdict(refused=refused) if refused else _NO_REFUSAL
         now: float | None = None

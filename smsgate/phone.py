@@ -16,8 +16,8 @@ from __future__ import annotations
 import enum
 import functools
 import re
-from collections.abc import Callable
-from typing import Any, Final
+from collections.abc import Callable, Sequence
+from typing import Any, Final, cast
 
 import phonenumbers
 from phonenumbers.phonemetadata import PhoneMetadata
@@ -84,6 +84,56 @@ def validated_region(number: str) -> str | None:
             _VALIDATED.clear()
         _VALIDATED[number] = found
     return found
+
+def validated_region_of_all(numbers: Sequence[object]) -> str | None:
+    """The region of every one of ``numbers`` when all are ``str`` already in valid E.164
+    form, of the same country calling code and length, and of a code with one region (the
+    usual bulk list: 10,000 numbers of one country); ``None`` means "not known this way",
+    not "invalid" (check the numbers one by one).
+
+    A region returned here is exactly what :func:`validated_region` gives for each number
+    (one compiled pattern per code and length stands for its checks, see
+    :func:`_whole_matcher`), but the numbers are checked by C loops: no Python code runs per
+    number. Each is then remembered as validated, as :func:`validated_region` does.
+    """
+    count = len(numbers)
+    if count < _BATCH_MIN or set(map(type, numbers)) != {str}:
+        return None
+    texts = cast("Sequence[str]", numbers)  # every one a str exactly, checked above
+    lengths = set(map(len, texts))
+    if len(lengths) != 1:
+        return None
+    length = lengths.pop()
+    found = _CODE_BY_PREFIX.get(texts[0][1:4])
+    if found is None:
+        return None
+    key = (found[0], length)
+    if key in _WHOLE:
+        whole = _WHOLE[key]
+    else:
+        whole = _WHOLE[key] = _whole_matcher(*key)
+    if whole is None or not all(map(whole[0], texts)):
+        return None
+    region = whole[1]
+    if count <= _VALIDATED_MAX:  # the cache's bound holds: a longer list is not remembered
+        if len(_VALIDATED) + count > _VALIDATED_MAX:
+            _VALIDATED.clear()
+        _VALIDATED.update(dict.fromkeys(texts, region))
+    return region
+
+
+def remembered_regions(numbers: Sequence[str]) -> set[str] | None:
+    """The regions of ``numbers`` when every one is remembered as a valid E.164 number (by
+    :func:`normalize_phone`, :func:`validated_region` or :func:`validated_region_of_all`),
+    else ``None``. A remembered number is its own E.164 form and :func:`region_of` gives
+    its region from memory, so for such numbers this is ``{region_of(n) for n in numbers}``,
+    read with one dict lookup a number in a C loop (for bulk checks that need only the set).
+    """
+    regions = set(map(_VALIDATED.get, numbers))
+    if None in regions:
+        return None
+    return cast("set[str]", regions)
+
 
 def try_normalize(value: object, region: str | None = None) -> str | None:
     """:func:`normalize_phone`, or ``None`` for anything that is not a valid number.
@@ -168,6 +218,7 @@ def clear_caches() -> None:
     _normalize.cache_clear()
     _VALIDATED.clear()
     _PLANS.clear()
+    _WHOLE.clear()
 
 
 # The fast path for "+digits" input.
@@ -341,6 +392,70 @@ def _fast_e164_region(number: str) -> str | None:
     elif plan.national_prefix is not None and plan.national_prefix(nsn):
         return None
     return plan.region_of_valid(nsn)
+
+
+# validated_region_of_all: lists shorter than this take the per-number path (as fast there).
+_BATCH_MIN: Final = 16
+# One whole-number pattern per (country code, number length), and the code's region.
+_WHOLE: dict[tuple[int, int], tuple[_Matcher, str] | None] = {}
+# What would make a pattern mean something else once it no longer starts the string it is
+# matched against: start anchors and word boundaries, lookbehinds, backreferences (whose
+# group numbers shift when patterns are joined) and inline flags. (End anchors keep their
+# meaning: the national number ends the string either way.)
+_POSITIONAL: Final = re.compile(r"\^|\\[AbB0-9]|\(\?(?:<[=!]|P=|[aiLmsux])")
+
+
+def _whole_matcher(code: int, length: int) -> tuple[_Matcher, str] | None:
+    """A fullmatch for whole numbers (``+``, the code, the national number) of ``length``
+    characters that is true exactly when :func:`_fast_e164_region` gives a region, and that
+    region; ``None`` when the code has more than one region or a pattern cannot be joined.
+
+    :func:`_fast_e164_region`'s steps for one code and length, each as part of one pattern:
+    the "+digits" shape (``_E164_SHAPE``, as a lookahead); the code, as literal digits (every
+    number starting with them gets this code from ``_CODE_BY_PREFIX``, checked here); the
+    national number's length bounds (known from ``length``); no national prefix at its start
+    (a negative lookahead of the literal or pattern); and the region's matcher for that
+    length. The national number is the rest of the string in both, so ``$`` and ``\\Z``
+    mean the same; patterns holding what would not (see ``_POSITIONAL``) are not joined.
+    """
+    digits = str(code)
+    size = len(digits)
+    starts = {(digits + f"{n:03d}")[:3] for n in range(1000)}
+    if any(_CODE_BY_PREFIX.get(start) != (code, size) for start in starts):
+        return None
+    nsn_length = length - 1 - size
+    if not (_NSN_MIN <= nsn_length <= _NSN_MAX and 4 <= length <= 21):
+        return None
+    plan = _PLANS.get(code) or _plan(code)
+    single = plan.single
+    if single is None:
+        return None
+    matcher = single.matcher(nsn_length)
+    if matcher is None:
+        return None
+    body = getattr(matcher, "__self__", None)
+    if not isinstance(body, re.Pattern):
+        return None
+    parts = [body.pattern]
+    if plan.prefix_literal is not None:
+        guard = f"(?!{re.escape(plan.prefix_literal)})"
+    elif plan.national_prefix is not None:
+        prefix = getattr(plan.national_prefix, "__self__", None)
+        if not isinstance(prefix, re.Pattern):
+            return None
+        parts.append(prefix.pattern)
+        guard = f"(?!(?:{prefix.pattern}))"
+    else:
+        guard = ""
+    if any(_POSITIONAL.search(part) for part in parts):
+        return None
+    try:
+        whole = re.compile(
+            f"(?={_E164_SHAPE.pattern}\\Z)\\+{digits}{guard}(?:{body.pattern})"
+        )
+    except re.error:
+        return None
+    return whole.fullmatch, single.region
 
 
 def mask_phone(number: str) -> str:

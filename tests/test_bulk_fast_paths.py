@@ -20,7 +20,12 @@ from smsgate import GoSmsGe, GoSmsRo, InvalidPhoneNumber, RecipientResult, Statu
 from smsgate.models import _recipient_result
 from smsgate.phone import normalize_phone, region_of, validated_region
 from smsgate.providers._base import Outgoing
-from smsgate.providers.gosms_ge import _bulk_recipients, _matched_recipients, _paired_in_order
+from smsgate.providers.gosms_ge import (
+    _all_accepted_in_order,
+    _bulk_recipients,
+    _matched_recipients,
+    _paired_in_order,
+)
 from smsgate.segments import segments
 
 GE = ["+995555123456", "+995555000001", "+995599112233", "+995322123456"]
@@ -152,3 +157,77 @@ def test_the_in_order_reading_is_taken_for_the_usual_reply() -> None:
     # One echo out of place and the general reading decides.
     items[1]["to"] = numbers[2][1:]
     assert _paired_in_order(items, _outgoing(numbers)) is None
+
+
+# -- a reply accepting every number, read by C loops ---------------------------------------------
+class _Text(str):
+    pass
+
+
+@st.composite
+def accepting_replies(draw: st.DrawFn) -> tuple[list[str], list[Any]]:
+    """Replies that accept every number in order, some of them with one thing changed."""
+    numbers = draw(st.lists(st.sampled_from(GE), min_size=1, max_size=12))
+    ids = draw(st.one_of(
+        st.lists(st.integers(0, 10**12), min_size=len(numbers), max_size=len(numbers)),
+        st.lists(st.one_of(st.integers(-5, 10**6), ITEM_VALUES, st.just(True)),
+                 min_size=len(numbers), max_size=len(numbers)),
+    ))
+    items: list[Any] = [{"messageId": i, "to": n[1:], "success": True}
+                        for i, n in zip(ids, numbers, strict=True)]
+    change = draw(st.sampled_from(["none", "none", "to", "success", "item", "key", "extra"]))
+    at = draw(st.integers(0, len(items) - 1))
+    if change == "to":
+        items[at]["to"] = draw(st.sampled_from([numbers[at], int(numbers[at][1:]),
+                                                _Text(numbers[at][1:]), None, "995000000000"]))
+    elif change == "success":
+        items[at]["success"] = draw(st.sampled_from([1, 1.0, "true", False, None]))
+    elif change == "item":
+        items[at] = draw(st.sampled_from([None, "x", [numbers[at][1:]]]))
+    elif change == "key":
+        del items[at][draw(st.sampled_from(["to", "success", "messageId"]))]
+    elif change == "extra":
+        items.append({"messageId": 1, "to": numbers[0][1:], "success": True})
+    return numbers, items
+
+
+@given(reply=accepting_replies())
+@settings(max_examples=1_000)
+def test_the_all_accepted_reading_agrees_with_the_general_one(
+    reply: tuple[list[str], list[Any]],
+) -> None:
+    numbers, items = reply
+    outgoing = _outgoing(numbers)
+    try:
+        general: list[RecipientResult] | str = _matched_recipients(items, outgoing)
+    except Exception as exc:  # the same failure either way (an id as_text refuses)
+        general = type(exc).__name__
+    try:
+        fast: list[RecipientResult] | str | None = _all_accepted_in_order(items, outgoing)
+    except Exception as exc:
+        fast = type(exc).__name__
+    if fast is not None:
+        assert fast == general
+        if isinstance(fast, list):
+            assert all(type(r) is RecipientResult and r.status is Status.QUEUED
+                       for r in fast)
+            assert [r.phone for r in fast] == numbers
+    try:
+        whole: list[RecipientResult] | str = _bulk_recipients(items, outgoing)
+    except Exception as exc:
+        whole = type(exc).__name__
+    assert whole == general
+
+
+def test_the_all_accepted_reading_is_taken_for_the_usual_reply() -> None:
+    numbers = GE * 5
+    items = [{"messageId": 100 + i, "to": n[1:], "success": True}
+             for i, n in enumerate(numbers)]
+    fast = _all_accepted_in_order(items, _outgoing(numbers))
+    assert fast is not None
+    assert fast == [RecipientResult(phone=n, status=Status.QUEUED, message_id=str(100 + i))
+                    for i, n in enumerate(numbers)]
+    items[3]["success"] = 1  # equal to True, but not True: the per-item reading decides
+    assert _all_accepted_in_order(items, _outgoing(numbers)) is None
+    assert _paired_in_order(items, _outgoing(numbers)) == _matched_recipients(
+        items, _outgoing(numbers))

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeVar
 
 import attrs
 
+from .. import _replyjson
 from .._effects import Effect, Now, Perform, Plan, run
 from .._merge import merge_results
 from .._provider import Limits as Limits  # re-exported: older imports name this module
@@ -719,6 +720,9 @@ class ApiKeyProvider(HttpProvider):
 def _json_or_none(content: bytes) -> Any:
     if not content:
         return None
+    parsed = _replyjson.take(content)  # the transport's parse of these very bytes, if any
+    if parsed is not _replyjson.MISSING:
+        return parsed
     try:
         return json.loads(content)
     except (ValueError, RecursionError):

@@ -7,7 +7,9 @@ with error body", as the official .NET v6 client notes); numbers as ``995XXXXXXX
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Mapping
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeGuard
 
 from ..errors import (
@@ -24,6 +26,10 @@ from ..errors import (
     ValidationError,
 )
 from ..models import (
+    _SET_ERROR,
+    _SET_MESSAGE_ID,
+    _SET_PHONE,
+    _SET_STATUS,
     Balance,
     OtpChallenge,
     OtpVerification,
@@ -32,6 +38,7 @@ from ..models import (
     SendResult,
     Status,
     StatusResult,
+    _new_object,
     _recipient_result,
 )
 from ..segments import GSM7, UCS2
@@ -395,8 +402,12 @@ def _paired_in_order(items: list[Any], outgoing: Outgoing) -> list[RecipientResu
 
     Every rule of :func:`_bulk_recipients` then pairs item i with number i, so the results
     are the same; ``None`` as soon as one item does not fit (the general reading decides).
-    A 10,000-number send reads 10,000 items, so the accepted item is built inline.
+    A 10,000-number send reads 10,000 items, so the accepted item is built inline, and a
+    reply accepting every number is read by C loops (:func:`_all_accepted_in_order`).
     """
+    every = _all_accepted_in_order(items, outgoing)
+    if every is not None:
+        return every
     results: list[RecipientResult] = []
     append = results.append
     queued = Status.QUEUED
@@ -412,6 +423,46 @@ def _paired_in_order(items: list[Any], outgoing: Outgoing) -> list[RecipientResu
             ))
         else:
             append(_bulk_item(e164, item))
+    return results
+
+
+def _all_accepted_in_order(
+    items: list[Any], outgoing: Outgoing
+) -> list[RecipientResult] | None:
+    """:func:`_paired_in_order` for a reply that accepts every number, with no Python code
+    run per item; ``None`` for any other reply (the loop of :func:`_paired_in_order` reads
+    it).
+
+    Its loop, for such a reply, gives item i's number :attr:`Status.QUEUED` and the item's
+    ``messageId`` as text. The same tests are made here over the whole list, each by a C
+    loop: every item a dict (``type`` exactly), every echoed ``to`` equal to its number as
+    sent (``==``, as the loop compares), every ``success`` the value ``True`` itself (a
+    ``bool`` equal to ``True``), every id an ``int`` (written by ``str``, as the loop does;
+    other ids go through :func:`as_text`, as there); and each result is built as
+    :func:`_recipient_result` builds it, slot by slot.
+    """
+    count = len(items)
+    if (
+        count != len(outgoing.wire_numbers)
+        or count == 0
+        or set(map(type, items)) != {dict}
+        or list(map(dict.get, items, repeat("to", count))) != list(outgoing.wire_numbers)
+    ):
+        return None
+    flags = list(map(dict.get, items, repeat("success", count)))
+    if flags.count(True) != count or set(map(type, flags)) != {bool}:
+        return None
+    ids = list(map(dict.get, items, repeat("messageId", count)))
+    texts = list(map(str, ids)) if set(map(type, ids)) == {int} else [
+        str(value) if type(value) is int else as_text(value) for value in ids]
+    results: list[RecipientResult] = list(map(_new_object, repeat(RecipientResult, count)))
+    for setter, values in (
+        (_SET_PHONE, outgoing.recipients),
+        (_SET_STATUS, repeat(Status.QUEUED, count)),
+        (_SET_MESSAGE_ID, texts),
+        (_SET_ERROR, repeat(None, count)),
+    ):
+        collections.deque(map(setter, results, values), maxlen=0)
     return results
 
 
