@@ -44,8 +44,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import select
 import sys
 import time
+import weakref
 import zlib
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Final
@@ -77,6 +79,13 @@ from ..errors import (
 
 if TYPE_CHECKING:
     import aiohttp
+    from aiohttp.client_reqrep import ClientRequest
+    from aiohttp.connector import Connection
+
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as _time_limit
+else:  # pragma: no cover - aiohttp depends on async-timeout before Python 3.11
+    from async_timeout import timeout as _time_limit  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = ["AiohttpTransport"]
 
@@ -147,6 +156,16 @@ class AiohttpTransport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._user_agent = ""
         self._proxy: str | None = _environment_proxy(self.base_url)
+        # The direct path (no proxy; see _direct): the endpoint aiohttp's connector opens
+        # connections to, the Host header and the prefix of every request's URL.
+        self._endpoint: ClientRequest | None = None
+        self._host = ""
+        self._origin = ""
+        self._connect_limit: tuple[float | None, aiohttp.ClientTimeout | None] = (None, None)
+        # Connections this transport has had back from the pool at least once: only those
+        # are checked for a close by the provider before reuse (a new TLS connection may
+        # well have unread bytes, the server's session tickets, and is not stale).
+        self._pooled: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(provider={self.provider!r}, base_url={self.base_url!r})"
@@ -181,6 +200,16 @@ class AiohttpTransport:
             # environment and the .netrc file in a worker thread on every request).
             trust_env=False,
         )
+        if self._proxy is None and _direct_supported():
+            from aiohttp.client_reqrep import ClientRequest
+            from yarl import URL
+
+            base = URL(self.base_url)
+            self._endpoint = ClientRequest("GET", base, loop=loop)
+            self._host = str(getattr(base, "host_port_subcomponent", None) or (
+                base.raw_host if base.is_default_port() else f"{base.raw_host}:{base.port}"))
+            scheme, _, rest = self.base_url.partition("://")
+            self._origin = f"{scheme}://{rest.split('/', 1)[0]}"
         return self._session
 
     async def perform(
@@ -195,15 +224,17 @@ class AiohttpTransport:
             ConfigurationError: a credential cannot be sent; nothing was sent.
         """
         session = self._open()
-        # A pooled connection the provider has closed meanwhile (its FIN already arrived, but
-        # the loop has not run since: a burst of work, a blocking call) would be reused and
-        # fail as "disconnected after sending", an unknown outcome, for a request that never
-        # left. Two turns of the loop let it read the FIN first (the first turn polls the
-        # sockets and queues their callbacks after this task; the second runs this task after
-        # them), so the connection is dropped and a new one opened: urllib3's check of a
-        # pooled connection before reuse, which the requests transport has.
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
+        if self._endpoint is None:
+            # Through a proxy, aiohttp's session makes the exchange and picks the pooled
+            # connection itself. One the provider has closed meanwhile (its FIN already
+            # arrived, but the loop has not run since: a burst of work, a blocking call)
+            # would be reused and fail as "disconnected after sending", an unknown outcome,
+            # for a request that never left. Two turns of the loop let it read the FIN first
+            # (the first turn polls the sockets and queues their callbacks after this task;
+            # the second runs this task after them), so the connection is dropped and a new
+            # one opened. (The direct path checks the socket itself: see _connection.)
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
         url = self.base_url + request.path
         started = time.monotonic()
         _log.debug("%s %s (%s) ->", request.method, url, request.operation)
@@ -240,6 +271,8 @@ class AiohttpTransport:
         headers["Accept-Encoding"] = _ACCEPT_ENCODING
         try:
             target, body = _encode(url, params, json_body, form, headers)
+            wire = None if self._endpoint is None else self._wire(
+                request.method, target, body, headers)
         except (ValueError, TypeError, UnicodeError):
             return ConnectError(
                 f"request could not be encoded: {request.method} {scrub(url)}",
@@ -253,29 +286,12 @@ class AiohttpTransport:
         final: type[ProviderError] | None = None
         retryable: bool | None = None
         try:
-            async with session.request(
-                request.method, target, data=body, headers=headers,
-                allow_redirects=False, proxy=self._proxy,
-                timeout=aiohttp.ClientTimeout(total=bound, connect=connect,
-                                              sock_connect=connect, sock_read=read),
-                trace_request_ctx=phase,
-            ) as reply:
-                if reply.status < 200:
-                    reply.close()
-                    what = (f"an interim HTTP {reply.status} reply came before the final "
-                            "one, which could not be matched to this request")
-                else:
-                    content = await _read_body(reply, self.max_reply_bytes)
-                    result = HttpResponse(
-                        status=reply.status,
-                        headers=Headers([(name, scrub(value))
-                                         for name, value in reply.headers.items()]),
-                        content=scrub_bytes(content),
-                        elapsed=time.monotonic() - started,
-                    )
-                    if not _poolable(reply.status, reply.headers, result.content):
-                        reply.close()  # what is left on it would answer the next request
-                    return result
+            if wire is not None:
+                return await self._direct(wire, connect, read, bound, started, phase)
+            return await self._via_session(session, request.method, target, body, headers,
+                                           connect, read, bound, started, phase)
+        except _Interim as interim:
+            what = str(interim)
         except _TooLarge:
             return InvalidResponse(
                 f"reply larger than {self.max_reply_bytes} bytes: {request.method} "
@@ -302,6 +318,8 @@ class AiohttpTransport:
             what = "reply cut off while reading the body"
         except aiohttp.ClientResponseError as exc:
             what = f"reply could not be read (HTTP {exc.status})"
+        except _http_processing_error() as exc:  # the direct path reads aiohttp's parser
+            what = f"reply could not be read (HTTP {getattr(exc, 'code', '?')})"
         except (aiohttp.ClientError, OSError) as exc:
             what = f"connection failed ({_reason(exc)})"
         except (zlib.error, EOFError) as exc:
@@ -320,6 +338,201 @@ class AiohttpTransport:
             )
         return ConnectError(scrub(f"{what}: {request.method} {url}"), provider=self.provider,
                             retryable=retryable, may_have_sent=False)
+
+
+    def _wire(self, method: str, target: str, body: bytes | None,
+              headers: dict[str, str]) -> bytes:
+        """The request's head and body, as one write (the direct path): the request line,
+        ``Host``, the headers in their order, ``Content-Length`` (as aiohttp and requests
+        send it), then the body. A header that could split the head (CR, LF, NUL) is
+        refused with ``ValueError``: nothing is sent."""
+        path = target[len(self._origin):] or "/"
+        if not target.startswith(self._origin) or not path.startswith("/") \
+                or not _plain_target(path):
+            from yarl import URL
+
+            path = URL(target).raw_path_qs  # percent-encoded as aiohttp would send it
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self._host}"]
+        for name, value in headers.items():
+            if not _plain_header(name) or not _plain_header(value, value=True):
+                raise ValueError("a header cannot be sent as it is")
+            lines.append(f"{name}: {value}")
+        if body is not None or method in ("POST", "PUT", "PATCH"):
+            lines.append(f"Content-Length: {0 if body is None else len(body)}")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+        return head if body is None else head + body
+
+    async def _connection(
+        self, connect: float | None, phase: _Phase
+    ) -> tuple[Connection, Any]:
+        """A connection from aiohttp's connector (its pool, DNS cache, TLS, the limit of
+        connections, waiting for a free one within the connect timeout).
+
+        A pooled connection is checked before reuse as urllib3 checks one: readable while
+        idle means the provider closed it (or sent what no request asked for), and it is
+        dropped for another. Without this, a connection whose FIN arrived while the loop
+        was busy would be written to and fail as "disconnected after sending", an unknown
+        outcome for a request that never left."""
+        import aiohttp
+
+        limit, timeout = self._connect_limit
+        if timeout is None or limit != connect:
+            timeout = aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect)
+            self._connect_limit = (connect, timeout)
+        connector: Any = self._session.connector if self._session is not None else None
+        while True:
+            connection = await connector.connect(self._endpoint, [], timeout)
+            protocol = connection.protocol
+            if protocol is not None and protocol.transport is not None:
+                if protocol not in self._pooled:
+                    break  # a new connection: nothing can be waiting on it
+                if not protocol.should_close and _idle(protocol):
+                    break
+            connection.close()
+        phase.connected = True
+        return connection, protocol
+
+    async def _direct(
+        self, wire: bytes, connect: float | None, read: float | None, bound: float | None,
+        started: float, phase: _Phase,
+    ) -> HttpResponse:
+        """The exchange without aiohttp's session (no proxy): a connection from its
+        connector, the request written in one piece, the reply read by its parser (the
+        protocol's read timeout is the socket read timeout), the whole bounded by
+        ``bound``. Raises aiohttp's errors, ``_TooLarge`` or ``_Interim`` for the caller to
+        classify."""
+        connection: Connection | None = None
+        try:
+            async with _time_limit(bound):
+                connection, protocol = await self._connection(connect, phase)
+                protocol.set_response_params(read_until_eof=True, auto_decompress=False,
+                                             read_timeout=read)
+                protocol.transport.write(wire)
+                protocol.start_timeout()
+                message, payload = await protocol.read()
+                if message.code < 200:
+                    raise _Interim(message.code)
+                content = await _read_payload(message.headers, payload, self.max_reply_bytes)
+            result = HttpResponse(
+                status=message.code,
+                headers=Headers([(name, scrub(value))
+                                 for name, value in message.headers.items()]),
+                content=scrub_bytes(content),
+                elapsed=time.monotonic() - started,
+            )
+            if message.should_close or not _poolable(message.code, message.headers,
+                                                      result.content):
+                connection.close()  # what is left on it would answer the next request
+            else:
+                self._pooled.add(protocol)
+                connection.release()
+            connection = None
+            return result
+        finally:
+            if connection is not None:
+                connection.close()  # an unread reply must never answer the next request
+
+    async def _via_session(
+        self, session: aiohttp.ClientSession, method: str, target: str, body: bytes | None,
+        headers: dict[str, str], connect: float | None, read: float | None,
+        bound: float | None, started: float, phase: _Phase,
+    ) -> HttpResponse:
+        """The exchange through aiohttp's session (a proxy): its tracing hooks set
+        ``phase.connected``."""
+        import aiohttp
+        from yarl import URL
+
+        async with session.request(
+            method, URL(target, encoded=True) if target.isascii() else URL(target),
+            data=body, headers=headers, allow_redirects=False, proxy=self._proxy,
+            timeout=aiohttp.ClientTimeout(total=bound, connect=connect,
+                                          sock_connect=connect, sock_read=read),
+            trace_request_ctx=phase,
+        ) as reply:
+            if reply.status < 200:
+                reply.close()
+                raise _Interim(reply.status)
+            content = await _read_body(reply, self.max_reply_bytes)
+            result = HttpResponse(
+                status=reply.status,
+                headers=Headers([(name, scrub(value))
+                                 for name, value in reply.headers.items()]),
+                content=scrub_bytes(content),
+                elapsed=time.monotonic() - started,
+            )
+            if not _poolable(reply.status, reply.headers, result.content):
+                reply.close()  # what is left on it would answer the next request
+            return result
+
+
+class _Interim(Exception):
+    """An interim 1xx reply came first: it cannot be matched to this request."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"an interim HTTP {status} reply came before the final one, "
+                         "which could not be matched to this request")
+
+
+def _direct_supported() -> bool:
+    """Whether this aiohttp has what the direct path uses: the connector's ``connect`` and
+    a response protocol that takes its parameters and is read for ``(message, payload)``
+    (aiohttp 3.9 to today). Otherwise every exchange goes through the session."""
+    try:
+        from aiohttp.client_proto import ResponseHandler
+        from aiohttp.connector import BaseConnector
+    except ImportError:  # pragma: no cover - a future aiohttp
+        return False
+    return all(hasattr(ResponseHandler, name) for name in
+               ("set_response_params", "read", "start_timeout", "should_close")) \
+        and hasattr(BaseConnector, "connect")
+
+
+def _http_processing_error() -> type[Exception]:
+    from aiohttp.http_exceptions import HttpProcessingError
+
+    return HttpProcessingError
+
+
+def _idle(protocol: Any) -> bool:
+    """Whether a pooled connection's socket has nothing to read (no FIN, no stray bytes),
+    asked of the kernel without waiting, as urllib3's ``wait_for_read(sock, 0)``."""
+    transport = protocol.transport
+    if transport is None or transport.is_closing():
+        return False
+    sock = transport.get_extra_info("socket")
+    if sock is None:  # pragma: no cover - every asyncio socket transport has one
+        return True
+    try:
+        readable, _, _ = select.select([sock.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
+def _plain_target(path: str) -> bool:
+    """Whether a request target can be written as it is (printable ASCII, no fragment)."""
+    return path.isascii() and path.isprintable() and " " not in path and "#" not in path
+
+
+def _plain_header(text: str, *, value: bool = False) -> bool:
+    """Whether a header name or value can be written as it is: no CR, LF or NUL (that
+    would split the head), and a name has no colon or space."""
+    if "\r" in text or "\n" in text or "\0" in text:
+        return False
+    return value or (bool(text) and ":" not in text and " " not in text)
+
+
+async def _read_payload(headers: Any, payload: Any, limit: int) -> bytes:
+    """The body of the direct path, decoded by smsgate under ``limit``: a plain body of a
+    declared length in one read (the parser hands no more than that length), any other
+    through ``_read_body``'s counted loop."""
+    coding = headers.get("Content-Encoding", "").strip().lower()
+    declared = headers.get("Content-Length", "").strip()
+    if coding in ("", "identity") and declared.isdigit():
+        if int(declared) > limit:
+            raise _TooLarge
+        return bytes(await payload.read())
+    return await _read_stream(payload, coding, limit)
 
 
 def _environment_proxy(base_url: str) -> str | None:
@@ -343,12 +556,10 @@ def _read_timeout(aiohttp: Any) -> tuple[type[BaseException], ...]:
 def _encode(
     url: str, params: dict[str, str], json_body: Any, form: dict[str, str] | None,
     headers: dict[str, str],
-) -> tuple[Any, bytes | None]:
+) -> tuple[str, bytes | None]:
     """The URL and body exactly as the ``requests`` transport writes them: the query
     form-encoded and appended (after any query the path has), a JSON body as
     ``json.dumps(..., allow_nan=False)`` in UTF-8, a form body form-encoded."""
-    from yarl import URL
-
     if params:
         url += ("&" if "?" in url else "?") + urlencode(list(params.items()), doseq=True)
     body: bytes | None = None
@@ -358,8 +569,9 @@ def _encode(
     elif json_body is not None:
         body = json.dumps(json_body, allow_nan=False).encode("utf-8")
         headers.setdefault("Content-Type", "application/json")
-    # Already encoded: yarl must not encode it again (it would turn %2B back into '+').
-    return (URL(url, encoded=True) if url.isascii() else URL(url)), body
+    # Already encoded: yarl must not encode it again (it would turn %2B back into '+');
+    # the session path makes the URL of it (_via_session), the direct path writes it.
+    return url, body
 
 
 async def _read_body(reply: aiohttp.ClientResponse, limit: int) -> bytes:
@@ -369,11 +581,17 @@ async def _read_body(reply: aiohttp.ClientResponse, limit: int) -> bytes:
     declared = reply.headers.get("Content-Length", "").strip()
     if coding in ("", "identity") and declared.isdigit() and int(declared) > limit:
         raise _TooLarge
+    return await _read_stream(reply.content, coding, limit)
+
+
+async def _read_stream(stream: Any, coding: str, limit: int) -> bytes:
+    """Read ``stream`` to its end in pieces, counting the bytes from the wire and after
+    decoding against ``limit``."""
     inflater = _Inflater.for_coding(coding)
     body = bytearray()
     wire = 0
     while True:
-        piece = await reply.content.read(_CHUNK)
+        piece = await stream.read(_CHUNK)
         if not piece:
             break
         wire += len(piece)
