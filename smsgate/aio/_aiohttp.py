@@ -44,10 +44,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import select
+import re
+import ssl
 import sys
 import time
-import weakref
 import zlib
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Final
@@ -79,13 +79,20 @@ from ..errors import (
 
 if TYPE_CHECKING:
     import aiohttp
-    from aiohttp.client_reqrep import ClientRequest
-    from aiohttp.connector import Connection
 
-if sys.version_info >= (3, 11):
-    from asyncio import timeout as _time_limit
-else:  # pragma: no cover - aiohttp depends on async-timeout before Python 3.11
-    from async_timeout import timeout as _time_limit  # type: ignore[import-not-found,unused-ignore]
+
+
+def _direct_path() -> Any:
+    """``smsgate.aio._h1``, or ``None`` without httptools (the ``aio`` extra installs it):
+    then aiohttp's session makes every exchange."""
+    try:
+        from . import _h1
+    except ImportError:  # pragma: no cover - the aio extra installs httptools
+        return None
+    return _h1
+
+
+_h1: Any = _direct_path()
 
 __all__ = ["AiohttpTransport"]
 
@@ -152,44 +159,62 @@ class AiohttpTransport:
         self.timeout = timeout
         self.max_reply_bytes = max_reply_bytes
         self.max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
+        self._client: aiohttp.ClientSession | None = None  # through a proxy
         self._loop: asyncio.AbstractEventLoop | None = None
         self._user_agent = ""
         self._proxy: str | None = _environment_proxy(self.base_url)
-        # The direct path (no proxy; see _direct): the endpoint aiohttp's connector opens
-        # connections to, the Host header and the prefix of every request's URL.
-        self._endpoint: ClientRequest | None = None
+        # The direct path (no proxy; see _direct): smsgate's own connections, the Host
+        # header and the prefix of every request's URL.
+        self._pool: Any = None  # an _h1.Pool
         self._host = ""
         self._origin = ""
-        self._connect_limit: tuple[float | None, aiohttp.ClientTimeout | None] = (None, None)
-        # Connections this transport has had back from the pool at least once: only those
-        # are checked for a close by the provider before reuse (a new TLS connection may
-        # well have unread bytes, the server's session tickets, and is not stale).
-        self._pooled: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(provider={self.provider!r}, base_url={self.base_url!r})"
 
+    @property
+    def _session(self) -> Any:
+        """What carries the exchanges once the transport is open: smsgate's connections
+        (no proxy) or aiohttp's session (a proxy); ``None`` before the first request and
+        after :meth:`aclose`."""
+        return self._pool if self._pool is not None else self._client
+
     async def aclose(self) -> None:
         """Close the connections. Safe to call twice."""
-        session, self._session = self._session, None
+        session, self._client = self._client, None
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
         if session is not None:
             await session.close()
 
-    def _open(self) -> aiohttp.ClientSession:
-        import aiohttp
-
+    def _open(self) -> None:
+        """Bind the transport to the running loop (the first time: make its connections'
+        home there), or refuse another loop."""
         loop = asyncio.get_running_loop()
-        if self._session is not None:
+        if self._loop is not None:
             if self._loop is not loop:
                 raise ConfigurationError(
                     f"{self.provider}: this async transport serves the event loop it first "
                     "ran on; make one AsyncGateway per event loop"
                 )
-            return self._session
+            return
+        import aiohttp
+
         self._loop = loop
         self._user_agent = f"smsgate/{__version__} aiohttp/{aiohttp.__version__}"
-        self._session = aiohttp.ClientSession(
+        if self._proxy is None and _h1 is not None:
+            from yarl import URL
+
+            base = URL(self.base_url)
+            self._host = str(getattr(base, "host_port_subcomponent", None) or (
+                base.raw_host if base.is_default_port() else f"{base.raw_host}:{base.port}"))
+            scheme, _, rest = self.base_url.partition("://")
+            self._origin = f"{scheme}://{rest.split('/', 1)[0]}"
+            self._pool = _h1.Pool(loop, scheme=base.scheme, host=base.raw_host or "",
+                                  port=base.port or 0, limit=self.max_connections)
+            return
+        self._client = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self.max_connections),
             # smsgate decodes bodies itself, under the size cap.
             auto_decompress=False,
@@ -200,17 +225,6 @@ class AiohttpTransport:
             # environment and the .netrc file in a worker thread on every request).
             trust_env=False,
         )
-        if self._proxy is None and _direct_supported():
-            from aiohttp.client_reqrep import ClientRequest
-            from yarl import URL
-
-            base = URL(self.base_url)
-            self._endpoint = ClientRequest("GET", base, loop=loop)
-            self._host = str(getattr(base, "host_port_subcomponent", None) or (
-                base.raw_host if base.is_default_port() else f"{base.raw_host}:{base.port}"))
-            scheme, _, rest = self.base_url.partition("://")
-            self._origin = f"{scheme}://{rest.split('/', 1)[0]}"
-        return self._session
 
     async def perform(
         self, request: HttpRequest, *, deadline: float | None = None
@@ -223,8 +237,8 @@ class AiohttpTransport:
             InvalidResponse: the reply was larger than the limit.
             ConfigurationError: a credential cannot be sent; nothing was sent.
         """
-        session = self._open()
-        if self._endpoint is None:
+        self._open()
+        if self._pool is None:
             # Through a proxy, aiohttp's session makes the exchange and picks the pooled
             # connection itself. One the provider has closed meanwhile (its FIN already
             # arrived, but the loop has not run since: a burst of work, a blocking call)
@@ -240,7 +254,7 @@ class AiohttpTransport:
         _log.debug("%s %s (%s) ->", request.method, url, request.operation)
         outer = sys.exc_info()[1]
         try:
-            outcome = await self._round_trip(session, request, url, deadline, started)
+            outcome = await self._round_trip(request, url, deadline, started)
         except BaseException as exc:
             # A cancellation (or a bug) goes on as itself, without the frames below this
             # one: those of the exchange hold the revealed credentials.
@@ -255,8 +269,7 @@ class AiohttpTransport:
         return outcome
 
     async def _round_trip(
-        self, session: aiohttp.ClientSession, request: HttpRequest, url: str,
-        deadline: float | None, started: float,
+        self, request: HttpRequest, url: str, deadline: float | None, started: float,
     ) -> HttpResponse | ProviderError | ConfigurationError:
         """The exchange itself; returns its error instead of raising it (see the module
         docstring: credentials are revealed in this frame only)."""
@@ -271,7 +284,7 @@ class AiohttpTransport:
         headers["Accept-Encoding"] = _ACCEPT_ENCODING
         try:
             target, body = _encode(url, params, json_body, form, headers)
-            wire = None if self._endpoint is None else self._wire(
+            wire = None if self._pool is None else self._wire(
                 request.method, target, body, headers)
         except (ValueError, TypeError, UnicodeError):
             return ConnectError(
@@ -288,9 +301,9 @@ class AiohttpTransport:
         try:
             if wire is not None:
                 return await self._direct(wire, connect, read, bound, started, phase)
-            return await self._via_session(session, request.method, target, body, headers,
+            return await self._via_session(request.method, target, body, headers,
                                            connect, read, bound, started, phase)
-        except _Interim as interim:
+        except _interims() as interim:
             what = str(interim)
         except _TooLarge:
             return InvalidResponse(
@@ -318,10 +331,16 @@ class AiohttpTransport:
             what = "reply cut off while reading the body"
         except aiohttp.ClientResponseError as exc:
             what = f"reply could not be read (HTTP {exc.status})"
-        except _http_processing_error() as exc:  # the direct path reads aiohttp's parser
-            what = f"reply could not be read (HTTP {getattr(exc, 'code', '?')})"
+        except _direct_errors() as exc:  # smsgate's own connections (the direct path)
+            what = _direct_reason(exc, bound)
+        except ssl.SSLError as exc:  # the direct path: a handshake, or TLS mid-exchange
+            if phase.connected:
+                what = f"connection failed ({_reason(exc)})"
+            else:  # a certificate or protocol mismatch will not fix itself on a retry
+                final, what, retryable = ConnectError, "TLS handshake failed", False
         except (aiohttp.ClientError, OSError) as exc:
-            what = f"connection failed ({_reason(exc)})"
+            what = (f"connection failed ({_reason(exc)})" if phase.connected
+                    else f"could not connect ({_reason(exc)})")
         except (zlib.error, EOFError) as exc:
             what = f"reply could not be decoded ({type(exc).__name__})"
         if final is None:
@@ -352,88 +371,43 @@ class AiohttpTransport:
             from yarl import URL
 
             path = URL(target).raw_path_qs  # percent-encoded as aiohttp would send it
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {self._host}"]
-        for name, value in headers.items():
-            if not _plain_header(name) or not _plain_header(value, value=True):
-                raise ValueError("a header cannot be sent as it is")
-            lines.append(f"{name}: {value}")
-        if body is not None or method in ("POST", "PUT", "PATCH"):
-            lines.append(f"Content-Length: {0 if body is None else len(body)}")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+        if not all(map(_TOKEN.fullmatch, headers)) \
+                or _BREAKERS.search("".join(headers.values())):
+            raise ValueError("a header cannot be sent as it is")
+        length = (f"Content-Length: {0 if body is None else len(body)}\r\n"
+                  if body is not None or method in ("POST", "PUT", "PATCH") else "")
+        head = "".join([f"{method} {path} HTTP/1.1\r\nHost: {self._host}\r\n",
+                        *[f"{name}: {value}\r\n" for name, value in headers.items()],
+                        length, "\r\n"]).encode("utf-8")
         return head if body is None else head + body
 
-    async def _connection(
-        self, connect: float | None, phase: _Phase
-    ) -> tuple[Connection, Any]:
-        """A connection from aiohttp's connector (its pool, DNS cache, TLS, the limit of
-        connections, waiting for a free one within the connect timeout).
-
-        A pooled connection is checked before reuse as urllib3 checks one: readable while
-        idle means the provider closed it (or sent what no request asked for), and it is
-        dropped for another. Without this, a connection whose FIN arrived while the loop
-        was busy would be written to and fail as "disconnected after sending", an unknown
-        outcome for a request that never left."""
-        import aiohttp
-
-        limit, timeout = self._connect_limit
-        if timeout is None or limit != connect:
-            timeout = aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect)
-            self._connect_limit = (connect, timeout)
-        connector: Any = self._session.connector if self._session is not None else None
-        while True:
-            connection = await connector.connect(self._endpoint, [], timeout)
-            protocol = connection.protocol
-            if protocol is not None and protocol.transport is not None:
-                if protocol not in self._pooled:
-                    break  # a new connection: nothing can be waiting on it
-                if not protocol.should_close and _idle(protocol):
-                    break
-            connection.close()
-        phase.connected = True
-        return connection, protocol
-
     async def _direct(
-        self, wire: bytes, connect: float | None, read: float | None, bound: float | None,
-        started: float, phase: _Phase,
+        self, wire: bytes, connect: float, read: float, bound: float, started: float,
+        phase: Any,
     ) -> HttpResponse:
-        """The exchange without aiohttp's session (no proxy): a connection from its
-        connector, the request written in one piece, the reply read by its parser (the
-        protocol's read timeout is the socket read timeout), the whole bounded by
-        ``bound``. Raises aiohttp's errors, ``_TooLarge`` or ``_Interim`` for the caller to
-        classify."""
-        connection: Connection | None = None
+        """The exchange on smsgate's own HTTP/1.1 connection (no proxy; see
+        ``smsgate.aio._h1``): the whole bounded by ``bound`` (waiting for a connection and
+        opening it by ``connect`` too), a silence of ``read`` seconds ends it."""
+        pool = self._pool
+        assert pool is not None  # made by _open with the endpoint
+        loop = self._loop
+        assert loop is not None
+        ends = loop.time() + bound
+        connection = await pool.take(min(connect, bound), phase)
+        keep = False
         try:
-            async with _time_limit(bound):
-                connection, protocol = await self._connection(connect, phase)
-                protocol.set_response_params(read_until_eof=True, auto_decompress=False,
-                                             read_timeout=read)
-                protocol.transport.write(wire)
-                protocol.start_timeout()
-                message, payload = await protocol.read()
-                if message.code < 200:
-                    raise _Interim(message.code)
-                content = await _read_payload(message.headers, payload, self.max_reply_bytes)
-            result = HttpResponse(
-                status=message.code,
-                headers=Headers([(name, scrub(value))
-                                 for name, value in message.headers.items()]),
-                content=scrub_bytes(content),
-                elapsed=time.monotonic() - started,
-            )
-            if message.should_close or not _poolable(message.code, message.headers,
-                                                      result.content):
-                connection.close()  # what is left on it would answer the next request
-            else:
-                self._pooled.add(protocol)
-                connection.release()
-            connection = None
-            return result
+            reply = await connection.exchange(wire, limit=self.max_reply_bytes, read=read,
+                                              ends=ends)
+            keep = reply.reusable and _poolable_content(reply.status, reply.content_type,
+                                                        reply.body)
         finally:
-            if connection is not None:
-                connection.close()  # an unread reply must never answer the next request
+            pool.give_back(connection, keep=keep)
+        headers, content = _scrubbed(reply.headers, reply.body)
+        return HttpResponse(status=reply.status, headers=headers, content=content,
+                            elapsed=time.monotonic() - started)
 
     async def _via_session(
-        self, session: aiohttp.ClientSession, method: str, target: str, body: bytes | None,
+        self, method: str, target: str, body: bytes | None,
         headers: dict[str, str], connect: float | None, read: float | None,
         bound: float | None, started: float, phase: _Phase,
     ) -> HttpResponse:
@@ -442,6 +416,8 @@ class AiohttpTransport:
         import aiohttp
         from yarl import URL
 
+        session = self._client
+        assert session is not None  # made by _open when the direct path is not taken
         async with session.request(
             method, URL(target, encoded=True) if target.isascii() else URL(target),
             data=body, headers=headers, allow_redirects=False, proxy=self._proxy,
@@ -465,6 +441,52 @@ class AiohttpTransport:
             return result
 
 
+def _interims() -> tuple[type[Exception], ...]:
+    return (_Interim,) if _h1 is None else (_Interim, _h1.Interim)
+
+
+def _direct_errors() -> tuple[type[Exception], ...]:
+    if _h1 is None:  # pragma: no cover - without httptools there is no direct path
+        return ()
+    return (_h1.Broken, _h1.ReadTimeout, _h1.TimeUp, _h1.Malformed)
+
+
+def _direct_reason(exc: BaseException, bound: float) -> str:
+    """What an error of the direct path says (the words the session path uses)."""
+    assert _h1 is not None
+    if isinstance(exc, _h1.ReadTimeout):
+        return "no reply within the read timeout"
+    if isinstance(exc, _h1.TimeUp):
+        return f"no complete reply within {bound:.3g} s"
+    if isinstance(exc, _h1.Broken):
+        return ("reply cut off while reading the body" if exc.mid_body
+                else "connection closed by the provider")
+    return "reply could not be read (not HTTP/1.1)"
+
+
+def _scrubbed(pairs: list[tuple[str, str]], body: bytes) -> tuple[Headers, bytes]:
+    """The reply's headers and body without any credential: one search of all of it (a
+    reply rarely holds one), each piece searched on its own only when that finds one."""
+    values = [value for _, value in pairs]
+    values.append(body.decode("utf-8", "surrogateescape"))
+    joined = "\n".join(values)
+    if scrub(joined) == joined:
+        return Headers(pairs), body
+    return Headers([(name, scrub(value)) for name, value in pairs]), scrub_bytes(body)
+
+
+def _poolable_content(status: int, content_type: str, content: bytes) -> bool:
+    """``_poolable`` for the direct path, which has the reply's content type at hand."""
+    if status in _NO_BODY_STATUSES or _ends_mid_character(content):
+        return False
+    if "json" in content_type:
+        try:
+            json.loads(content)
+        except (ValueError, RecursionError):
+            return False
+    return True
+
+
 class _Interim(Exception):
     """An interim 1xx reply came first: it cannot be matched to this request."""
 
@@ -473,66 +495,15 @@ class _Interim(Exception):
                          "which could not be matched to this request")
 
 
-def _direct_supported() -> bool:
-    """Whether this aiohttp has what the direct path uses: the connector's ``connect`` and
-    a response protocol that takes its parameters and is read for ``(message, payload)``
-    (aiohttp 3.9 to today). Otherwise every exchange goes through the session."""
-    try:
-        from aiohttp.client_proto import ResponseHandler
-        from aiohttp.connector import BaseConnector
-    except ImportError:  # pragma: no cover - a future aiohttp
-        return False
-    return all(hasattr(ResponseHandler, name) for name in
-               ("set_response_params", "read", "start_timeout", "should_close")) \
-        and hasattr(BaseConnector, "connect")
-
-
-def _http_processing_error() -> type[Exception]:
-    from aiohttp.http_exceptions import HttpProcessingError
-
-    return HttpProcessingError
-
-
-def _idle(protocol: Any) -> bool:
-    """Whether a pooled connection's socket has nothing to read (no FIN, no stray bytes),
-    asked of the kernel without waiting, as urllib3's ``wait_for_read(sock, 0)``."""
-    transport = protocol.transport
-    if transport is None or transport.is_closing():
-        return False
-    sock = transport.get_extra_info("socket")
-    if sock is None:  # pragma: no cover - every asyncio socket transport has one
-        return True
-    try:
-        readable, _, _ = select.select([sock.fileno()], [], [], 0)
-    except (OSError, ValueError):
-        return False
-    return not readable
-
-
 def _plain_target(path: str) -> bool:
     """Whether a request target can be written as it is (printable ASCII, no fragment)."""
     return path.isascii() and path.isprintable() and " " not in path and "#" not in path
 
 
-def _plain_header(text: str, *, value: bool = False) -> bool:
-    """Whether a header name or value can be written as it is: no CR, LF or NUL (that
-    would split the head), and a name has no colon or space."""
-    if "\r" in text or "\n" in text or "\0" in text:
-        return False
-    return value or (bool(text) and ":" not in text and " " not in text)
-
-
-async def _read_payload(headers: Any, payload: Any, limit: int) -> bytes:
-    """The body of the direct path, decoded by smsgate under ``limit``: a plain body of a
-    declared length in one read (the parser hands no more than that length), any other
-    through ``_read_body``'s counted loop."""
-    coding = headers.get("Content-Encoding", "").strip().lower()
-    declared = headers.get("Content-Length", "").strip()
-    if coding in ("", "identity") and declared.isdigit():
-        if int(declared) > limit:
-            raise _TooLarge
-        return bytes(await payload.read())
-    return await _read_stream(payload, coding, limit)
+#: A header name (an HTTP token, RFC 9110 section 5.6.2).
+_TOKEN: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+#: What would end a header line early, or the head (a value may hold anything else).
+_BREAKERS: Final = re.compile(r"[\r\n\0]")
 
 
 def _environment_proxy(base_url: str) -> str | None:
