@@ -614,6 +614,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller counts")
     parser.add_argument("--output", default=str(Path(__file__).with_name("results.json")))
+    parser.add_argument("--only", default="", help="comma-separated steps to run (e.g. "
+                        "send_many,send_many_memory); the report shows only their rows")
     args = parser.parse_args()
     q = args.quick
     clear_caches()
@@ -629,13 +631,17 @@ def main() -> None:
         ("send_many", lambda: send_many_throughput(0.05, 4 if q else 8, 1 if q else 3)),
         ("send_many_memory", lambda: send_many_memory(500 if q else 2_000, 64)),
     ]
+    only = {name.strip() for name in args.only.split(",") if name.strip()}
     for key, step in steps:
+        if only and key not in only:
+            continue
         started = time.perf_counter()
         results[key] = step()
         print(f"{key}: {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
     results["machine_end"] = machine()
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
-    print(render(results))
+    # The table needs every step; a partial run (--only) prints its figures as they are.
+    print(json.dumps(results, indent=2) if only else render(results))
 
 
 if __name__ == "__main__":

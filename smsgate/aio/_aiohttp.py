@@ -179,6 +179,18 @@ class AiohttpTransport:
         after :meth:`aclose`."""
         return self._pool if self._pool is not None else self._client
 
+    def widen(self, connections: int) -> bool:
+        """Make room for ``connections`` at once; ``False`` when it cannot (aiohttp's
+        session, through a proxy, keeps the limit it was opened with)."""
+        if connections <= self.max_connections:
+            return True
+        if self._client is not None:
+            return False
+        self.max_connections = connections
+        if self._pool is not None:
+            self._pool.widen(connections)
+        return True
+
     async def aclose(self) -> None:
         """Close the connections. Safe to call twice."""
         session, self._client = self._client, None
@@ -199,12 +211,13 @@ class AiohttpTransport:
                     "ran on; make one AsyncGateway per event loop"
                 )
             return
-        import aiohttp
-
         self._loop = loop
-        self._user_agent = f"smsgate/{__version__} aiohttp/{aiohttp.__version__}"
         if self._proxy is None and _h1 is not None:
+            # aiohttp is not imported for this path (its import builds TLS contexts: tens
+            # of milliseconds a program need not pay).
             from yarl import URL
+
+            self._user_agent = f"smsgate/{__version__} httptools/{_h1.httptools.__version__}"
 
             base = URL(self.base_url)
             self._host = str(getattr(base, "host_port_subcomponent", None) or (
@@ -214,6 +227,9 @@ class AiohttpTransport:
             self._pool = _h1.Pool(loop, scheme=base.scheme, host=base.raw_host or "",
                                   port=base.port or 0, limit=self.max_connections)
             return
+        import aiohttp
+
+        self._user_agent = f"smsgate/{__version__} aiohttp/{aiohttp.__version__}"
         self._client = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self.max_connections),
             # smsgate decodes bodies itself, under the size cap.

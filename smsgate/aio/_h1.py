@@ -27,9 +27,11 @@ phase the exchange reached (:attr:`Exchange.connected`).
 from __future__ import annotations
 
 import asyncio
+import os
 import select
 import ssl
 import sys
+import threading
 from typing import Final
 
 import httptools
@@ -321,6 +323,22 @@ class _Connection(asyncio.Protocol):
         return not readable
 
 
+def _tls_context() -> ssl.SSLContext:
+    """The system's certificate store with hostname checks (what aiohttp's client uses),
+    built once per store: loading it costs tens of milliseconds. ``SSL_CERT_FILE`` and
+    ``SSL_CERT_DIR`` (OpenSSL's own variables) choose the store, read when it is built."""
+    key = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    with _TLS_LOCK:
+        context = _TLS_CONTEXTS.get(key)
+        if context is None:
+            context = _TLS_CONTEXTS[key] = ssl.create_default_context()
+        return context
+
+
+_TLS_CONTEXTS: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
+_TLS_LOCK: Final = threading.Lock()
+
+
 class Pool:
     """The connections to one origin, for one event loop."""
 
@@ -329,9 +347,9 @@ class Pool:
         self._loop = loop
         self._host = host
         self._port = port
-        self._tls: ssl.SSLContext | None = (
-            ssl.create_default_context() if scheme == "https" else None)
+        self._tls = _tls_context() if scheme == "https" else None
         self._slots = asyncio.Semaphore(limit)
+        self._limit = limit
         self._idle: list[_Connection] = []
         self._open: set[_Connection] = set()
         self._closed = False
@@ -367,6 +385,12 @@ class Pool:
         except BaseException:
             slots.release()
             raise
+
+    def widen(self, limit: int) -> None:
+        """Allow ``limit`` connections at once (never fewer than now)."""
+        for _ in range(limit - self._limit):
+            self._slots.release()
+        self._limit = max(self._limit, limit)
 
     def _new(self) -> _Connection:
         return _Connection(self._loop)
