@@ -160,3 +160,19 @@ def test_faults_have_the_same_outcomes_on_the_loop_and_on_threads(
         name for outcome in threads if outcome[0] != "sent" for name, _ in outcome[3]}
     assert "sent" in kinds and "DeliveryUnknown" in kinds and len(kinds) >= 4, kinds
     assert claims["loop"] == claims["threads"]
+
+
+def test_a_mocked_requests_keeps_the_threads_so_the_mock_sees_every_request() -> None:
+    # responses (or requests-mock) replaces requests' sending: on the loop, the requests
+    # would go past the mock to the network, so send_many stays on threads.
+    import responses
+
+    with responses.RequestsMock() as api:
+        api.post("https://api.gosms.ge/api/sendsms",
+                 json={"success": True, "messageId": 1, "balance": 10, "segment": 1})
+        provider = smsgate.GoSmsGe("key-1234567890", sender="Brand")
+        assert _sync_bulk.loop_sender(provider) is None
+        report = smsgate.send_many(provider, [Message(n, "hi") for n in numbers(6)],
+                                   concurrency=3)
+        assert report.sent == 6 and len(api.calls) == 6
+    assert _sync_bulk.loop_sender(provider) == ("provider", provider)

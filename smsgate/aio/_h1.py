@@ -247,7 +247,8 @@ class _Connection(asyncio.Protocol):
         self._last = now
         self._arm(now)
         try:
-            assert self.transport is not None  # checked when the connection was taken
+            if self.transport is None:  # pragma: no cover - checked when it was taken
+                raise Broken(mid_body=False)
             self.transport.write(wire)
             await waiter
         finally:
@@ -377,9 +378,12 @@ class Pool:
                     self._new, self._host, self._port, ssl=self._tls)
             connection: _Connection = made
             self._open.add(connection)
-            if self._closed:
+            if self._closed or connection.broken or connection.transport is None:
+                # Closed (or spoken to) before a byte of the request was written: the
+                # request cannot have reached the provider.
                 connection.close()
-                raise Broken(mid_body=False)
+                self._open.discard(connection)
+                raise ConnectionResetError("the connection closed before the request")
             phase.connected = True
             return connection
         except BaseException:

@@ -4,17 +4,19 @@ A batch sent on threads costs each message a thread's turn through ``requests`` 
 millisecond of CPU per message: its session, urllib3's pool, a blocking socket per thread).
 The same send plans, driven on one event loop over smsgate's own HTTP/1.1 connections
 (:mod:`smsgate.aio`), cost a fraction of that. So, when it can, the sync ``send_many`` runs
-:func:`smsgate.aio.send_many` on a private event loop in a thread of its own, and returns
-its report:
+:func:`smsgate.aio.send_many` on smsgate's private event loop (a daemon thread started on
+first use, whose connections stay open for the next batch) and returns its report:
 
 * the ``aio`` extra is installed (aiohttp and httptools importable);
 * the target is a :class:`~smsgate.Gateway` (its own ``send``, its default blocking
   ``sleep``) or an HTTP provider (its own ``send``), and every provider it reaches is an
   HTTP provider whose ``send`` is the base's, on the transport it built itself (no
-  ``session=``, no ``transport=``).
+  ``session=``, no ``transport=``);
+* ``requests``' sending is not replaced (``responses``, ``requests-mock``, a monkeypatch):
+  a mock must see, and stop, every request, and the loop's transport would go past it to
+  the network.
 
-Anything else (a custom provider, a caller's session or transport, a custom ``sleep``, no
-aiohttp) keeps the threads. The plans are the ones the threads would run: a gateway's
+Anything else keeps the threads. The plans are the ones the threads would run: a gateway's
 (with its breakers, claims, limiter and remembered sends, the same objects) or a
 provider's own send (its policy step and request), so outcomes, errors and
 ``may_have_sent`` are the same either way (``tests/test_bulk_loop.py`` runs one faulty
@@ -35,7 +37,9 @@ from typing import Any, Final
 from .._effects import Plan
 from .._protocol import SmsProvider
 from ..bulk import BulkReport, Progress
+from ..guards import plan_guarded_send
 from ..models import Message, SendResult
+from ._driver import arun
 
 __all__ = ["loop_sender", "send_on_private_loop"]
 
@@ -56,12 +60,24 @@ def _own_http(provider: SmsProvider) -> bool:
     )
 
 
+def requests_patched() -> bool:
+    """Whether ``requests``' sending is replaced (``responses``, ``requests-mock``, a test's
+    monkeypatch): then every request must go through it, so that a mock sees (and stops)
+    each one; the loop's transport would bypass it and reach the network."""
+    import requests
+
+    send = requests.adapters.HTTPAdapter.send
+    get_adapter = requests.Session.get_adapter
+    return (getattr(send, "__module__", None) != "requests.adapters"
+            or getattr(get_adapter, "__module__", None) != "requests.sessions")
+
+
 def loop_sender(target: Any) -> Any:
     """What :func:`send_on_private_loop` drives for ``target`` (a description of how to make
     its async sender), or ``None`` when the batch must stay on threads (see the module
     docstring)."""
     if importlib.util.find_spec("aiohttp") is None or \
-            importlib.util.find_spec("httptools") is None:
+            importlib.util.find_spec("httptools") is None or requests_patched():
         return None
     from ..gateway import Gateway
 
@@ -155,9 +171,6 @@ class _ProviderSender:
         self._carriers = carriers
 
     async def send(self, to: Any, text: Any, **options: Any) -> SendResult:
-        from ..guards import plan_guarded_send
-        from ._driver import arun
-
         outgoing = self._provider.prepare(to, text, **options)
         plan: Plan[SendResult] = plan_guarded_send(
             self._provider, outgoing, self._provider.policy)
