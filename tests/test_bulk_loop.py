@@ -176,3 +176,22 @@ def test_a_mocked_requests_keeps_the_threads_so_the_mock_sees_every_request() ->
                                    concurrency=3)
         assert report.sent == 6 and len(api.calls) == 6
     assert _sync_bulk.loop_sender(provider) == ("provider", provider)
+
+
+def test_a_send_many_from_the_loops_own_thread_runs_on_threads() -> None:
+    # A progress callback runs on the loop's thread: a send_many there must not wait for
+    # the loop it blocks.
+    inner: list[int] = []
+
+    with serve(faulty, read_first=False) as (url, _):
+        provider = smsgate.GoSmsGe("key-1234567890", sender="Brand", base_url=url)
+
+        def progress(done: int, total: int) -> None:
+            if done == 1:
+                report = smsgate.send_many(provider, [Message(n, "inner") for n in numbers(2)],
+                                           concurrency=2)
+                inner.append(report.sent)
+
+        outer = smsgate.send_many(provider, [Message(n, "outer") for n in numbers(4)],
+                                  concurrency=2, progress=progress)
+    assert outer.sent == 4 and inner == [2]

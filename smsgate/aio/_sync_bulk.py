@@ -32,6 +32,7 @@ import os
 import threading
 import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
 from .._effects import Plan
@@ -77,7 +78,10 @@ def loop_sender(target: Any) -> Any:
     its async sender), or ``None`` when the batch must stay on threads (see the module
     docstring)."""
     if importlib.util.find_spec("aiohttp") is None or \
-            importlib.util.find_spec("httptools") is None or requests_patched():
+            importlib.util.find_spec("httptools") is None or requests_patched() \
+            or threading.current_thread() is _RUNNER.thread:
+        # (On the loop's own thread, a send_many from a progress callback or a store would
+        # wait for the loop it blocks.)
         return None
     from ..gateway import Gateway
 
@@ -108,12 +112,20 @@ class _Runner:
             alive = self._thread is not None and self._thread.is_alive()
             if self._loop is None or self._pid != os.getpid() or not alive:
                 loop = asyncio.new_event_loop()
+                # A blocking store's calls (SQLite, a sync Redis client) run in this pool:
+                # as many at once as the threads of a threaded batch would make.
+                loop.set_default_executor(ThreadPoolExecutor(
+                    max_workers=_STORE_THREADS, thread_name_prefix="smsgate-loop-store"))
                 thread = threading.Thread(target=loop.run_forever, name="smsgate-loop",
                                           daemon=True)
                 thread.start()
                 self._loop, self._thread, self._pid = loop, thread, os.getpid()
                 self._carriers = weakref.WeakKeyDictionary()
             return self._loop
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        return self._thread
 
     def carrier(self, transport: Any, connections: int) -> Any:
         """The async transport that carries ``transport``'s requests on this loop (made
@@ -141,6 +153,9 @@ def _close_later(loop: asyncio.AbstractEventLoop, carrier: Any) -> None:
     with contextlib.suppress(RuntimeError):  # the loop is closed: nothing left to close
         loop.call_soon_threadsafe(lambda: loop.create_task(carrier.aclose()))
 
+
+#: Worker threads of the private loop's default executor (blocking store calls).
+_STORE_THREADS: Final = 64
 
 _RUNNER: Final = _Runner()
 
