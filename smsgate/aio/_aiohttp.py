@@ -1,4 +1,6 @@
-"""The default async transport: performs :class:`~smsgate.providers.HttpRequest` over aiohttp.
+"""The default async transport: performs :class:`~smsgate.providers.HttpRequest` on
+smsgate's own HTTP/1.1 connections (``smsgate.aio._h1``), or through aiohttp's session
+when a proxy applies.
 
 It keeps every guarantee of the ``requests`` transport (``smsgate._http``), and shares its
 pure parts rather than copying them: credentials are placed by the same function
@@ -20,23 +22,31 @@ written (or while it was being written)         DeliveryUnknown         True
 reply cut off while reading the body            DeliveryUnknown         True
 no complete reply within the exchange's bound   DeliveryUnknown         True
 an interim 1xx reply came first                 DeliveryUnknown         True
+a reply that is not HTTP/1.1                    DeliveryUnknown         True
 reply larger than ``MAX_REPLY_BYTES``           InvalidResponse         True
 ==============================================  ======================  =============
 
 ("True" is for a request that may send a message; a lookup's failures are always ``False``.)
 
-Which phase a failure came in is not guessed from the exception's type alone: aiohttp's
-tracing hooks tell the transport when the request's connection was open (a new one, or a
-pooled one reused). Before that nothing can have been written; from then on a failure may
+Which phase a failure came in is not guessed from the exception's type alone: the direct
+path knows when it took a connection for the request (a new one, or a pooled one that
+passed its check), and on the session path aiohttp's tracing hooks say when the
+connection was open. Before that nothing can have been written; from then on a failure may
 follow (part of) the request.
 
-aiohttp never retries a request itself; the transport follows no redirect (a 3xx is
-returned as the reply, which the provider base reads as an error), mounts no retry
-middleware and decodes bodies itself (``auto_decompress`` is off), so that a compressed
-"bomb" never inflates past the cap. Credentials are revealed only inside
+Why two paths: a send is one small request and one small reply, and aiohttp's client
+spends most of its time on what such an exchange does not need (see ``_h1``); the direct
+path costs about half of aiohttp's whole call. A proxy (``HTTP(S)_PROXY`` for the
+provider's URL) needs aiohttp's proxy support, and without httptools every exchange goes
+through aiohttp.
+
+Nothing retries a request; the transport follows no redirect (a 3xx is returned as the
+reply, which the provider base reads as an error), mounts no retry middleware and decodes
+bodies itself (aiohttp's ``auto_decompress`` is off), so that a compressed "bomb" never
+inflates past the cap. Credentials are revealed only inside
 :meth:`AiohttpTransport._round_trip`; errors are raised outside the ``except`` block that
-caught aiohttp's exception (no chained cause carries a URL with a key in its query string)
-and an exception that passes through (a cancellation) loses the frames below the
+caught the exchange's exception (no chained cause carries a URL with a key in its query
+string) and an exception that passes through (a cancellation) loses the frames below the
 transport's before it goes on.
 """
 
@@ -125,7 +135,9 @@ def _tracing() -> aiohttp.TraceConfig:
 
 
 class AiohttpTransport:
-    """An async :class:`~smsgate.aio.AsyncTransport` on aiohttp, for one provider.
+    """smsgate's default :class:`~smsgate.aio.AsyncTransport`, for one provider: its own
+    HTTP/1.1 connections, or aiohttp's session through a proxy (the module docstring says
+    why; the name stays, as the class ``AsyncGateway`` has always built).
 
     Args:
         provider: registry name, carried by every error.
@@ -135,8 +147,9 @@ class AiohttpTransport:
         max_reply_bytes: the largest decoded reply body read.
         max_connections: requests in flight at once (connections kept open).
 
-    The aiohttp session is opened on the first request, on the running event loop, and
-    serves that loop only; :meth:`aclose` closes it. The proxy the environment names for
+    The connections (or the aiohttp session) are opened on the first request, on the
+    running event loop, and serve that loop only; :meth:`aclose` closes them. The proxy
+    the environment names for
     ``base_url`` applies, as it does for the ``requests`` transport (read once, when the
     transport is made); a ``.netrc`` file is not read (the providers authenticate every
     request with their own credentials).
