@@ -5,7 +5,10 @@ the same outcomes, message for message, on the loop as on threads."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import sys
 import threading
 import time
 from typing import Any
@@ -195,3 +198,35 @@ def test_a_send_many_from_the_loops_own_thread_runs_on_threads() -> None:
         outer = smsgate.send_many(provider, [Message(n, "outer") for n in numbers(4)],
                                   concurrency=2, progress=progress)
     assert outer.sent == 4 and inner == [2]
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or sys.platform == "win32",
+                    reason="a real SIGINT to this process")
+def test_ctrl_c_cancels_the_sends_in_flight_and_settles_their_claims() -> None:
+    arrived = threading.Semaphore(0)
+
+    def hold(conn: socket.socket) -> None:
+        read_request(conn)
+        arrived.release()
+        time.sleep(5)
+        conn.close()
+
+    with serve(hold, read_first=False) as (url, _):
+        store = MemoryClaimStore()
+        gateway = Gateway([smsgate.GoSmsGe("key-1234567890", sender="Brand", base_url=url,
+                                           timeout=(2.0, 10.0))], retry=None, claims=store)
+
+        def interrupt() -> None:
+            for _ in range(4):
+                arrived.acquire(timeout=5)
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does
+
+        threading.Thread(target=interrupt, daemon=True).start()
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            smsgate.send_many(gateway, [Message(n, "hi", idempotency_key=f"k{i}")
+                                        for i, n in enumerate(numbers(4))], concurrency=4)
+        took = time.monotonic() - started
+    assert took < 4, took  # not the 5 s the server holds each request
+    # The requests had left: their claims say UNKNOWN, never NOT_SENT or SENDING.
+    assert sorted(c.state.value for c in store._claims.values()) == ["unknown"] * 4
