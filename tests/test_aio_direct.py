@@ -368,3 +368,25 @@ def test_an_interim_reply_is_delivery_unknown_on_the_direct_path() -> None:
         (outcome,) = run(url, SEND)
     assert isinstance(outcome, DeliveryUnknown) and outcome.may_have_sent is True
     assert "interim" in str(outcome)
+
+
+def test_an_endless_reply_head_is_refused_not_buffered() -> None:
+    def handler(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nX-Long: ")
+        for _ in range(40):
+            conn.sendall(b"a" * 8192)
+            time.sleep(0.01)
+        time.sleep(1)
+        conn.close()
+
+    with serve(handler) as (url, _):
+        (error,) = run(url, SEND, timeout=(2.0, 2.0))
+    assert isinstance(error, DeliveryUnknown) and error.may_have_sent is True
+    assert "could not be read (a reply head over 64 KiB)" in str(error)
+
+
+def test_a_large_reply_in_one_piece_is_read() -> None:
+    body = b'{"items": "' + b"x" * 200_000 + b'"}'
+    with serve(respond(200, body)) as (url, _):
+        (reply,) = run(url, SEND)
+    assert isinstance(reply, HttpResponse) and reply.content == body

@@ -490,7 +490,7 @@ def _direct_reason(exc: BaseException, bound: float) -> str:
     if isinstance(exc, _h1.Broken):
         return ("reply cut off while reading the body" if exc.mid_body
                 else "connection closed by the provider")
-    return "reply could not be read (not HTTP/1.1)"
+    return f"reply could not be read ({exc or 'not HTTP/1.1'})"
 
 
 def _scrubbed(pairs: list[tuple[str, str]], body: bytes) -> tuple[Headers, bytes]:

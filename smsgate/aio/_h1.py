@@ -46,6 +46,10 @@ else:  # pragma: no cover - aiohttp depends on async-timeout before Python 3.11
 __all__ = ["KEEPALIVE", "Broken", "Exchange", "Interim", "Malformed", "Pool", "ReadTimeout",
            "Reply", "TimeUp"]
 
+#: The most bytes read before a reply's head is complete (status line and headers; what
+#: http.client allows a line, 64 KiB): past it the reply is unreadable.
+MAX_HEAD_BYTES: Final = 64 * 1024
+
 #: Seconds a pooled connection may stay idle before it is closed instead of reused (what
 #: aiohttp keeps: a server's own idle timeout is rarely shorter).
 KEEPALIVE: Final = 15.0
@@ -120,6 +124,7 @@ class _Connection(asyncio.Protocol):
         self._headers: list[tuple[str, str]] = []
         self._body = bytearray()
         self._wire = 0
+        self._head = 0
         self._inflater: _Inflater | None = None
         self._framed = False  # Content-Length or chunked: not delimited by the close
         self._content_type = ""
@@ -155,6 +160,10 @@ class _Connection(asyncio.Protocol):
             self._error = self._error or Malformed("an upgrade no request asked for")
         except httptools.HttpParserError as exc:
             self._error = self._error or Malformed(str(exc))
+        if not self._headers_done and self._error is None:
+            self._head += len(data)
+            if self._head > MAX_HEAD_BYTES:  # httptools would buffer an endless head
+                self._error = Malformed("a reply head over 64 KiB")
         if self._error is not None:
             self._fail(self._error)
 
@@ -236,6 +245,7 @@ class _Connection(asyncio.Protocol):
         self._headers = []
         self._body = bytearray()
         self._wire = 0
+        self._head = 0
         self._inflater = None
         self._content_type = ""
         self._headers_done = self._complete = self._framed = self._keep_alive = False
