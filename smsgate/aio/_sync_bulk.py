@@ -133,8 +133,11 @@ class _Runner:
         from ._aiohttp import DEFAULT_MAX_CONNECTIONS, AiohttpTransport
 
         carrier = self._carriers.get(transport)
-        if carrier is not None and carrier.widen(connections):
-            return carrier
+        if carrier is not None and carrier.timeout == transport.timeout \
+                and carrier.max_reply_bytes == transport.max_reply_bytes \
+                and carrier.base_url == transport.base_url.rstrip("/") \
+                and carrier.widen(connections):
+            return carrier  # (made for the transport as it is now)
         carrier = AiohttpTransport(
             provider=transport.provider, base_url=transport.base_url,
             timeout=transport.timeout, max_reply_bytes=transport.max_reply_bytes,
