@@ -21,7 +21,7 @@ parsed.
 Errors are raised as plain exception types of this module (:class:`Broken`,
 :class:`ReadTimeout`, :class:`TimeUp`, :class:`Malformed`, :class:`Interim`), or
 ``smsgate._http._TooLarge`` (over the size cap); the transport classifies them with the
-phase the exchange reached (:attr:`Exchange.connected`).
+phase the exchange reached (the ``connected`` flag :meth:`Pool.take` sets).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import select
 import ssl
 import sys
 import threading
-from typing import Final
+from typing import Any, Final
 
 import httptools
 
@@ -43,7 +43,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - aiohttp depends on async-timeout before Python 3.11
     from async_timeout import timeout as _time_limit  # type: ignore[import-not-found,unused-ignore]
 
-__all__ = ["KEEPALIVE", "Broken", "Exchange", "Interim", "Malformed", "Pool", "ReadTimeout",
+__all__ = ["KEEPALIVE", "Broken", "Interim", "Malformed", "Pool", "ReadTimeout",
            "Reply", "TimeUp"]
 
 #: The most bytes read before a reply's head is complete (status line and headers; what
@@ -81,16 +81,6 @@ class Interim(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(f"an interim HTTP {status} reply came before the final one, "
                          "which could not be matched to this request")
-
-
-class Exchange:
-    """How far one exchange got: ``connected`` once a connection was taken for it (from
-    then on, a failure may follow (part of) the request)."""
-
-    __slots__ = ("connected",)
-
-    def __init__(self) -> None:
-        self.connected = False
 
 
 class Reply:
@@ -365,9 +355,11 @@ class Pool:
         self._open: set[_Connection] = set()
         self._closed = False
 
-    async def take(self, connect: float | None, phase: Exchange) -> _Connection:
+    async def take(self, connect: float | None, phase: Any) -> _Connection:
         """A connection for one exchange: a pooled one that passes :meth:`_Connection.idle`,
-        else a new one; waiting for a free slot and opening count against ``connect``."""
+        else a new one; waiting for a free slot and opening count against ``connect``.
+        ``phase.connected`` is set once the connection is the request's (from then on a
+        failure may follow part of the request)."""
         slots = self._slots
         if slots.locked():
             async with _time_limit(connect):
