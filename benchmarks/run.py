@@ -652,8 +652,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller counts")
     parser.add_argument("--output", default=str(Path(__file__).with_name("results.json")))
     parser.add_argument("--only", action="append", metavar="ROW",
-                        help="run only this row (repeatable: bulk, per_send, sandbox_failover, "
-                             "...); prints its figures as JSON and writes no results file")
+                        help="run only these rows (repeatable or comma-separated: bulk, "
+                             "per_send, send_many, send_many_memory, sandbox_failover, ...); "
+                             "prints their figures as JSON and writes no results file")
     args = parser.parse_args()
     q = args.quick
     clear_caches()
@@ -670,7 +671,8 @@ def main() -> None:
         ("send_many_memory", lambda: send_many_memory(500 if q else 2_000, 64)),
     ]
     aliases = {"bulk": "cold_bulk", "failover": "sandbox_failover"}
-    only = {aliases.get(name, name) for name in args.only or ()}
+    only = {aliases.get(name.strip(), name.strip())
+            for value in args.only or () for name in value.split(",") if name.strip()}
     unknown = only - {key for key, _ in steps}
     if unknown:
         parser.error(f"unknown row(s): {', '.join(sorted(unknown))}")

@@ -88,7 +88,7 @@ def send_many(
     progress: bool | Progress = False,
     keep_raw: bool = True,
 ) -> BulkReport:
-    """Send each :class:`~smsgate.Message` through ``provider`` on a pool of threads.
+    """Send each :class:`~smsgate.Message` through ``provider``, ``concurrency`` at a time.
 
     Args:
         provider: any provider or :class:`~smsgate.Gateway` (they are thread-safe).
@@ -107,12 +107,35 @@ def send_many(
         ``ProviderError`` saying it may have been sent, with the original as ``__cause__``.
         A ``progress`` callable that raises is logged and not called again.
 
-    ``concurrency`` threads each take the next message as soon as their last send returns,
-    so no more than ``concurrency`` sends are pending at any time, however long the batch.
+    How the sends run. With the ``aio`` extra installed and more than one send in flight
+    (``concurrency`` and the batch both above 1), a :class:`~smsgate.Gateway` or an
+    HTTP provider whose providers all use smsgate's own transport (no ``session=`` or
+    ``transport=``, no custom ``send``; a gateway with its default ``sleep``) is sent on
+    smsgate's private event loop (a daemon thread, started on first use; its connections
+    stay open for the next batch, as a provider's session keeps its own): the same send plans
+    (the gateway's breakers, claims and limiter are the same objects), driven by
+    :func:`smsgate.aio.send_many` over smsgate's own HTTP/1.1 connections, at a fraction
+    of the CPU a thread per send costs. Anything else runs on ``concurrency`` threads.
+    Either way ``concurrency`` workers each take the next message as soon as their last
+    send returns, so no more than ``concurrency`` sends are pending at any time, however
+    long the batch; the report, the errors and their ``may_have_sent`` are the same.
+
+    ``progress`` is called from the thread the sends run on (a worker thread, or the
+    event loop's thread), one call at a time, after each message. Interrupting the caller
+    (Ctrl-C) on the event-loop path cancels the sends in flight, which settle their claims
+    as a cancelled async send does, and raises ``KeyboardInterrupt``.
     """
     check_bulk_settings(concurrency, keep_raw)
     batch = read_batch(messages)
     report: Progress | None = _text_progress if progress is True else (progress or None)
+    if min(concurrency, len(batch)) > 1:
+        # Sends one at a time gain nothing from a loop: they stay on the provider's own
+        # (warm) connection, on one thread.
+        from .aio._sync_bulk import loop_sender, send_on_private_loop
+
+        how = loop_sender(provider)
+        if how is not None:
+            return send_on_private_loop(how, batch, concurrency, report, keep_raw)
     results: list[SendResult | SmsGateError | None] = [None] * len(batch)
     done = 0
     lock = threading.Lock()

@@ -90,8 +90,20 @@ class AsyncTransport(Protocol):
 def is_async_transport(transport: object) -> bool:
     """Whether ``transport.perform`` is awaited (an :class:`AsyncTransport`) rather than
     called (a :class:`smsgate.Transport`)."""
+    if "perform" not in getattr(transport, "__dict__", ()):
+        method = getattr(type(transport), "perform", None)
+        known = _ASYNC_METHODS.get(method)
+        if known is not None:
+            return known  # the class's perform, asked once (a patched one is asked anew)
     perform = getattr(transport, "perform", None)
-    return perform is not None and inspect.iscoroutinefunction(perform)
+    answer = perform is not None and inspect.iscoroutinefunction(perform)
+    if "perform" not in getattr(transport, "__dict__", ()) and len(_ASYNC_METHODS) < 256:
+        _ASYNC_METHODS[getattr(type(transport), "perform", None)] = answer
+    return answer
+
+
+#: Whether a transport class's ``perform`` function is a coroutine function, by function.
+_ASYNC_METHODS: dict[Any, bool] = {}
 
 
 async def arun(

@@ -109,44 +109,30 @@ class AsyncGateway:
             raise ConfigurationError("max_connections must be a whole number >= 1")
         self._clock = clock
         self._sleep = sleep
-        self._connections = max_connections
-        self._carriers: dict[int, Any] = {}
-        self._owned: list[AiohttpTransport] = []
-        for provider in self._gateway._all:
-            self._carry(provider)
+        self._carriers = Carriers(self._gateway._all, max_connections=max_connections)
+        self._closes_gateway = True
 
-    def _carry(self, provider: SmsProvider) -> None:
-        """Choose how ``provider``'s requests travel (see the class docstring)."""
-        from .._http import RequestsTransport
+    @classmethod
+    def _sharing(cls, gateway: Gateway, *, carriers: Any) -> AsyncGateway:
+        """An async gateway over ``gateway`` itself: its plan core and its state (breakers,
+        claims, limiter, pace, remembered sends, observers), its clock; sleeping on the
+        loop; requests carried by ``carriers``. What the sync ``send_many`` drives on its
+        event loop; :meth:`aclose` never closes ``gateway``."""
+        self = cls.__new__(cls)
+        self._gateway = gateway
+        self._clock = gateway._clock
+        self._sleep = asyncio.sleep
+        self._carriers = carriers
+        self._closes_gateway = False
+        return self
 
-        transport = getattr(provider, "transport", None)
-        if (
-            not isinstance(transport, RequestsTransport)
-            or not getattr(provider, "_owns_transport", False)
-            or not transport._owns_session
-            or id(transport) in self._carriers
-            or is_async_transport(transport)
-        ):
-            return  # its own transport: awaited, or run in a worker thread by the driver
-        if importlib.util.find_spec("aiohttp") is None:
-            raise ConfigurationError(
-                "AsyncGateway reaches HTTP providers through aiohttp: install smsgate[aio] "
-                "(or give each provider a transport of your own)"
-            )
-        carrier = AiohttpTransport(
-            provider=transport.provider, base_url=transport.base_url,
-            timeout=transport.timeout, max_reply_bytes=transport.max_reply_bytes,
-            max_connections=self._connections,
-        )
-        self._carriers[id(transport)] = carrier
-        self._owned.append(carrier)
-
-    def _transport_for(self, transport: Any) -> Any:
-        return self._carriers.get(id(transport), transport)
+    @property
+    def _owned(self) -> list[AiohttpTransport]:
+        return self._carriers.owned
 
     async def _run(self, plan: Plan[Any]) -> Any:
         return await arun(plan, clock=self._clock, sleep=self._sleep,
-                          transport_for=self._transport_for)
+                          transport_for=self._carriers.transport_for)
 
     def __repr__(self) -> str:
         return "Async" + repr(self._gateway)
@@ -232,16 +218,64 @@ class AsyncGateway:
     async def aclose(self) -> None:
         """Close the connections this gateway opened, then the providers (as
         :meth:`Gateway.close`). Safe to call twice."""
-        owned, self._owned = self._owned, []
-        for carrier in owned:
-            await carrier.aclose()
-        self._gateway.close()
+        await self._carriers.aclose()
+        if self._closes_gateway:
+            self._gateway.close()
 
     async def __aenter__(self) -> AsyncGateway:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+class Carriers:
+    """How each provider's requests travel on an event loop (see :class:`AsyncGateway`):
+    an :class:`AiohttpTransport` for each provider on smsgate's default transport, made
+    here and closed by :meth:`aclose`; any other transport as it is."""
+
+    def __init__(self, providers: Iterable[SmsProvider], *, max_connections: int) -> None:
+        self._connections = max_connections
+        self._by_transport: dict[int, Any] = {}
+        self.owned: list[AiohttpTransport] = []
+        for provider in providers:
+            self._carry(provider)
+
+    def _carry(self, provider: SmsProvider) -> None:
+        from .._http import RequestsTransport
+
+        transport = getattr(provider, "transport", None)
+        if (
+            not isinstance(transport, RequestsTransport)
+            or not getattr(provider, "_owns_transport", False)
+            or not transport._owns_session
+            or id(transport) in self._by_transport
+            or is_async_transport(transport)
+        ):
+            return  # its own transport: awaited, or run in a worker thread by the driver
+        if importlib.util.find_spec("aiohttp") is None:
+            raise ConfigurationError(
+                "AsyncGateway reaches HTTP providers through aiohttp: install smsgate[aio] "
+                "(or give each provider a transport of your own)"
+            )
+        carrier = AiohttpTransport(
+            provider=transport.provider, base_url=transport.base_url,
+            timeout=transport.timeout, max_reply_bytes=transport.max_reply_bytes,
+            max_connections=self._connections,
+        )
+        self._by_transport[id(transport)] = carrier
+        self.owned.append(carrier)
+
+    def transport_for(self, transport: Any) -> Any:
+        """The transport that carries a request made for ``transport`` here."""
+        return self._by_transport.get(id(transport), transport)
+
+    async def aclose(self) -> None:
+        """Close the transports made here. Safe to call twice."""
+        owned, self.owned = self.owned, []
+        self._by_transport.clear()
+        for carrier in owned:
+            await carrier.aclose()
 
 
 def _plans(provider: SmsProvider, method: str) -> bool:
