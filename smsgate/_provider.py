@@ -283,16 +283,25 @@ class ProviderBase:
     def _check_text(self, text: object) -> SegmentInfo:
         if not isinstance(text, str):
             raise MessageTooLong(f"text must be a string, not {type(text).__name__}")
-        if is_blank(text):
-            raise MessageTooLong("text is empty (nothing but spaces or invisible characters)")
-        if not _is_unicode(text):
-            # Python strings may hold lone surrogates (from a bad decode, or JSON "\ud800");
-            # no encoding on the wire can carry them, and the encoder would fail mid-send.
-            raise ValidationError(
-                f"text holds a lone surrogate at position {_first_surrogate(text)}: it is not "
-                "valid Unicode text"
-            )
-        info = segments(text)
+        known = _checked_text
+        if known is not None and known[0] is text:
+            info = known[1]  # this very text was found shown and encodable already
+        else:
+            if is_blank(text):
+                raise MessageTooLong(
+                    "text is empty (nothing but spaces or invisible characters)")
+            if not _is_unicode(text):
+                # Python strings may hold lone surrogates (from a bad decode, or JSON
+                # "\ud800"); no encoding on the wire can carry them, and the encoder would
+                # fail mid-send.
+                raise ValidationError(
+                    f"text holds a lone surrogate at position {_first_surrogate(text)}: it is "
+                    "not valid Unicode text"
+                )
+            info = None
+        if info is None:
+            info = segments(text)
+            remember_text(text, info)
         max_chars = self.limits.max_chars
         if max_chars is not None and len(text) > max_chars:
             raise MessageTooLong(
@@ -342,18 +351,22 @@ class ProviderBase:
                             ("allow_duplicates", allow_duplicates)):
             if not isinstance(given, bool):
                 raise ValidationError(f"{flag} must be True or False, not {type(given).__name__}")
-        options = {
-            "urgent": urgent,
-            "schedule_at": schedule_at,
-            "validity": validity,
-            "reference": reference,
-            "idempotency_key": idempotency_key,
-            "flash": flash,
-            "priority": priority,
-        }
-        for option, value in options.items():
-            if value is not None and value is not False:
-                self._require(OPTION_CAPABILITIES[option], f"the {option} option")
+        if (urgent or flash or priority or schedule_at is not None or validity is not None
+                or reference is not None or idempotency_key is not None):
+            # Some option is set (the flags are bools by now): each one set needs its
+            # capability, asked in this order. The usual send sets none and skips the walk.
+            options = {
+                "urgent": urgent,
+                "schedule_at": schedule_at,
+                "validity": validity,
+                "reference": reference,
+                "idempotency_key": idempotency_key,
+                "flash": flash,
+                "priority": priority,
+            }
+            for option, value in options.items():
+                if value is not None and value is not False:
+                    self._require(OPTION_CAPABILITIES[option], f"the {option} option")
         if schedule_at is not None:
             _check_schedule(schedule_at)
         if validity is not None and (
@@ -537,6 +550,28 @@ def is_blank(text: str) -> bool:
     blank. Stops at the first visible character, so an ordinary text costs one step.
     """
     return not any(_shows(char) for char in text)
+
+
+#: The last text found neither blank nor holding a lone surrogate, and its count (``None``
+#: until counted): the gateway checks a send's text once before its providers' ``prepare``
+#: (which checks it again, and a failover's next provider once more). Only an exact ``str``
+#: is kept, with a strong reference (so its identity cannot pass to another object): the
+#: answers for it cannot change. One entry, replaced whole (safe across threads).
+_checked_text: tuple[str, SegmentInfo | None] | None = None
+
+
+def remember_text(text: str, info: SegmentInfo | None = None) -> None:
+    """Record that ``text`` is neither blank nor holds a lone surrogate (``info``: its
+    :func:`~smsgate.segments.segments`, when counted)."""
+    global _checked_text
+    if type(text) is str:
+        _checked_text = (text, info)
+
+
+def text_checked(text: str) -> bool:
+    """Whether ``text`` is the one :func:`remember_text` last recorded."""
+    known = _checked_text
+    return known is not None and known[0] is text
 
 
 def _is_unicode(text: str) -> bool:

@@ -153,6 +153,8 @@ async def arun(
             try:
                 if cancelled is not None:
                     send_value = await _closing(effect, now, cancelled)
+                elif type(effect) is Now:  # answered in place: no coroutine for a clock read
+                    send_value = now()
                 else:
                     send_value = await _perform(effect, now, sleep, transport_for)
             except asyncio.CancelledError as exc:
