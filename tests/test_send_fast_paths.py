@@ -265,3 +265,40 @@ def test_the_default_policy_still_refuses_premium_rate_through_a_gateway() -> No
     with pytest.raises(smsgate.PolicyViolation):
         gateway.send(premium, "Hello")
     assert transport.requests == []
+
+
+# -- one JSON parse per reply on the async transport too ------------------------------------------
+def test_an_async_send_over_a_socket_parses_its_reply_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+    import json
+
+    from smsgate.aio import AsyncGateway
+
+    from .servers import http_reply, script, serve
+
+    body = json.dumps({"success": True, "messageId": 77, "balance": 5}).encode()
+    parsed: list[bytes] = []
+    real = json.loads
+
+    def counting(text: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(text, bytes) and text == body:
+            parsed.append(text)
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(json, "loads", counting)
+    received: list[bytes] = []
+
+    async def send(url: str) -> SendResult:
+        provider = GoSmsGe("parse-once-key-0002", sender="Brand", base_url=url,
+                           timeout=(2.0, 5.0))
+        async with AsyncGateway([provider], retry=None, breaker=None) as gateway:
+            return await gateway.send("+995555123456", "Hello")
+
+    with serve(script([http_reply(200, body)], received), read_first=False) as (url, _):
+        result = asyncio.run(send(url))
+    assert result.message_id == "77" and result.raw == {"success": True, "messageId": 77,
+                                                        "balance": 5}
+    assert len(received) == 1
+    assert len(parsed) == 1  # the transport's parse, handed to the reader
