@@ -31,7 +31,14 @@ from .errors import (
     UnsupportedFeature,
     ValidationError,
 )
-from .models import Balance, RecipientResult, SendResult, Status, StatusResult
+from .models import (
+    Balance,
+    RecipientResult,
+    SendResult,
+    Status,
+    StatusResult,
+    _recipient_result,
+)
 from .phone import (
     PhoneFormat,
     format_phone,
@@ -87,10 +94,7 @@ class Outgoing:
 
     def queued(self, message_id: str | None) -> list[RecipientResult]:
         """Every recipient accepted under one id (providers that answer per request)."""
-        return [
-            RecipientResult(phone=n, status=Status.QUEUED, message_id=message_id)
-            for n in self.recipients
-        ]
+        return [_recipient_result(n, Status.QUEUED, message_id) for n in self.recipients]
 
     def chunks(self, size: int | None) -> list[Outgoing]:
         """Split into sends of at most ``size`` recipients, in order."""
@@ -347,10 +351,15 @@ class ProviderBase:
             ValidationError: a subclass naming exactly what is wrong.
         """
         # Types first: nothing below may run an odd object's own __eq__, __str__ or encoder.
-        for flag, given in (("urgent", urgent), ("flash", flash), ("priority", priority),
-                            ("allow_duplicates", allow_duplicates)):
-            if not isinstance(given, bool):
-                raise ValidationError(f"{flag} must be True or False, not {type(given).__name__}")
+        flags: tuple[object, object, object, object] = (urgent, flash, priority,
+                                                        allow_duplicates)
+        if not (type(flags[0]) is bool and type(flags[1]) is bool  # bool has no subclasses
+                and type(flags[2]) is bool and type(flags[3]) is bool):
+            for flag, given in zip(("urgent", "flash", "priority", "allow_duplicates"), flags,
+                                   strict=True):
+                if not isinstance(given, bool):
+                    raise ValidationError(
+                        f"{flag} must be True or False, not {type(given).__name__}")
         if (urgent or flash or priority or schedule_at is not None or validity is not None
                 or reference is not None or idempotency_key is not None):
             # Some option is set (the flags are bools by now): each one set needs its

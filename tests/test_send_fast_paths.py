@@ -302,3 +302,28 @@ def test_an_async_send_over_a_socket_parses_its_reply_once(
                                                         "balance": 5}
     assert len(received) == 1
     assert len(parsed) == 1  # the transport's parse, handed to the reader
+
+
+# -- the retry budget, earned without its lock when full ------------------------------------------
+@given(initial=st.sampled_from([0.0, 1.0, 10.0, 100.0, 250.0]),
+       most=st.sampled_from([0.0, 1.0, 5.0, 100.0]),
+       ratio=st.sampled_from([0.0, 0.1, 0.5, 1.0, 3.0]),
+       steps=st.lists(st.booleans(), max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_the_retry_budget_earns_and_spends_as_its_formula_says(
+    initial: float, most: float, ratio: float, steps: list[bool]
+) -> None:
+    from smsgate._plan import Budget
+
+    budget = Budget(smsgate.RetryPolicy(budget_initial=initial, budget_max=most,
+                                        budget_ratio=ratio))
+    tokens = initial
+    for earn in steps:
+        if earn:
+            budget.earn()
+            tokens = min(most, tokens + ratio)
+        else:
+            spent = tokens >= 1
+            assert budget.spend() is spent
+            tokens -= 1 if spent else 0
+        assert budget._tokens == tokens
