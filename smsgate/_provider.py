@@ -466,9 +466,9 @@ class ProviderBase:
             extra=extra,
             allow_duplicates=allow_duplicates,
         )
-        from .guards import plan_guarded_send  # the policy step (loaded on first send)
-
-        return run(plan_guarded_send(self, outgoing, self.policy))
+        guarded = _guarded_send or _load_guarded_send()  # the policy step (on first send)
+        result: SendResult = run(guarded(self, outgoing, self.policy))
+        return result
 
     def plan_send(self, outgoing: Outgoing, *, deadline: float | None = None) -> Plan[SendResult]:
         """The plan of sending a message :meth:`prepare` has validated (no I/O of its own).
@@ -511,6 +511,19 @@ class ProviderBase:
         raise NotImplementedError(
             f"{type(self).__name__} must implement _deliver(outgoing), or plan_send"
         )
+
+
+#: :func:`smsgate.guards.plan_guarded_send`, once a provider sent (guards is not imported
+#: with this module: it loads the phone-type tables).
+_guarded_send: Any = None
+
+
+def _load_guarded_send() -> Any:
+    global _guarded_send
+    from .guards import plan_guarded_send
+
+    _guarded_send = plan_guarded_send
+    return plan_guarded_send
 
 
 def _check_schedule(schedule_at: object) -> None:

@@ -349,6 +349,33 @@ def _evolve_result(
     return new
 
 
+def _new_result(
+    *, provider: str, message_id: str | None, recipients: Iterable[RecipientResult],
+    segments: int | None = None, encoding: str | None = None, cost: Any = None,
+    currency: str | None = None, balance: Any = None, idempotency_key: str | None = None,
+    attempts: Iterable[Attempt] = (), raw: Any = None,
+    costs: Mapping[str, Decimal] = _NO_COSTS, estimated_costs: Mapping[str, Decimal] = _NO_COSTS,
+) -> SendResult:
+    """``SendResult(...)`` of the same keywords, built slot by slot (for the adapters' reply
+    readers, which make one per send; a test compares the two on generated fields)."""
+    new: SendResult = _new_object(SendResult)
+    _SET_R_PROVIDER(new, provider)
+    _SET_R_MESSAGE_ID(new, message_id)
+    _SET_R_RECIPIENTS(new, _recipients(recipients))
+    _SET_R_SEGMENTS(new, segments)
+    _SET_R_ENCODING(new, encoding)
+    _SET_R_COST(new, _to_decimal(cost))
+    _SET_R_CURRENCY(new, currency)
+    _SET_R_BALANCE(new, _to_decimal(balance))
+    _SET_R_IDEMPOTENCY_KEY(new, idempotency_key)
+    _SET_R_ATTEMPTS(new, _attempts(attempts))
+    _SET_R_RAW(new, raw)
+    _SET_R_COSTS(new, costs)
+    _SET_R_ESTIMATED_COSTS(new, estimated_costs)
+    new.__attrs_post_init__()
+    return new
+
+
 @attrs.frozen
 class RecipientStatus:
     """Delivery state of one recipient."""

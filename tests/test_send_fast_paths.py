@@ -30,7 +30,14 @@ from smsgate._options import OPTION_CAPABILITIES, SEND_OPTION_TABLE
 from smsgate._plan import _check_common
 from smsgate.errors import SmsGateError, UnsupportedFeature
 from smsgate.guards import DEFAULT_POLICY, verdict_now
-from smsgate.models import Attempt, RecipientResult, SendResult, Status, _evolve_result
+from smsgate.models import (
+    Attempt,
+    RecipientResult,
+    SendResult,
+    Status,
+    _evolve_result,
+    _new_result,
+)
 from smsgate.providers import HttpResponse, as_money
 from smsgate.stores import Rate
 from smsgate.testing import MockTransport
@@ -100,6 +107,27 @@ def test_the_fast_evolve_is_attrs_evolve(result: SendResult, change: dict[str, A
     _same(fast, attrs.evolve(result, **change))
     _same(pickle.loads(pickle.dumps(fast)), fast)
     assert fast.raw is change.get("raw", result.raw)
+
+
+def test_the_fast_constructor_takes_every_field_of_sendresult() -> None:
+    assert list(inspect.signature(_new_result).parameters) == _FIELDS
+    for name in _FIELDS:  # the same defaults
+        default = attrs.fields_dict(SendResult)[name].default
+        mine = inspect.signature(_new_result).parameters[name].default
+        if default is not attrs.NOTHING:
+            assert mine is default or mine == default, name
+
+
+@given(fields=st.fixed_dictionaries(
+    {"provider": FIELD_VALUES["provider"], "message_id": FIELD_VALUES["message_id"],
+     "recipients": FIELD_VALUES["recipients"]},
+    optional={name: FIELD_VALUES[name] for name in _FIELDS[3:]}))
+@settings(max_examples=400, deadline=None)
+def test_the_fast_constructor_is_sendresults_init(fields: dict[str, Any]) -> None:
+    fast = _new_result(**fields)
+    _same(fast, SendResult(**fields))
+    _same(pickle.loads(pickle.dumps(fast)), fast)
+    assert fast.raw is fields.get("raw")
 
 
 def test_the_fast_evolve_leaves_a_subclass_to_its_own_init() -> None:
@@ -327,3 +355,22 @@ def test_the_retry_budget_earns_and_spends_as_its_formula_says(
             assert budget.spend() is spent
             tokens -= 1 if spent else 0
         assert budget._tokens == tokens
+
+
+# -- the decision table, remembered for facts without an error ------------------------------------
+def test_every_error_free_decision_is_the_tables_first_matching_row() -> None:
+    import itertools
+    import typing
+
+    from smsgate import _decisions
+    from smsgate._decisions import RULES, Facts, decide
+
+    situations = typing.get_args(_decisions.Situation)
+    assert len(situations) == 8
+    _decisions._DECIDED.clear()
+    for situation, *flags in itertools.product(situations, *[(False, True)] * 5):
+        facts = Facts(situation, None, *flags)
+        walked = next(rule for rule in RULES if rule.condition(facts))
+        assert decide(facts) is walked  # looked up in the table
+        assert decide(Facts(situation, None, *flags)) is walked  # remembered
+    assert len(_decisions._DECIDED) == 8 * 32
