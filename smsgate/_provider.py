@@ -398,7 +398,15 @@ class ProviderBase:
         self._check_owned_fields(fields)
         chosen_sender = sender if sender is not None else self.sender
         if chosen_sender is not None:
-            self._check_sender(chosen_sender)
+            known = self.__dict__.get("_good_sender")
+            if known is None or known[0] is not chosen_sender or known[1] is not self.limits:
+                self._check_sender(chosen_sender)
+                if type(chosen_sender) is str and \
+                        type(self)._check_sender is ProviderBase._check_sender:
+                    # This very string passed this provider's checks, which read only the
+                    # string and the limits: the next send with both the same need not
+                    # check it again.
+                    self.__dict__["_good_sender"] = (chosen_sender, self.limits)
         elif self.limits.sender_required:
             raise InvalidSender(
                 f"{self.name} needs a sender name: sender= in Python, ?sender=NAME in a "

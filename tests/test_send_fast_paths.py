@@ -11,6 +11,7 @@ input, and fails when the fast path answers differently.
 from __future__ import annotations
 
 import enum
+import functools
 import inspect
 import pickle
 from decimal import Decimal
@@ -374,3 +375,26 @@ def test_every_error_free_decision_is_the_tables_first_matching_row() -> None:
         assert decide(facts) is walked  # looked up in the table
         assert decide(Facts(situation, None, *flags)) is walked  # remembered
     assert len(_decisions._DECIDED) == 8 * 32
+
+
+# -- a sender checked once per provider ---------------------------------------------------------
+senders = st.sampled_from(["Brand", "Bench", "B" * 11, "B" * 12, " ", "", "Br\ud800nd",
+                           "Shop-1", "გამარჯობა"]) | st.text(max_size=13)
+
+
+@given(sequence=st.lists(senders, min_size=1, max_size=8))
+@settings(max_examples=300, deadline=None)
+def test_a_providers_remembered_sender_is_checked_as_a_fresh_provider_checks_it(
+    sequence: list[str],
+) -> None:
+    transport = MockTransport(lambda r: HttpResponse(200))
+    kept = GoSmsGe("k", transport=transport)
+    for index, sender in enumerate(sequence):
+        if index == len(sequence) // 2:
+            kept.limits = attrs.evolve(kept.limits, max_sender_length=5)  # on the instance
+        fresh = GoSmsGe("k", transport=transport)
+        fresh.limits = kept.limits
+        expected = _outcome(functools.partial(fresh.prepare, "+995555123456", "Hi",
+                                              sender=sender))
+        assert _outcome(functools.partial(kept.prepare, "+995555123456", "Hi",
+                                          sender=sender)) == expected
