@@ -222,10 +222,22 @@ assert len(_BY_ID) == len(RULES), "rule ids are unique"
 
 def decide(facts: Facts) -> Rule:
     """The first row of :data:`RULES` whose condition holds for ``facts`` (pure)."""
+    if facts.error is None:
+        # Facts without an error (a skipped provider, a claim's state, the end of a chain)
+        # are a few hundred combinations of flags: each is looked up in the table once.
+        known = _DECIDED.get(facts)
+        if known is not None:
+            return known
     for rule in RULES:
         if rule.condition(facts):
+            if facts.error is None:
+                _DECIDED[facts] = rule
             return rule
     raise AssertionError(f"no rule for {facts!r}")  # the table ends with catch-all rows
+
+
+#: The row :func:`decide` found for each error-free set of facts met so far.
+_DECIDED: dict[Facts, Rule] = {}
 
 
 def rule(rule_id: str) -> Rule:

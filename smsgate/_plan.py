@@ -49,12 +49,12 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 import attrs
 
 from ._decisions import Action, Facts, Rule, decide, rule
-from ._effects import Call, Now, Plan, Sleep
+from ._effects import NOW, Call, Plan, Sleep
 from ._merge import merge_results
 from ._observe import Observer, SendWatch
 from ._options import needed_capabilities
 from ._protocol import SmsProvider
-from ._provider import ProviderBase, _is_unicode, is_blank
+from ._provider import ProviderBase, _is_unicode, is_blank, remember_text, text_checked
 from ._secrets import get_logger
 from ._unexpected import UnexpectedError, unexpected
 from ._unexpected import carry_key as _carry_key
@@ -81,10 +81,11 @@ from .guards import (
     PriceTable,
     Verdict,
     first_refusal,
+    verdict_now,
     with_estimate,
     with_refusals,
 )
-from .models import Attempt, RecipientResult, SendResult, Status
+from .models import Attempt, RecipientResult, SendResult, Status, _evolve_result
 from .phone import mask_phone, normalize_phone, region_of
 from .stores._claims import Claim, ClaimConflict, ClaimState, ClaimStore
 from .stores._rate import Rate, RateLimiter
@@ -144,6 +145,8 @@ class Budget:
         self._lock = threading.Lock()
 
     def earn(self) -> None:
+        if self._tokens == self._policy.budget_max:
+            return  # full (the usual state): earning would leave it as it is
         with self._lock:
             self._tokens = min(self._policy.budget_max, self._tokens + self._policy.budget_ratio)
 
@@ -285,16 +288,16 @@ class SendCore:
 
     def _observed(self, plan: Plan[SendResult], watch: SendWatch) -> Plan[SendResult]:
         """``plan`` between the send's start and its end, as ``watch`` reports them."""
-        watch.begin((yield Now()))
+        watch.begin((yield NOW))
         try:
             result = yield from plan
         except GeneratorExit:
             watch.abandon()  # a closing plan may not yield (see the module docstring)
             raise
         except BaseException as exc:
-            watch.end(exc, (yield Now()))
+            watch.end(exc, (yield NOW))
             raise
-        watch.end(result, (yield Now()))
+        watch.end(result, (yield NOW))
         return result
 
     def _send(self, to: object, text: object, options: dict[str, Any],
@@ -334,8 +337,18 @@ class SendCore:
                     known.payload is not None:
                 (chain, _members), = groups.items()
                 return self._settled(known, chain)
-        verdict = yield from self._check_policy(numbers, text, options)
+        verdict = self._policy_now(numbers)
+        if verdict is None:
+            verdict = yield from self._check_policy(numbers, text, options)
         if verdict is None or (not verdict.refused and not verdict.reserved):
+            if len(groups) == 1 and self.claims is None and self.deadline is None:
+                # What _dispatch does for one route group with no claim and no deadline,
+                # one generator less on the common path.
+                (chain, members), = groups.items()
+                group = numbers if len(members) == len(numbers) else \
+                    [numbers[i] for i in members]
+                return (yield from self._chain(chain, group, text, per_group[0], None,
+                                               _Call(watch=watch)))
             return (yield from self._dispatch(groups, numbers, text, per_group, base_key,
                                            watch))
         # Some recipients refused (reported REJECTED), or spending reserved (given back if
@@ -362,7 +375,7 @@ class SendCore:
     ) -> Plan[SendResult]:
         ends_at: float | None = None
         if self.deadline is not None:
-            started: float = yield Now()
+            started: float = yield NOW
             ends_at = started + self.deadline
         call = _Call(watch=watch)
         if len(groups) == 1:
@@ -401,6 +414,19 @@ class SendCore:
         if every is not None:
             self._refused(every)
             raise every
+        return verdict
+
+    def _policy_now(self, numbers: list[str]) -> Verdict | None:
+        """The policy step without a plan when its verdict needs none (the default policy,
+        any :class:`~smsgate.SendPolicy` that keeps no state): what :meth:`_check_policy`
+        returns or raises, the same. ``None``: run :meth:`_check_policy`."""
+        verdict = verdict_now(self.policy if self.policy is not None else DEFAULT_POLICY,
+                              numbers)
+        if verdict is not None and verdict.refused:
+            every = first_refusal(numbers, verdict)
+            if every is not None:
+                self._refused(every)
+                raise every
         return verdict
 
     @staticmethod
@@ -520,7 +546,7 @@ class SendCore:
                 provider=None, payload=intent, error=type(exc).__name__)
             raise
         if result.idempotency_key is None:
-            result = attrs.evolve(result, idempotency_key=key)
+            result = _evolve_result(result, idempotency_key=key)
         yield from self._finish(key, claim, ClaimState.ACCEPTED, provider=result.provider,
                                 payload=result_to_payload(result))
         return result
@@ -569,15 +595,15 @@ class SendCore:
         options: dict[str, Any], ends_at: float | None, call: _Call,
         reference: str | None = None,
     ) -> Plan[SendResult]:
-        needed = needed_capabilities(options)
+        wanted = needed_capabilities(options) - {"idempotency"}
         errors: list[SmsGateError] = []
         attempts: list[Attempt] = []
         key = options["idempotency_key"]
         if key is None and any("idempotency" in p.capabilities for p in chain):
             key = uuid.uuid4().hex
-        capable = [p for p in chain if needed - {"idempotency"} <= p.capabilities]
+        capable = [p for p in chain if wanted <= p.capabilities]
         if not capable:
-            missing = ", ".join(sorted(needed - {"idempotency"}))
+            missing = ", ".join(sorted(wanted))
             raise UnsupportedFeature(f"no provider in the chain supports: {missing}")
         for provider in chain:
             if provider not in capable:
@@ -605,7 +631,7 @@ class SendCore:
                 outcome = with_estimate(outcome, text, self.prices)
                 if not attempts:  # no earlier failure to report: the result as it came
                     return outcome
-                return attrs.evolve(outcome, attempts=(*attempts, *outcome.attempts))
+                return _evolve_result(outcome, attempts=(*attempts, *outcome.attempts))
             _carry_key(outcome, given.get("idempotency_key"))
             errors.append(outcome)
             if fired.action is Action.RAISE:
@@ -639,7 +665,7 @@ class SendCore:
 
         rate = _declared_rate(provider) if self.limiter is not None else None
         for attempt in range(policy.attempts):
-            now: float = yield Now()
+            now: float = yield NOW
             started = now  # the attempt's start, unless pacing makes it wait below
             if ends_at is not None and now >= ends_at:
                 return situation("deadline", _DeadlineExceeded(
@@ -655,7 +681,7 @@ class SendCore:
                         provider=provider.name))
                 if wait > 0:
                     yield Sleep(wait)
-                    started = yield Now()
+                    started = yield NOW
             permit: BreakerPermit = "pass"
             if store is not None:
                 assert self.breaker is not None
@@ -667,7 +693,15 @@ class SendCore:
             watch = call.watch
             seen = None if watch is None else watch.attempt_begin(provider.name, attempt)
             try:
-                result = yield from self._one_send(provider, numbers, text, options, ends_at)
+                # One send through one provider: its own plan where it has one (prepare is
+                # pure: it may raise), else a Call of its send.
+                if _native(provider):
+                    assert isinstance(provider, ProviderBase)
+                    outgoing = provider.prepare(numbers, text, **options)
+                    result = yield from provider.plan_send(outgoing, deadline=ends_at)
+                else:
+                    result = yield Call(provider.send, (numbers, text), options,
+                                        deadline=ends_at)
             except GeneratorExit:
                 if watch is not None and seen is not None:
                     watch.attempt_abandoned(seen)
@@ -680,7 +714,7 @@ class SendCore:
                 if store is not None:
                     yield Call(store.release, (breaker_key, permit))
                 if watch is not None and seen is not None:
-                    watch.attempt_end(seen, exc, "unexpected", (yield Now()) - started, None)
+                    watch.attempt_end(seen, exc, "unexpected", (yield NOW) - started, None)
                 if isinstance(exc, (KeyboardInterrupt, SystemExit)) or not (
                     call.obtained or unknown is not None
                 ):
@@ -688,7 +722,7 @@ class SendCore:
                     # as itself. Otherwise (an asyncio.CancelledError, a bug) it would hide an
                     # outcome that may have been sent, so it is reported as one.
                     raise
-                ended: float = yield Now()
+                ended: float = yield NOW
                 fired = rule("unexpected")
                 attempts.append(Attempt(provider=provider.name, operation="send",
                                         elapsed=ended - started, error=type(exc).__name__,
@@ -706,7 +740,7 @@ class SendCore:
                         may_have_sent=True)
                     verdict = decide(Facts("error", bug))
                     if watch is not None and seen is not None:
-                        watch.attempt_end(seen, bug, verdict.id, (yield Now()) - started, None)
+                        watch.attempt_end(seen, bug, verdict.id, (yield NOW) - started, None)
                     return bug, verdict
                 if store is not None:
                     assert self.breaker is not None
@@ -715,7 +749,7 @@ class SendCore:
                 self.budget.earn()
                 call.obtained = True
                 if watch is not None and seen is not None:
-                    watch.attempt_end(seen, result, _ACCEPTED.id, (yield Now()) - started,
+                    watch.attempt_end(seen, result, _ACCEPTED.id, (yield NOW) - started,
                                       result.attempts[-1].http_status if result.attempts
                                       else None)
                 return result, _ACCEPTED
@@ -723,7 +757,7 @@ class SendCore:
             if unknown is None and error.may_have_sent:
                 unknown = error
                 call.obtained = True
-            ended = yield Now()
+            ended = yield NOW
             if store is not None:
                 assert self.breaker is not None
                 health = ("neutral" if not isinstance(error, ProviderError)
@@ -771,7 +805,7 @@ class SendCore:
             else:
                 wait = self.rng.uniform(0, min(policy.max_backoff, policy.backoff * 2**attempt))
             if ends_at is not None:
-                now: float = yield Now()
+                now: float = yield NOW
                 if now + wait >= ends_at:
                     wait = None
         facts = Facts("error", error, unknown_before=unknown_before, dedup=dedup,
@@ -781,20 +815,6 @@ class SendCore:
         if fired.action in (Action.RETRY, Action.WAIT_RETRY) and not self.budget.spend():
             fired = decide(attrs.evolve(facts, retry_room=False))
         return fired, wait or 0.0
-
-    def _one_send(
-        self, provider: SmsProvider, numbers: list[str], text: str, options: dict[str, Any],
-        ends_at: float | None,
-    ) -> Plan[SendResult]:
-        """One send through one provider: its own plan where it has one, else a Call."""
-        if _native(provider):
-            assert isinstance(provider, ProviderBase)
-            outgoing = provider.prepare(numbers, text, **options)  # pure: may raise
-            result: SendResult = yield from provider.plan_send(outgoing, deadline=ends_at)
-            return result
-        returned: SendResult = yield Call(provider.send, (numbers, text), options,
-                                          deadline=ends_at)
-        return returned
 
 
 #: The verdict on an accepted send (no row of the table: nothing to decide).
@@ -905,10 +925,12 @@ def _check_common(text: object, options: Mapping[str, Any]) -> None:
     """The checks every provider makes alike (each makes them again in ``prepare``)."""
     if not isinstance(text, str):
         raise MessageTooLong(f"text must be a string, not {type(text).__name__}")
-    if is_blank(text):
-        raise MessageTooLong("text is empty (nothing but spaces or invisible characters)")
-    if not _is_unicode(text):
-        raise ValidationError("text holds a lone surrogate: it is not valid Unicode text")
+    if not text_checked(text):
+        if is_blank(text):
+            raise MessageTooLong("text is empty (nothing but spaces or invisible characters)")
+        if not _is_unicode(text):
+            raise ValidationError("text holds a lone surrogate: it is not valid Unicode text")
+        remember_text(text)  # so that each provider's prepare need not look again
     for flag in ("urgent", "flash", "priority"):
         if not isinstance(options[flag], bool):
             raise ValidationError(

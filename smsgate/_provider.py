@@ -31,7 +31,14 @@ from .errors import (
     UnsupportedFeature,
     ValidationError,
 )
-from .models import Balance, RecipientResult, SendResult, Status, StatusResult
+from .models import (
+    Balance,
+    RecipientResult,
+    SendResult,
+    Status,
+    StatusResult,
+    _recipient_result,
+)
 from .phone import (
     PhoneFormat,
     format_phone,
@@ -87,10 +94,7 @@ class Outgoing:
 
     def queued(self, message_id: str | None) -> list[RecipientResult]:
         """Every recipient accepted under one id (providers that answer per request)."""
-        return [
-            RecipientResult(phone=n, status=Status.QUEUED, message_id=message_id)
-            for n in self.recipients
-        ]
+        return [_recipient_result(n, Status.QUEUED, message_id) for n in self.recipients]
 
     def chunks(self, size: int | None) -> list[Outgoing]:
         """Split into sends of at most ``size`` recipients, in order."""
@@ -283,16 +287,25 @@ class ProviderBase:
     def _check_text(self, text: object) -> SegmentInfo:
         if not isinstance(text, str):
             raise MessageTooLong(f"text must be a string, not {type(text).__name__}")
-        if is_blank(text):
-            raise MessageTooLong("text is empty (nothing but spaces or invisible characters)")
-        if not _is_unicode(text):
-            # Python strings may hold lone surrogates (from a bad decode, or JSON "\ud800");
-            # no encoding on the wire can carry them, and the encoder would fail mid-send.
-            raise ValidationError(
-                f"text holds a lone surrogate at position {_first_surrogate(text)}: it is not "
-                "valid Unicode text"
-            )
-        info = segments(text)
+        known = _checked_text
+        if known is not None and known[0] is text:
+            info = known[1]  # this very text was found shown and encodable already
+        else:
+            if is_blank(text):
+                raise MessageTooLong(
+                    "text is empty (nothing but spaces or invisible characters)")
+            if not _is_unicode(text):
+                # Python strings may hold lone surrogates (from a bad decode, or JSON
+                # "\ud800"); no encoding on the wire can carry them, and the encoder would
+                # fail mid-send.
+                raise ValidationError(
+                    f"text holds a lone surrogate at position {_first_surrogate(text)}: it is "
+                    "not valid Unicode text"
+                )
+            info = None
+        if info is None:
+            info = segments(text)
+            remember_text(text, info)
         max_chars = self.limits.max_chars
         if max_chars is not None and len(text) > max_chars:
             raise MessageTooLong(
@@ -338,22 +351,31 @@ class ProviderBase:
             ValidationError: a subclass naming exactly what is wrong.
         """
         # Types first: nothing below may run an odd object's own __eq__, __str__ or encoder.
-        for flag, given in (("urgent", urgent), ("flash", flash), ("priority", priority),
-                            ("allow_duplicates", allow_duplicates)):
-            if not isinstance(given, bool):
-                raise ValidationError(f"{flag} must be True or False, not {type(given).__name__}")
-        options = {
-            "urgent": urgent,
-            "schedule_at": schedule_at,
-            "validity": validity,
-            "reference": reference,
-            "idempotency_key": idempotency_key,
-            "flash": flash,
-            "priority": priority,
-        }
-        for option, value in options.items():
-            if value is not None and value is not False:
-                self._require(OPTION_CAPABILITIES[option], f"the {option} option")
+        flags: tuple[object, object, object, object] = (urgent, flash, priority,
+                                                        allow_duplicates)
+        if not (type(flags[0]) is bool and type(flags[1]) is bool  # bool has no subclasses
+                and type(flags[2]) is bool and type(flags[3]) is bool):
+            for flag, given in zip(("urgent", "flash", "priority", "allow_duplicates"), flags,
+                                   strict=True):
+                if not isinstance(given, bool):
+                    raise ValidationError(
+                        f"{flag} must be True or False, not {type(given).__name__}")
+        if (urgent or flash or priority or schedule_at is not None or validity is not None
+                or reference is not None or idempotency_key is not None):
+            # Some option is set (the flags are bools by now): each one set needs its
+            # capability, asked in this order. The usual send sets none and skips the walk.
+            options = {
+                "urgent": urgent,
+                "schedule_at": schedule_at,
+                "validity": validity,
+                "reference": reference,
+                "idempotency_key": idempotency_key,
+                "flash": flash,
+                "priority": priority,
+            }
+            for option, value in options.items():
+                if value is not None and value is not False:
+                    self._require(OPTION_CAPABILITIES[option], f"the {option} option")
         if schedule_at is not None:
             _check_schedule(schedule_at)
         if validity is not None and (
@@ -376,7 +398,15 @@ class ProviderBase:
         self._check_owned_fields(fields)
         chosen_sender = sender if sender is not None else self.sender
         if chosen_sender is not None:
-            self._check_sender(chosen_sender)
+            known = self.__dict__.get("_good_sender")
+            if known is None or known[0] is not chosen_sender or known[1] is not self.limits:
+                self._check_sender(chosen_sender)
+                if type(chosen_sender) is str and \
+                        type(self)._check_sender is ProviderBase._check_sender:
+                    # This very string passed this provider's checks, which read only the
+                    # string and the limits: the next send with both the same need not
+                    # check it again.
+                    self.__dict__["_good_sender"] = (chosen_sender, self.limits)
         elif self.limits.sender_required:
             raise InvalidSender(
                 f"{self.name} needs a sender name: sender= in Python, ?sender=NAME in a "
@@ -444,9 +474,9 @@ class ProviderBase:
             extra=extra,
             allow_duplicates=allow_duplicates,
         )
-        from .guards import plan_guarded_send  # the policy step (loaded on first send)
-
-        return run(plan_guarded_send(self, outgoing, self.policy))
+        guarded = _guarded_send or _load_guarded_send()  # the policy step (on first send)
+        result: SendResult = run(guarded(self, outgoing, self.policy))
+        return result
 
     def plan_send(self, outgoing: Outgoing, *, deadline: float | None = None) -> Plan[SendResult]:
         """The plan of sending a message :meth:`prepare` has validated (no I/O of its own).
@@ -489,6 +519,19 @@ class ProviderBase:
         raise NotImplementedError(
             f"{type(self).__name__} must implement _deliver(outgoing), or plan_send"
         )
+
+
+#: :func:`smsgate.guards.plan_guarded_send`, once a provider sent (guards is not imported
+#: with this module: it loads the phone-type tables).
+_guarded_send: Any = None
+
+
+def _load_guarded_send() -> Any:
+    global _guarded_send
+    from .guards import plan_guarded_send
+
+    _guarded_send = plan_guarded_send
+    return plan_guarded_send
 
 
 def _check_schedule(schedule_at: object) -> None:
@@ -537,6 +580,28 @@ def is_blank(text: str) -> bool:
     blank. Stops at the first visible character, so an ordinary text costs one step.
     """
     return not any(_shows(char) for char in text)
+
+
+#: The last text found neither blank nor holding a lone surrogate, and its count (``None``
+#: until counted): the gateway checks a send's text once before its providers' ``prepare``
+#: (which checks it again, and a failover's next provider once more). Only an exact ``str``
+#: is kept, with a strong reference (so its identity cannot pass to another object): the
+#: answers for it cannot change. One entry, replaced whole (safe across threads).
+_checked_text: tuple[str, SegmentInfo | None] | None = None
+
+
+def remember_text(text: str, info: SegmentInfo | None = None) -> None:
+    """Record that ``text`` is neither blank nor holds a lone surrogate (``info``: its
+    :func:`~smsgate.segments.segments`, when counted)."""
+    global _checked_text
+    if type(text) is str:
+        _checked_text = (text, info)
+
+
+def text_checked(text: str) -> bool:
+    """Whether ``text`` is the one :func:`remember_text` last recorded."""
+    known = _checked_text
+    return known is not None and known[0] is text
 
 
 def _is_unicode(text: str) -> bool:

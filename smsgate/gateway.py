@@ -461,7 +461,13 @@ class Gateway:
         return run(self._core.send(to, text, options), clock=self._clock, sleep=self._sleep)
 
     def _remember(self, result: SendResult, provider: SmsProvider) -> None:
-        ids = {result.message_id, *(r.message_id for r in result.recipients)} - {None}
+        recipients = result.recipients
+        if len(recipients) == 1 and recipients[0].message_id in (None, result.message_id):
+            # One recipient under the result's own id (or none): the set below, made cheaply.
+            ids: set[Any] | tuple[Any, ...] = (
+                () if result.message_id is None else (result.message_id,))
+        else:
+            ids = {result.message_id, *(r.message_id for r in recipients)} - {None}
         with self._sent_lock:
             for message_id in ids:
                 self._sent_by[str(message_id)] = provider

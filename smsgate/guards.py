@@ -1024,6 +1024,28 @@ class SendPolicy:
                 amounts.append(price.amount * count_segments(name, text)[1])
         return max(amounts) if amounts else None
 
+    def _verdict_now(self, recipients: Sequence[str]) -> Verdict | None:
+        """:meth:`plan_check`'s verdict, reached without running a plan, for a policy that
+        keeps no state (no velocity, suppression, quiet hours or spending: the default
+        policy): it only reads the numbers, so the verdict is the number-type and country
+        rules' alone, the same object :meth:`plan_check` returns. ``None``: the policy has
+        state, run :meth:`plan_check`. One recipient (the usual send) is checked directly,
+        as :meth:`plan_check` checks a list of fewer than 16 (a test compares the two)."""
+        if not self._stateless:
+            return None
+        if len(recipients) == 1:
+            number = recipients[0]
+            refusal = self._static(number)
+            return _NO_REFUSAL if refusal is None else Verdict(refused={number: refusal})
+        refused: dict[str, PolicyViolation] = {}
+        waiting = list(dict.fromkeys(recipients))
+        if not self._refuses_none(waiting):
+            for number in waiting:
+                refusal = self._static(number)
+                if refusal is not None:
+                    refused[number] = refusal
+        return Verdict(refused=refused) if refused else _NO_REFUSAL
+
     def plan_check(
         self, recipients: Sequence[str], text: str, options: Mapping[str, Any], *,
         providers: Callable[[str], Sequence[SmsProvider]] | None = None,
@@ -1148,6 +1170,17 @@ class SendPolicy:
             raise next(verdict.refused[n] for n in numbers if n in verdict.refused)
 
 
+def verdict_now(policy: Any, recipients: Sequence[str]) -> Verdict | None:
+    """What ``policy``'s own :meth:`SendPolicy.plan_check` would return for
+    ``recipients``, when that is known without running it (a :class:`SendPolicy` whose
+    ``plan_check`` is the class's own and which keeps no state); else ``None``."""
+    if getattr(type(policy), "plan_check", None) is not SendPolicy.plan_check or \
+            "plan_check" in getattr(policy, "__dict__", ()):
+        return None
+    verdict: Verdict | None = policy._verdict_now(recipients)
+    return verdict
+
+
 #: The policy of every send that names none: premium-rate and shared-cost numbers refused.
 #: Allow them for a provider with ``provider.policy = SendPolicy(deny_types=())``, for a
 #: gateway with ``Gateway(..., policy=SendPolicy(deny_types=()))``.
@@ -1241,9 +1274,11 @@ def plan_guarded_send(
         result: SendResult = yield from provider.plan_send(outgoing, deadline=deadline)
         return result
     prices = getattr(policy, "prices", None)
-    verdict: Verdict = yield from plan_check(
-        outgoing.recipients, outgoing.text, _options_of(outgoing),
-        providers=lambda number: (provider,))
+    verdict = verdict_now(policy, outgoing.recipients)  # the default policy: no plan to run
+    if verdict is None:
+        verdict = yield from plan_check(
+            outgoing.recipients, outgoing.text, _options_of(outgoing),
+            providers=lambda number: (provider,))
     if not verdict.refused and not verdict.reserved:
         result = yield from provider.plan_send(outgoing, deadline=deadline)
         return with_estimate(result, outgoing.text, prices)

@@ -63,6 +63,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlencode
 
+from .. import _replyjson
 from .._http import (
     _ACCEPT_ENCODING,
     _CHUNK,
@@ -510,7 +511,7 @@ def _poolable_content(status: int, content_type: str, content: bytes) -> bool:
         return False
     if "json" in content_type:
         try:
-            json.loads(content)
+            _replyjson.parse(content)  # handed on to the provider's reader (one parse)
         except (ValueError, RecursionError):
             return False
     return True
@@ -614,7 +615,7 @@ def _poolable(status: int, headers: Any, content: bytes) -> bool:
         return False
     if "json" in headers.get("Content-Type", "").lower():
         try:
-            json.loads(content)
+            _replyjson.parse(content)  # handed on to the provider's reader (one parse)
         except (ValueError, RecursionError):
             return False
     return True

@@ -153,6 +153,17 @@ async def arun(
             try:
                 if cancelled is not None:
                     send_value = await _closing(effect, now, cancelled)
+                elif type(effect) is Now:  # answered in place: no coroutine for a clock read
+                    send_value = now()
+                elif type(effect) is Perform and transport_for is not None:
+                    # The request itself, awaited in place (what _perform does for it).
+                    transport = transport_for(effect.transport)
+                    deadline = monotonic_deadline(effect.deadline, now)
+                    if is_async_transport(transport):
+                        send_value = await transport.perform(effect.request, deadline=deadline)
+                    else:
+                        send_value = await asyncio.to_thread(
+                            transport.perform, effect.request, deadline=deadline)
                 else:
                     send_value = await _perform(effect, now, sleep, transport_for)
             except asyncio.CancelledError as exc:

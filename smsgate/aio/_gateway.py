@@ -184,7 +184,9 @@ class AsyncGateway:
             "flash": flash, "priority": priority, "extra": extra,
             "allow_duplicates": allow_duplicates,
         }
-        result: SendResult = await self._run(self._gateway._core.send(to, text, options))
+        result: SendResult = await arun(  # what _run does, one coroutine less
+            self._gateway._core.send(to, text, options), clock=self._clock, sleep=self._sleep,
+            transport_for=self._carriers.transport_for)
         return result
 
     # -- lookups (the walk of Gateway.status and Gateway.balance) --------------------------

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeVar
 import attrs
 
 from .. import _replyjson
-from .._effects import Effect, Now, Perform, Plan, run
+from .._effects import NOW, Effect, Perform, Plan, run
 from .._merge import merge_results
 from .._provider import Limits as Limits  # re-exported: older imports name this module
 from .._provider import Outgoing, ProviderBase, _check_timeout
@@ -46,7 +46,16 @@ from ..errors import (
     RateLimited,
     ValidationError,
 )
-from ..models import Attempt, Balance, RateLimit, RecipientResult, SendResult, Status, StatusResult
+from ..models import (
+    Attempt,
+    Balance,
+    RateLimit,
+    RecipientResult,
+    SendResult,
+    Status,
+    StatusResult,
+    _evolve_result,
+)
 from ..phone import (
     format_phone,
     mask_phone,
@@ -405,6 +414,8 @@ class HttpProvider(ProviderBase):
 
     def _check_owned_fields(self, extra: Mapping[str, Any]) -> None:
         """Refuse ``extra`` fields that would replace a field smsgate writes itself."""
+        if type(extra) is dict and not extra:
+            return  # the usual send: no raw field to compare (checked twice a send)
         if any(not isinstance(name, str) for name in extra):
             raise ValidationError("extra field names must be strings")
         owned = {field.casefold(): field for field in self.owned_fields}
@@ -470,15 +481,24 @@ class HttpProvider(ProviderBase):
         ``fields`` are :class:`HttpRequest`'s (``json=``, ``form=``, ``params=``,
         ``headers=``, ``sends_message=``, ``idempotent=``).
         """
-        auth = tuple(
-            AuthParam(
-                location=spec.location,
-                name=spec.name,
-                value=self._credential(spec.credential),
-                prefix=spec.prefix,
+        specs, credentials = self.auth, getattr(self, "_credentials", None)
+        cached = self.__dict__.get("_auth_params")
+        if cached is not None and cached[0] is specs and cached[1] is credentials:
+            auth = cached[2]  # the same credentials placed the same way: the same params
+        else:
+            auth = tuple(
+                AuthParam(
+                    location=spec.location,
+                    name=spec.name,
+                    value=self._credential(spec.credential),
+                    prefix=spec.prefix,
+                )
+                for spec in specs
             )
-            for spec in self.auth
-        )
+            if type(self)._credential is HttpProvider._credential:
+                # Kept only where each value is the stored Secret (a subclass whose
+                # _credential makes one per request, a token, is asked every time).
+                self.__dict__["_auth_params"] = (specs, credentials, auth)
         return HttpRequest(method=method, path=path, operation=operation, auth=auth, **fields)
 
     def wire_number(self, number: str) -> str:
@@ -539,11 +559,11 @@ class HttpProvider(ProviderBase):
         self, request: HttpRequest, attempts: list[Attempt], deadline: float | None
     ) -> Generator[Effect, Any, tuple[HttpResponse, Any]]:
         """Perform ``request``; return ``(reply, parsed JSON or None)`` or raise its error."""
-        started: float = yield Now()
+        started: float = yield NOW
         try:
             reply: HttpResponse = yield Perform(self.transport, request, deadline)
         except ProviderError as failure:
-            ended: float = yield Now()
+            ended: float = yield NOW
             self._stamp(failure, request)
             attempts.append(
                 Attempt(
@@ -765,7 +785,7 @@ def _merge(
     provider: str, parts: Sequence[SendResult], attempts: Sequence[Attempt], outgoing: Outgoing
 ) -> SendResult:
     if len(parts) == 1:
-        return attrs.evolve(
+        return _evolve_result(
             parts[0],
             attempts=tuple(attempts),
             segments=parts[0].segments if parts[0].segments is not None
@@ -833,8 +853,10 @@ def as_money(value: object) -> Decimal | None:
         plain = int.__int__(value)
         if not -(10**15) < plain < 10**15:  # compared before str(): no huge conversion
             return None
-        text = str(plain)
-    elif isinstance(value, float):
+        # An integer of at most 15 digits passes every check below as it is, and
+        # Decimal(int) is Decimal(str(int)), digit for digit (a test compares them).
+        return Decimal(plain)
+    if isinstance(value, float):
         text = repr(float.__float__(value))
     else:
         text = value.strip()

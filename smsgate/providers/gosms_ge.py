@@ -39,6 +39,7 @@ from ..models import (
     Status,
     StatusResult,
     _new_object,
+    _new_result,
     _recipient_result,
 )
 from ..segments import GSM7, UCS2
@@ -203,7 +204,7 @@ class GoSmsGe(ApiKeyProvider):
         else:
             # Neither "sent" nor "not sent" is stated: the outcome is unknown.
             raise self.invalid_reply(reply, "send reply does not state success")
-        return SendResult(
+        return _new_result(
             provider=self.name,
             message_id=next((r.message_id for r in recipients if r.message_id), None),
             recipients=recipients,

@@ -21,7 +21,7 @@ from ..errors import (
     RecipientRejected,
     UnsupportedFeature,
 )
-from ..models import Balance, SendResult, StatusResult
+from ..models import Balance, SendResult, StatusResult, _new_result
 from ..phone import mask_phone
 from ..segments import UCS2
 from . import (
@@ -163,7 +163,7 @@ class GoSmsRo(ApiKeyProvider):
         if data.get("success") is not True or message_id is None:
             raise self.invalid_reply(reply, "send reply does not state success with a messageId")
         encoding, parts = gosms_ro_segments(outgoing.text)
-        return SendResult(
+        return _new_result(
             provider=self.name,
             message_id=message_id,
             recipients=outgoing.queued(message_id),

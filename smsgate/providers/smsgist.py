@@ -29,7 +29,14 @@ from ..errors import (
     RateLimited,
     ValidationError,
 )
-from ..models import RecipientResult, RecipientStatus, SendResult, Status, StatusResult
+from ..models import (
+    RecipientResult,
+    RecipientStatus,
+    SendResult,
+    Status,
+    StatusResult,
+    _new_result,
+)
 from ..phone import try_normalize
 from . import (
     DEFAULT_TIMEOUT,
@@ -316,7 +323,7 @@ def _send_result(
             results.append(RecipientResult(phone=phone, status=Status.QUEUED,
                                            message_id=message_id))
     segments = data.get("segments")
-    return SendResult(
+    return _new_result(
         provider=provider,
         message_id=message_id,
         recipients=results,

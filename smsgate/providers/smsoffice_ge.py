@@ -29,7 +29,14 @@ from ..errors import (
     SenderRejected,
     ValidationError,
 )
-from ..models import Balance, RecipientStatus, SendResult, Status, StatusResult
+from ..models import (
+    Balance,
+    RecipientStatus,
+    SendResult,
+    Status,
+    StatusResult,
+    _new_result,
+)
 from . import (
     ApiKeyProvider,
     AuthSpec,
@@ -173,7 +180,7 @@ class SmsOfficeGe(ApiKeyProvider):
         # "0: The request has been successfully received by our system": a success is said,
         # not inferred from a missing error code.
         self._require_success(reply, data)
-        return SendResult(
+        return _new_result(
             provider=self.name,
             message_id=outgoing.reference,
             recipients=outgoing.queued(outgoing.reference),
