@@ -80,7 +80,7 @@ from .._http import (
 )
 from .._secrets import get_logger, scrub, scrub_bytes
 from .._version import __version__
-from .._wire import Headers, HttpRequest, HttpResponse, Timeout
+from .._wire import Headers, HttpRequest, HttpResponse, Timeout, _deadline
 from ..errors import (
     ConfigurationError,
     ConnectError,
@@ -186,6 +186,9 @@ class AiohttpTransport:
         # The head's lines after the request line (Host and the headers), encoded and
         # checked once per set of headers (see _wire); never one with a credential.
         self._heads: dict[tuple[tuple[str, str], ...], bytes] = {}
+        # The timeouts and bound without a deadline, for the timeout they were worked
+        # out from (see _limits).
+        self._fixed: tuple[Timeout, tuple[float, float, float]] | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(provider={self.provider!r}, base_url={self.base_url!r})"
@@ -330,9 +333,7 @@ class AiohttpTransport:
                 f"request could not be encoded: {request.method} {scrub(url)}",
                 provider=self.provider, retryable=False, may_have_sent=False,
             )
-        bounded = _bounded(self.timeout, deadline)
-        connect, read = bounded if isinstance(bounded, tuple) else (bounded, bounded)
-        bound = exchange_bound(self.timeout, deadline)
+        connect, read, bound = self._limits(deadline)
         phase = _Phase()
         what: str | None = None
         final: type[ProviderError] | None = None
@@ -397,6 +398,22 @@ class AiohttpTransport:
         return ConnectError(scrub(f"{what}: {request.method} {url}"), provider=self.provider,
                             retryable=retryable, may_have_sent=False)
 
+
+    def _limits(self, deadline: float | None) -> tuple[float, float, float]:
+        """The connect and read timeouts and the exchange's bound, shrunk under a deadline
+        (``deadline``, or a :func:`~smsgate.deadline_scope`); without one they depend on
+        the timeout alone, and are worked out once per timeout."""
+        timeout = self.timeout
+        if deadline is None and _deadline.get() is None:
+            known = self._fixed
+            if known is not None and known[0] == timeout:
+                return known[1]
+        bounded = _bounded(timeout, deadline)
+        connect, read = bounded if isinstance(bounded, tuple) else (bounded, bounded)
+        limits = (connect, read, exchange_bound(timeout, deadline))
+        if deadline is None and _deadline.get() is None:
+            self._fixed = (timeout, limits)
+        return limits
 
     def _wire(self, method: str, target: str, body: bytes | None,
               headers: dict[str, str], *, keep: bool = False) -> bytes:

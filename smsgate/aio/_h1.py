@@ -259,20 +259,32 @@ class _Connection(asyncio.Protocol):
             self.transport.write(wire)
             await waiter
         finally:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            # The timer stays armed (see _arm): it finds the connection idle, or on a
+            # later exchange, when it fires.
             self._waiter = None
         return Reply(self._status, self._headers, bytes(self._body), self._content_type,
                      reusable=self._keep_alive and not self.broken)
 
     def _arm(self, now: float) -> None:
+        """Have the timer fire by the exchange's next instant (its bound, or the end of a
+        silence of ``read`` seconds). One timer serves the connection's exchanges in turn:
+        one already set to fire no later is kept (it wakes, finds the exchange's instant
+        not come yet, and sets itself again), so most exchanges set none."""
         when = self._ends if self._read is None else min(self._ends, self._last + self._read)
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= when:
+                return
+            timer.cancel()
+            self._timer = None
         if when != _NEVER:
             self._timer = self._loop.call_at(when, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # set for an exchange that is over: the connection is idle
         now = self._loop.time()
         if now >= self._ends:
             self._fail(TimeUp())
@@ -304,6 +316,9 @@ class _Connection(asyncio.Protocol):
         self._drop()
 
     def _drop(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.abort()
