@@ -120,3 +120,20 @@ def test_each_request_carries_its_own_headers_and_no_credential_is_kept() -> Non
     assert len(transport._heads) == 2
     assert not any(token in repr(key) or token.encode() in lines
                    for key, lines in transport._heads.items())
+
+
+def test_the_transports_fast_reply_is_the_reply_httpresponse_makes() -> None:
+    import attrs
+    import pytest
+
+    from smsgate._wire import Headers, _headers_of, _response
+
+    pairs = [("Content-Type", "application/json"), ("Retry-After", "3")]
+    fast = _response(429, _headers_of(pairs), b"{}", 0.25)
+    made = HttpResponse(status=429, headers=pairs, content=b"{}", elapsed=0.25)
+    assert fast == made and repr(fast) == repr(made)
+    assert attrs.asdict(fast, recurse=False) == attrs.asdict(made, recurse=False)
+    assert isinstance(fast.headers, Headers) and fast.headers["retry-after"] == "3"
+    assert dict(fast.headers.items()) == dict(pairs)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        fast.status = 200  # type: ignore[misc]

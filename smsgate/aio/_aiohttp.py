@@ -80,7 +80,15 @@ from .._http import (
 )
 from .._secrets import get_logger, scrub, scrub_bytes
 from .._version import __version__
-from .._wire import Headers, HttpRequest, HttpResponse, Timeout, _deadline
+from .._wire import (
+    Headers,
+    HttpRequest,
+    HttpResponse,
+    Timeout,
+    _deadline,
+    _headers_of,
+    _response,
+)
 from ..errors import (
     ConfigurationError,
     ConnectError,
@@ -470,8 +478,7 @@ class AiohttpTransport:
         finally:
             pool.give_back(connection, keep=keep)
         headers, content = _scrubbed(reply.headers, reply.body)
-        return HttpResponse(status=reply.status, headers=headers, content=content,
-                            elapsed=time.monotonic() - started)
+        return _response(reply.status, headers, content, time.monotonic() - started)
 
     async def _via_session(
         self, method: str, target: str, body: bytes | None,
@@ -538,8 +545,8 @@ def _scrubbed(pairs: list[tuple[str, str]], body: bytes) -> tuple[Headers, bytes
     values.append(body.decode("utf-8", "surrogateescape"))
     joined = "\n".join(values)
     if scrub(joined) == joined:
-        return Headers(pairs), body
-    return Headers([(name, scrub(value)) for name, value in pairs]), scrub_bytes(body)
+        return _headers_of(pairs), body
+    return _headers_of([(name, scrub(value)) for name, value in pairs]), scrub_bytes(body)
 
 
 def _poolable_content(status: int, content_type: str, content: bytes) -> bool:
