@@ -149,6 +149,14 @@ def _headers(value: Mapping[str, str] | Iterable[tuple[str, str]]) -> Headers:
     return value if isinstance(value, Headers) else Headers(value)
 
 
+def _headers_of(pairs: list[tuple[str, str]]) -> Headers:
+    """``Headers(pairs)`` for a transport's list of ``(name, value)`` strings, without the
+    check of what it was given (the async transport makes one per reply)."""
+    headers = object.__new__(Headers)
+    headers._items = {name.lower(): (name, value) for name, value in pairs}
+    return headers
+
+
 @attrs.frozen
 class HttpResponse:
     """A reply, read whole (and scrubbed of every registered credential by the transport).
@@ -169,6 +177,21 @@ class HttpResponse:
     def text(self) -> str:
         """The body decoded as UTF-8 (replacing undecodable bytes)."""
         return self.content.decode("utf-8", errors="replace")
+
+
+_set: Final = object.__setattr__
+
+
+def _response(status: int, headers: Headers, content: bytes, elapsed: float) -> HttpResponse:
+    """``HttpResponse(status=..., headers=..., content=..., elapsed=...)`` for a transport
+    that already holds a :class:`Headers` (no conversion to make): the same object, set
+    field by field as attrs' own ``__init__`` sets a frozen class's fields."""
+    reply = object.__new__(HttpResponse)
+    _set(reply, "status", status)
+    _set(reply, "headers", headers)
+    _set(reply, "content", content)
+    _set(reply, "elapsed", elapsed)
+    return reply
 
 
 @runtime_checkable

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import ssl
 import sys
@@ -79,7 +80,15 @@ from .._http import (
 )
 from .._secrets import get_logger, scrub, scrub_bytes
 from .._version import __version__
-from .._wire import Headers, HttpRequest, HttpResponse, Timeout
+from .._wire import (
+    Headers,
+    HttpRequest,
+    HttpResponse,
+    Timeout,
+    _deadline,
+    _headers_of,
+    _response,
+)
 from ..errors import (
     ConfigurationError,
     ConnectError,
@@ -182,6 +191,12 @@ class AiohttpTransport:
         self._pool: Any = None  # an _h1.Pool
         self._host = ""
         self._origin = ""
+        # The head's lines after the request line (Host and the headers), encoded and
+        # checked once per set of headers (see _wire); never one with a credential.
+        self._heads: dict[tuple[tuple[str, str], ...], bytes] = {}
+        # The timeouts and bound without a deadline, for the timeout they were worked
+        # out from (see _limits).
+        self._fixed: tuple[Timeout, tuple[float, float, float]] | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(provider={self.provider!r}, base_url={self.base_url!r})"
@@ -281,7 +296,9 @@ class AiohttpTransport:
             await asyncio.sleep(0)
         url = self.base_url + request.path
         started = time.monotonic()
-        _log.debug("%s %s (%s) ->", request.method, url, request.operation)
+        debug = _log.isEnabledFor(logging.DEBUG)  # asked once: the lines below are per send
+        if debug:
+            _log.debug("%s %s (%s) ->", request.method, url, request.operation)
         outer = sys.exc_info()[1]
         try:
             outcome = await self._round_trip(request, url, deadline, started)
@@ -291,11 +308,13 @@ class AiohttpTransport:
             _forget_frames(exc, outer)
             raise exc.with_traceback(None)  # noqa: B904 (the same exception, not a new one)
         if isinstance(outcome, (ProviderError, ConfigurationError)):
-            _log.debug("%s %s failed after %.0f ms: %s", request.method, url,
-                       (time.monotonic() - started) * 1000, type(outcome).__name__)
+            if debug:
+                _log.debug("%s %s failed after %.0f ms: %s", request.method, url,
+                           (time.monotonic() - started) * 1000, type(outcome).__name__)
             raise outcome
-        _log.debug("%s %s -> %s in %.0f ms", request.method, url, outcome.status,
-                   outcome.elapsed * 1000)
+        if debug:
+            _log.debug("%s %s -> %s in %.0f ms", request.method, url, outcome.status,
+                       outcome.elapsed * 1000)
         return outcome
 
     async def _round_trip(
@@ -315,15 +334,14 @@ class AiohttpTransport:
         try:
             target, body = _encode(url, params, json_body, form, headers)
             wire = None if self._pool is None else self._wire(
-                request.method, target, body, headers)
+                request.method, target, body, headers,
+                keep=not any(auth.location == "header" for auth in request.auth))
         except (ValueError, TypeError, UnicodeError):
             return ConnectError(
                 f"request could not be encoded: {request.method} {scrub(url)}",
                 provider=self.provider, retryable=False, may_have_sent=False,
             )
-        bounded = _bounded(self.timeout, deadline)
-        connect, read = bounded if isinstance(bounded, tuple) else (bounded, bounded)
-        bound = exchange_bound(self.timeout, deadline)
+        connect, read, bound = self._limits(deadline)
         phase = _Phase()
         what: str | None = None
         final: type[ProviderError] | None = None
@@ -389,27 +407,54 @@ class AiohttpTransport:
                             retryable=retryable, may_have_sent=False)
 
 
+    def _limits(self, deadline: float | None) -> tuple[float, float, float]:
+        """The connect and read timeouts and the exchange's bound, shrunk under a deadline
+        (``deadline``, or a :func:`~smsgate.deadline_scope`); without one they depend on
+        the timeout alone, and are worked out once per timeout."""
+        timeout = self.timeout
+        if deadline is None and _deadline.get() is None:
+            known = self._fixed
+            if known is not None and known[0] == timeout:
+                return known[1]
+        bounded = _bounded(timeout, deadline)
+        connect, read = bounded if isinstance(bounded, tuple) else (bounded, bounded)
+        limits = (connect, read, exchange_bound(timeout, deadline))
+        if deadline is None and _deadline.get() is None:
+            self._fixed = (timeout, limits)
+        return limits
+
     def _wire(self, method: str, target: str, body: bytes | None,
-              headers: dict[str, str]) -> bytes:
+              headers: dict[str, str], *, keep: bool = False) -> bytes:
         """The request's head and body, as one write (the direct path): the request line,
         ``Host``, the headers in their order, ``Content-Length`` (as aiohttp and requests
         send it), then the body. A header that could split the head (CR, LF, NUL) is
-        refused with ``ValueError``: nothing is sent."""
+        refused with ``ValueError``: nothing is sent.
+
+        The ``Host`` and header lines are the same for every send of a provider (its
+        user agent, accept headers and content type): they are checked and encoded once
+        and kept (``keep``: no header carries a credential, which is never kept; at most
+        :data:`_HEADS_KEPT` sets)."""
         path = target[len(self._origin):] or "/"
         if not target.startswith(self._origin) or not path.startswith("/") \
                 or not _plain_target(path):
             from yarl import URL
 
             path = URL(target).raw_path_qs  # percent-encoded as aiohttp would send it
-        if not all(map(_TOKEN.fullmatch, headers)) \
-                or _BREAKERS.search("".join(headers.values())):
-            raise ValueError("a header cannot be sent as it is")
-        length = (f"Content-Length: {0 if body is None else len(body)}\r\n"
-                  if body is not None or method in ("POST", "PUT", "PATCH") else "")
-        head = "".join([f"{method} {path} HTTP/1.1\r\nHost: {self._host}\r\n",
-                        *[f"{name}: {value}\r\n" for name, value in headers.items()],
-                        length, "\r\n"]).encode("utf-8")
-        return head if body is None else head + body
+        key = tuple(headers.items())
+        lines = self._heads.get(key)
+        if lines is None:
+            if not all(map(_TOKEN.fullmatch, headers)) \
+                    or _BREAKERS.search("".join(headers.values())):
+                raise ValueError("a header cannot be sent as it is")
+            lines = "".join([f"Host: {self._host}\r\n",
+                             *[f"{name}: {value}\r\n" for name, value in key]]
+                            ).encode("utf-8")
+            if keep and len(self._heads) < _HEADS_KEPT:
+                self._heads[key] = lines
+        length = (f"Content-Length: {0 if body is None else len(body)}\r\n\r\n"
+                  if body is not None or method in ("POST", "PUT", "PATCH") else "\r\n")
+        return b"".join((f"{method} {path} HTTP/1.1\r\n".encode(), lines,
+                         length.encode("ascii"), body or b""))
 
     async def _direct(
         self, wire: bytes, connect: float, read: float, bound: float, started: float,
@@ -433,8 +478,7 @@ class AiohttpTransport:
         finally:
             pool.give_back(connection, keep=keep)
         headers, content = _scrubbed(reply.headers, reply.body)
-        return HttpResponse(status=reply.status, headers=headers, content=content,
-                            elapsed=time.monotonic() - started)
+        return _response(reply.status, headers, content, time.monotonic() - started)
 
     async def _via_session(
         self, method: str, target: str, body: bytes | None,
@@ -501,8 +545,8 @@ def _scrubbed(pairs: list[tuple[str, str]], body: bytes) -> tuple[Headers, bytes
     values.append(body.decode("utf-8", "surrogateescape"))
     joined = "\n".join(values)
     if scrub(joined) == joined:
-        return Headers(pairs), body
-    return Headers([(name, scrub(value)) for name, value in pairs]), scrub_bytes(body)
+        return _headers_of(pairs), body
+    return _headers_of([(name, scrub(value)) for name, value in pairs]), scrub_bytes(body)
 
 
 def _poolable_content(status: int, content_type: str, content: bytes) -> bool:
@@ -530,6 +574,10 @@ def _plain_target(path: str) -> bool:
     return path.isascii() and path.isprintable() and " " not in path and "#" not in path
 
 
+#: Sets of headers whose encoded lines a transport keeps (see AiohttpTransport._wire): a
+#: provider sends one or two.
+_HEADS_KEPT: Final = 8
+
 #: A header name (an HTTP token, RFC 9110 section 5.6.2).
 _TOKEN: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 #: What would end a header line early, or the head (a value may hold anything else).
@@ -554,6 +602,11 @@ def _read_timeout(aiohttp: Any) -> tuple[type[BaseException], ...]:
     return (found,) if isinstance(found, type) else ()
 
 
+#: ``json.dumps(..., allow_nan=False)`` made once: ``json.dumps`` with any option builds a
+#: new encoder per call (the same settings, the same text).
+_JSON: Final = json.JSONEncoder(allow_nan=False)
+
+
 def _encode(
     url: str, params: dict[str, str], json_body: Any, form: dict[str, str] | None,
     headers: dict[str, str],
@@ -568,7 +621,7 @@ def _encode(
         body = urlencode(list(form.items()), doseq=True).encode("ascii")
         headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
     elif json_body is not None:
-        body = json.dumps(json_body, allow_nan=False).encode("utf-8")
+        body = _JSON.encode(json_body).encode("utf-8")
         headers.setdefault("Content-Type", "application/json")
     # Already encoded: yarl must not encode it again (it would turn %2B back into '+');
     # the session path makes the URL of it (_via_session), the direct path writes it.

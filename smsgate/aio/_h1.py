@@ -54,6 +54,8 @@ MAX_HEAD_BYTES: Final = 64 * 1024
 #: aiohttp keeps: a server's own idle timeout is rarely shorter).
 KEEPALIVE: Final = 15.0
 
+_NEVER: Final = float("inf")
+
 
 class Broken(Exception):
     """The connection closed (or was reset) before the reply was complete."""
@@ -105,6 +107,7 @@ class _Connection(asyncio.Protocol):
         self._loop = loop
         self._parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
+        self._fd = -1
         self.broken = False
         self.idle_since = 0.0
         # The exchange under way (None while idle).
@@ -131,6 +134,10 @@ class _Connection(asyncio.Protocol):
     # -- asyncio.Protocol -----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        # The socket's descriptor, asked of the kernel before each reuse (see idle): it is
+        # the transport's as long as the transport is open, which idle checks first.
+        sock = transport.get_extra_info("socket")
+        self._fd = -1 if sock is None else sock.fileno()
 
     def data_received(self, data: bytes) -> None:
         waiter = self._waiter
@@ -242,7 +249,7 @@ class _Connection(asyncio.Protocol):
         self._error = None
         waiter = self._waiter = loop.create_future()
         now = loop.time()
-        self._ends = float("inf") if ends is None else ends
+        self._ends = _NEVER if ends is None else ends
         self._read = read
         self._last = now
         self._arm(now)
@@ -252,20 +259,32 @@ class _Connection(asyncio.Protocol):
             self.transport.write(wire)
             await waiter
         finally:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            # The timer stays armed (see _arm): it finds the connection idle, or on a
+            # later exchange, when it fires.
             self._waiter = None
         return Reply(self._status, self._headers, bytes(self._body), self._content_type,
                      reusable=self._keep_alive and not self.broken)
 
     def _arm(self, now: float) -> None:
+        """Have the timer fire by the exchange's next instant (its bound, or the end of a
+        silence of ``read`` seconds). One timer serves the connection's exchanges in turn:
+        one already set to fire no later is kept (it wakes, finds the exchange's instant
+        not come yet, and sets itself again), so most exchanges set none."""
         when = self._ends if self._read is None else min(self._ends, self._last + self._read)
-        if when != float("inf"):
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= when:
+                return
+            timer.cancel()
+            self._timer = None
+        if when != _NEVER:
             self._timer = self._loop.call_at(when, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # set for an exchange that is over: the connection is idle
         now = self._loop.time()
         if now >= self._ends:
             self._fail(TimeUp())
@@ -297,6 +316,9 @@ class _Connection(asyncio.Protocol):
         self._drop()
 
     def _drop(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.abort()
@@ -314,11 +336,10 @@ class _Connection(asyncio.Protocol):
         if self.broken or transport is None or transport.is_closing() \
                 or now - self.idle_since > KEEPALIVE:
             return False
-        sock = transport.get_extra_info("socket")
-        if sock is None:  # pragma: no cover - every asyncio socket transport has one
+        if self._fd < 0:  # pragma: no cover - every asyncio socket transport has one
             return True
         try:
-            readable, _, _ = select.select([sock.fileno()], [], [], 0)
+            readable, _, _ = select.select([self._fd], [], [], 0)
         except (OSError, ValueError):
             return False
         return not readable
