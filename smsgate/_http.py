@@ -987,10 +987,17 @@ def _poolable(reply: requests.Response, result: HttpResponse | None) -> bool:
                 return False
         except (OSError, ValueError):
             return False
-    content = result.content
-    if _ends_mid_character(content):
+    return _poolable_content(reply.status_code, reply.headers.get("Content-Type", ""),
+                             result.content)
+
+
+def _poolable_content(status: int, content_type: str, content: bytes) -> bool:
+    """The rules of :func:`_poolable` that need only the reply (the async transport's too):
+    a status that may carry a body, a body that does not end inside a UTF-8 character and,
+    when it says it is JSON, parses."""
+    if status in _NO_BODY_STATUSES or _ends_mid_character(content):
         return False
-    if "json" in reply.headers.get("Content-Type", "").lower():
+    if "json" in content_type.lower():
         try:
             # Remembered for the provider's reader, which then does not parse it again.
             _replyjson.parse(content)

@@ -64,17 +64,15 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlencode
 
-from .. import _replyjson
 from .._http import (
     _ACCEPT_ENCODING,
     _CHUNK,
-    _NO_BODY_STATUSES,
     MAX_REPLY_BYTES,
     _apply_auth,
     _bounded,
-    _ends_mid_character,
     _forget_frames,
     _Inflater,
+    _poolable_content,
     _TooLarge,
     exchange_bound,
 )
@@ -510,7 +508,8 @@ class AiohttpTransport:
                 content=scrub_bytes(content),
                 elapsed=time.monotonic() - started,
             )
-            if not _poolable(reply.status, reply.headers, result.content):
+            if not _poolable_content(reply.status, reply.headers.get("Content-Type", ""),
+                                     result.content):
                 reply.close()  # what is left on it would answer the next request
             return result
 
@@ -547,18 +546,6 @@ def _scrubbed(pairs: list[tuple[str, str]], body: bytes) -> tuple[Headers, bytes
     if scrub(joined) == joined:
         return _headers_of(pairs), body
     return _headers_of([(name, scrub(value)) for name, value in pairs]), scrub_bytes(body)
-
-
-def _poolable_content(status: int, content_type: str, content: bytes) -> bool:
-    """``_poolable`` for the direct path, which has the reply's content type at hand."""
-    if status in _NO_BODY_STATUSES or _ends_mid_character(content):
-        return False
-    if "json" in content_type:
-        try:
-            _replyjson.parse(content)  # handed on to the provider's reader (one parse)
-        except (ValueError, RecursionError):
-            return False
-    return True
 
 
 class _Interim(Exception):
@@ -658,20 +645,6 @@ async def _read_stream(stream: Any, coding: str, limit: int) -> bytes:
     if inflater is not None:
         inflater.finish(body, limit)
     return bytes(body)
-
-
-def _poolable(status: int, headers: Any, content: bytes) -> bool:
-    """Whether the connection may serve another request (``smsgate._http._poolable``'s
-    rules that do not need the socket): a status that may carry a body, a body that does
-    not end inside a UTF-8 character and, when it says it is JSON, parses."""
-    if status in _NO_BODY_STATUSES or _ends_mid_character(content):
-        return False
-    if "json" in headers.get("Content-Type", "").lower():
-        try:
-            _replyjson.parse(content)  # handed on to the provider's reader (one parse)
-        except (ValueError, RecursionError):
-            return False
-    return True
 
 
 def _reason(exc: BaseException) -> str:
