@@ -149,14 +149,6 @@ def _headers(value: Mapping[str, str] | Iterable[tuple[str, str]]) -> Headers:
     return value if isinstance(value, Headers) else Headers(value)
 
 
-def _headers_of(pairs: list[tuple[str, str]]) -> Headers:
-    """``Headers(pairs)`` for a transport's list of ``(name, value)`` strings, without the
-    check of what it was given (the async transport makes one per reply)."""
-    headers = object.__new__(Headers)
-    headers._items = {name.lower(): (name, value) for name, value in pairs}
-    return headers
-
-
 @attrs.frozen
 class HttpResponse:
     """A reply, read whole (and scrubbed of every registered credential by the transport).

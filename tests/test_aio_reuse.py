@@ -126,10 +126,10 @@ def test_the_transports_fast_reply_is_the_reply_httpresponse_makes() -> None:
     import attrs
     import pytest
 
-    from smsgate._wire import Headers, _headers_of, _response
+    from smsgate._wire import Headers, _response
 
     pairs = [("Content-Type", "application/json"), ("Retry-After", "3")]
-    fast = _response(429, _headers_of(pairs), b"{}", 0.25)
+    fast = _response(429, Headers(pairs), b"{}", 0.25)
     made = HttpResponse(status=429, headers=pairs, content=b"{}", elapsed=0.25)
     assert fast == made and repr(fast) == repr(made)
     assert attrs.asdict(fast, recurse=False) == attrs.asdict(made, recurse=False)

@@ -84,7 +84,6 @@ from .._wire import (
     HttpResponse,
     Timeout,
     _deadline,
-    _headers_of,
     _response,
 )
 from ..errors import (
@@ -544,8 +543,8 @@ def _scrubbed(pairs: list[tuple[str, str]], body: bytes) -> tuple[Headers, bytes
     values.append(body.decode("utf-8", "surrogateescape"))
     joined = "\n".join(values)
     if scrub(joined) == joined:
-        return _headers_of(pairs), body
-    return _headers_of([(name, scrub(value)) for name, value in pairs]), scrub_bytes(body)
+        return Headers(pairs), body
+    return Headers([(name, scrub(value)) for name, value in pairs]), scrub_bytes(body)
 
 
 class _Interim(Exception):
