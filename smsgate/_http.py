@@ -82,15 +82,15 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
 from . import _replyjson
-from ._secrets import get_logger, header_problem, scrub, scrub_bytes
+from ._secrets import get_logger, header_problem, scrub
 from ._version import __version__
 from ._wire import (
     DEFAULT_TIMEOUT,
     AuthParam,
-    Headers,
     HttpRequest,
     HttpResponse,
     Timeout,
+    _scrubbed_reply,
     deadline_scope,
     remaining,
 )
@@ -685,12 +685,9 @@ class RequestsTransport:
             content = _read_body(reply, self.max_reply_bytes)
             # A reply never carries a registered credential past this point (a provider that
             # echoes the request would put the key in `raw`, in parser frames, in error text).
-            result = HttpResponse(
-                status=reply.status_code,
-                headers=Headers([(name, scrub(value)) for name, value in reply.headers.items()]),
-                content=scrub_bytes(content),
-                elapsed=time.monotonic() - started,
-            )
+            reply_headers, content = _scrubbed_reply(reply.headers.items(), content)
+            result = HttpResponse(status=reply.status_code, headers=reply_headers, content=content,
+                                  elapsed=time.monotonic() - started)
         except requests.RequestException as exc:
             failure = self._classify(exc, request, url, exchange)
         except _TimeUp:

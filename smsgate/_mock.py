@@ -11,9 +11,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from ._secrets import scrub, scrub_bytes
 from ._unexpected import unexpected
-from ._wire import HttpRequest, HttpResponse, remaining
+from ._wire import HttpRequest, HttpResponse, _scrubbed_reply, remaining
 from .errors import ConnectError, SmsGateError
 
 __all__ = ["MockTransport"]
@@ -82,12 +81,9 @@ class MockTransport:
                 TypeError(f"the handler returned {type(reply).__name__}, not an HttpResponse"),
                 may_have_sent=request.sends_message,
             )
-        return HttpResponse(
-            status=reply.status,
-            headers=[(name, scrub(value)) for name, value in reply.headers.items()],
-            content=scrub_bytes(reply.content),
-            elapsed=reply.elapsed or time.monotonic() - started,
-        )
+        headers, content = _scrubbed_reply(reply.headers.items(), reply.content)
+        return HttpResponse(status=reply.status, headers=headers, content=content,
+                            elapsed=reply.elapsed or time.monotonic() - started)
 
     def close(self) -> None:
         """Mark the transport closed (it holds nothing)."""

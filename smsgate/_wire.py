@@ -17,7 +17,7 @@ from typing import Any, Final, Literal, Protocol, TypeAlias, runtime_checkable
 
 import attrs
 
-from ._secrets import Secret
+from ._secrets import Secret, scrub, scrub_bytes
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -147,6 +147,15 @@ class Headers(Mapping[str, str]):
 
 def _headers(value: Mapping[str, str] | Iterable[tuple[str, str]]) -> Headers:
     return value if isinstance(value, Headers) else Headers(value)
+
+
+def _scrubbed_reply(
+    pairs: Iterable[tuple[str, str]], content: bytes
+) -> tuple[Headers, bytes]:
+    """A reply's headers and body with every registered credential removed: what every
+    transport does to a reply as it reads it, so that a credential a provider echoes never
+    reaches ``raw``, a parser or an error. A clean body comes back as the same object."""
+    return Headers([(name, scrub(value)) for name, value in pairs]), scrub_bytes(content)
 
 
 @attrs.frozen

@@ -76,15 +76,15 @@ from .._http import (
     _TooLarge,
     exchange_bound,
 )
-from .._secrets import get_logger, scrub, scrub_bytes
+from .._secrets import get_logger, scrub
 from .._version import __version__
 from .._wire import (
-    Headers,
     HttpRequest,
     HttpResponse,
     Timeout,
     _deadline,
     _response,
+    _scrubbed_reply,
 )
 from ..errors import (
     ConfigurationError,
@@ -474,7 +474,7 @@ class AiohttpTransport:
                                                         reply.body)
         finally:
             pool.give_back(connection, keep=keep)
-        headers, content = _scrubbed(reply.headers, reply.body)
+        headers, content = _scrubbed_reply(reply.headers, reply.body)
         return _response(reply.status, headers, content, time.monotonic() - started)
 
     async def _via_session(
@@ -500,13 +500,9 @@ class AiohttpTransport:
                 reply.close()
                 raise _Interim(reply.status)
             content = await _read_body(reply, self.max_reply_bytes)
-            result = HttpResponse(
-                status=reply.status,
-                headers=Headers([(name, scrub(value))
-                                 for name, value in reply.headers.items()]),
-                content=scrub_bytes(content),
-                elapsed=time.monotonic() - started,
-            )
+            reply_headers, content = _scrubbed_reply(reply.headers.items(), content)
+            result = HttpResponse(status=reply.status, headers=reply_headers, content=content,
+                                  elapsed=time.monotonic() - started)
             if not _poolable_content(reply.status, reply.headers.get("Content-Type", ""),
                                      result.content):
                 reply.close()  # what is left on it would answer the next request
@@ -534,17 +530,6 @@ def _direct_reason(exc: BaseException, bound: float) -> str:
         return ("reply cut off while reading the body" if exc.mid_body
                 else "connection closed by the provider")
     return f"reply could not be read ({exc or 'not HTTP/1.1'})"
-
-
-def _scrubbed(pairs: list[tuple[str, str]], body: bytes) -> tuple[Headers, bytes]:
-    """The reply's headers and body without any credential: one search of all of it (a
-    reply rarely holds one), each piece searched on its own only when that finds one."""
-    values = [value for _, value in pairs]
-    values.append(body.decode("utf-8", "surrogateescape"))
-    joined = "\n".join(values)
-    if scrub(joined) == joined:
-        return Headers(pairs), body
-    return Headers([(name, scrub(value)) for name, value in pairs]), scrub_bytes(body)
 
 
 class _Interim(Exception):
